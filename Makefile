@@ -1,0 +1,38 @@
+# make test / make demo set up everything they need in a local venv (.venv):
+# pinned CPU torch, the two host libraries, and this package in editable mode.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+# Extra pip arguments for torch (e.g. an index serving CPU-only builds on other machines).
+TORCH_PIP_ARGS ?=
+SNNTORCH_VERSION ?= 1.0.0
+SPIKINGJELLY_VERSION ?= 2.0.0
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(PIP) install --quiet "snntorch==$(SNNTORCH_VERSION)" pandas matplotlib
+	# SpikingJelly's own requirements pull torchvision/torchaudio (a CUDA torch of several GB);
+	# its activation_based core needs only these.
+	$(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
+	$(PIP) install --quiet loguru numpy tqdm packaging
+	$(PIP) install --quiet -e ".[test]"
+	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/hetsyn demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,13 @@
+"""hetsyn-plugins: HetSynLIF (leaky integrate-and-fire with a time constant on every synapse,
+Deng et al., NeurIPS 2025) as a native neuron of snnTorch and SpikingJelly.
+
+The model lives in :mod:`hetsyn_plugins.core` (torch only); this module re-exports its
+public API.
+"""
+
+from .core import *  # noqa: F401,F403
+from .core import __all__ as _core_all
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [*_core_all, "__version__"]

@@ -1,0 +1,270 @@
+"""The HetSynLIF update rule: one time step on explicit state, as a pure function.
+
+This module is the single place where the equations live; every kernel, layer and adapter
+calls it (or is tested against it). For a layer with inputs ``x_i`` (i = 1..N_in) and
+output spikes ``z_j`` (j = 1..N_out), one step reads (batch index left out)
+
+.. math::
+
+    I_{ji}^t &= r_{ji} I_{ji}^{t-1} + w_{ji} x_i^t
+        && \\text{feedforward synapse} \\\\
+    Q_{jk}^t &= q_{jk} Q_{jk}^{t-1} + u_{jk} z_k^{t-1}
+        && \\text{recurrent synapse (optional)} \\\\
+    B_j^t &= r^b_j B_j^{t-1} + b_j
+        && \\text{bias current (optional)} \\\\
+    J_j^t &= \\kappa_j J_j^{t-1} + c_j R_j^{t-1}
+        && \\text{reset current} \\\\
+    A_j^t &= \\rho^a_j A_j^{t-1} + a_j z_j^{t-1}
+        && \\text{adaptation (optional)} \\\\
+    V_j^t &= \\textstyle\\sum_i I_{ji}^t + \\sum_k Q_{jk}^t + B_j^t - J_j^t - A_j^t \\\\
+    z_j^t &= \\mathrm{spike\\_fn}(V_j^t - \\theta_j)
+
+The reset signal ``R`` and its factor ``c`` follow the reset mode and timing:
+
+- ``reset="subtract"``: ``R = theta_R z`` (``theta_R`` defaults to the threshold);
+- ``reset="zero"``: ``R = V z`` (the membrane is set to zero at a spike);
+- ``reset="none"``: no reset current;
+- ``reset_timing="next_step"`` (the paper's, default for "subtract"): ``c = 1``, the reset
+  enters undecayed at the next step;
+- ``reset_timing="at_spike"`` (default and only choice for "zero"): ``c = kappa``, the reset is
+  applied at the spike and leaks once before the next step (SpikingJelly's stored ``v``).
+
+With ``detach_reset`` the spike entering ``R`` carries no gradient (snnTorch always does
+this; SpikingJelly on request).
+
+**Shared layout.** When all decays of a neuron are one value ``rho_j`` (the HetNeuLIF and
+HomNeuLIF presets), the currents other than adaptation sum to one state
+``U_j = sum_i I_ji + sum_k Q_jk + B_j - J_j`` with
+
+.. math:: U_j^t = \\rho_j U_j^{t-1} + \\textstyle\\sum_i w_{ji} x_i^t + \\sum_k u_{jk} z_k^{t-1}
+          + b_j - c_j R_j^{t-1}, \\qquad V_j^t = U_j^t - A_j^t,
+
+one matrix product per step and no per-synapse state. It is the same rule (the identities
+are under test), in the operation order of ``nn.Linear`` + ``snn.Leaky``.
+
+The readout (:func:`readout_step`) is the synaptic part alone: ``y_j^t = sum_i I_ji^t + B_j^t``,
+no spike and no reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .validation import check_choice
+
+RESET_MODES = ("subtract", "zero", "none")
+RESET_TIMINGS = ("next_step", "at_spike")
+
+SpikeFn = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    """Static choices of the update rule (see the module docstring)."""
+
+    reset: str = "subtract"
+    reset_timing: Optional[str] = None
+    detach_reset: bool = False
+
+    def __post_init__(self):
+        check_choice("reset", self.reset, RESET_MODES)
+        timing = self.reset_timing
+        if timing is None:
+            timing = "at_spike" if self.reset == "zero" else "next_step"
+            object.__setattr__(self, "reset_timing", timing)
+        check_choice("reset_timing", timing, RESET_TIMINGS)
+        if self.reset == "zero" and timing != "at_spike":
+            raise ValueError(
+                "reset_timing must be 'at_spike' with reset='zero' (the membrane is set to "
+                f"zero at the spike itself); got {timing!r}"
+            )
+
+
+class HetSynParams(NamedTuple):
+    """Effective parameters of one layer for one step (already decoded, e.g. decays in (0,1)).
+
+    Shapes: ``weight`` (out, in); ``syn_decay`` (out, in) in the per-synapse layout, or
+    broadcastable to (out,) in the shared layout (``shared=True``), where it is also the
+    decay of every other current but adaptation. Per-neuron tensors broadcast to (out,).
+    """
+
+    weight: Tensor
+    syn_decay: Tensor
+    shared: bool = False
+    threshold: Optional[Tensor] = None
+    reset_amount: Optional[Tensor] = None
+    reset_decay: Optional[Tensor] = None
+    bias: Optional[Tensor] = None
+    bias_decay: Optional[Tensor] = None
+    rec_weight: Optional[Tensor] = None
+    rec_decay: Optional[Tensor] = None
+    adapt_decay: Optional[Tensor] = None
+    adapt_strength: Optional[Tensor] = None
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+
+class HetSynState(NamedTuple):
+    """State carried from step ``t-1`` to step ``t`` (batch first).
+
+    ``syn``: per-synapse currents ``I`` (B, out, in), or in the shared layout the summed
+    current ``U`` (B, out). ``rec``: recurrent currents ``Q`` (B, out, out) (per-synapse
+    layout of a recurrent layer, else None). ``bias``: bias current ``B`` (B, out) (per-synapse
+    layout with bias, else None). ``reset``: reset current ``J`` (B, out) (per-synapse layout
+    with a reset, else None). ``adapt``: adaptation ``A`` (B, out) or None. ``v``: membrane
+    ``V^{t-1}`` (B, out). ``spike``: spikes ``z^{t-1}`` (B, out).
+    """
+
+    syn: Tensor
+    v: Tensor
+    spike: Tensor
+    rec: Optional[Tensor] = None
+    bias: Optional[Tensor] = None
+    reset: Optional[Tensor] = None
+    adapt: Optional[Tensor] = None
+
+    def detach(self) -> "HetSynState":
+        """The same state cut from the autograd graph (truncated BPTT)."""
+        return HetSynState(*(None if t is None else t.detach() for t in self))
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "HetSynState":
+        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``)."""
+        return HetSynState(*(None if t is None else fn(t) for t in self))
+
+
+def state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The shape of every field of the state of a batch (None where a field is absent)."""
+    out, n_in = params.weight.shape
+    per_neuron = (batch_size, out)
+    adapt = None if readout or params.adapt_decay is None else per_neuron
+    if params.shared:
+        return HetSynState(syn=per_neuron, v=per_neuron, spike=per_neuron, adapt=adapt)
+    return HetSynState(
+        syn=(batch_size, out, n_in),
+        v=per_neuron,
+        spike=per_neuron,
+        rec=None if params.rec_weight is None else (batch_size, out, out),
+        bias=None if params.bias is None else per_neuron,
+        reset=None if readout or config.reset == "none" else per_neuron,
+        adapt=adapt,
+    )
+
+
+def initial_state(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The all-zero state of a batch, laid out for ``params`` (see :class:`HetSynState`)."""
+    w = params.weight
+    shapes = state_shapes(params, batch_size, config, readout=readout)
+    return HetSynState(
+        *(None if s is None else torch.zeros(s, dtype=w.dtype, device=w.device) for s in shapes)
+    )
+
+
+def _reset_signal(params: HetSynParams, state: HetSynState, config: DynamicsConfig) -> Tensor:
+    """``R^{t-1}``: the amount the reset removes for the spikes of the previous step."""
+    z = state.spike.detach() if config.detach_reset else state.spike
+    if config.reset == "subtract":
+        return params.reset_amount * z
+    return state.v * z  # "zero"
+
+
+def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
+    if params.adapt_decay is None:
+        return None
+    return params.adapt_decay * state.adapt + params.adapt_strength * state.spike
+
+
+def _per_synapse_currents(x: Tensor, params: HetSynParams, state: HetSynState):
+    """Feedforward, recurrent and bias currents of the per-synapse layout."""
+    syn = params.syn_decay * state.syn + params.weight * x.unsqueeze(-2)
+    current = syn.sum(-1)
+    rec = bias = None
+    if params.rec_weight is not None:
+        rec = params.rec_decay * state.rec + params.rec_weight * state.spike.unsqueeze(-2)
+        current = current + rec.sum(-1)
+    if params.bias is not None:
+        bias = params.bias_decay * state.bias + params.bias
+        current = current + bias
+    return current, syn, rec, bias
+
+
+def _shared_input(x: Tensor, params: HetSynParams, state: HetSynState) -> Tensor:
+    """``sum_i w_ji x_i + sum_k u_jk z_k + b_j``: one matrix product per step."""
+    cur = F.linear(x, params.weight, params.bias)
+    if params.rec_weight is not None:
+        cur = cur + F.linear(state.spike, params.rec_weight)
+    return cur
+
+
+def step(
+    x: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """One step of a spiking HetSyn layer.
+
+    Args:
+        x: input at step ``t``, shape (B, in).
+        params: effective parameters (:class:`HetSynParams`).
+        state: state after step ``t-1`` (:func:`initial_state` for the first step).
+        spike_fn: spike function applied to ``V - threshold``.
+        config: reset mode, timing and detaching (:class:`DynamicsConfig`).
+
+    Returns:
+        ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
+        and the state for step ``t+1``.
+    """
+    adapt = _adaptation(params, state)
+    if params.shared:
+        rho = params.syn_decay
+        cur = _shared_input(x, params, state)
+        if config.reset == "none":
+            u = rho * state.syn + cur
+        elif config.reset_timing == "at_spike":
+            u = rho * (state.syn - _reset_signal(params, state, config)) + cur
+        else:
+            u = (rho * state.syn + cur) - _reset_signal(params, state, config)
+        v = u if adapt is None else u - adapt
+        z = spike_fn(v - params.threshold)
+        return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
+
+    current, syn, rec, bias = _per_synapse_currents(x, params, state)
+    reset = None
+    if config.reset != "none":
+        signal = _reset_signal(params, state, config)
+        if config.reset_timing == "at_spike":
+            reset = params.reset_decay * (state.reset + signal)
+        else:
+            reset = params.reset_decay * state.reset + signal
+        current = current - reset
+    v = current if adapt is None else current - adapt
+    z = spike_fn(v - params.threshold)
+    return z, v, HetSynState(syn=syn, v=v, spike=z, rec=rec, bias=bias, reset=reset, adapt=adapt)
+
+
+def readout_step(x: Tensor, params: HetSynParams, state: HetSynState) -> tuple[Tensor, HetSynState]:
+    """One step of a readout layer: per-synapse leaky integration, no spike, no reset.
+
+    Returns ``(y, new_state)`` with the output ``y^t = sum_i I_ji^t + B_j^t``, shape (B, out).
+    """
+    if params.shared:
+        y = params.syn_decay * state.syn + _shared_input(x, params, state)
+        return y, HetSynState(syn=y, v=y, spike=state.spike)
+    y, syn, _, bias = _per_synapse_currents(x, params, state)
+    return y, HetSynState(syn=syn, v=y, spike=state.spike, bias=bias)

@@ -1,0 +1,623 @@
+"""The HetSyn layers: :class:`HetSynLIF` (spiking, feedforward or recurrent) and
+:class:`HetSynReadout` (leaky integrator with per-synapse decays).
+
+A layer owns the parameters, decodes them into a
+:class:`~hetsyn_plugins.core.dynamics.HetSynParams`, and runs the update rule of
+:mod:`hetsyn_plugins.core.dynamics` through the kernel dispatcher of
+:mod:`hetsyn_plugins.core.kernels`. It restates no equation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+
+from . import kernels
+from .dynamics import (
+    DynamicsConfig,
+    HetSynParams,
+    HetSynState,
+    SpikeFn,
+    initial_state,
+    readout_step,
+    state_shapes,
+    step,
+)
+from .spikes import default_spike_fn
+from .timescales import DecayParameter, TimescaleSpec, as_initializer
+from .validation import (
+    check_broadcastable,
+    check_choice,
+    check_input,
+    check_positive,
+    check_positive_int,
+)
+
+HETEROGENEITY = ("synapse", "neuron", "none")
+
+
+class LayerOutput(NamedTuple):
+    """What :meth:`HetSynLIF.run` and :meth:`HetSynLIF.step` return.
+
+    ``spikes``: (T, B, out) for a sequence, (B, out) for a step (for a readout: its output).
+    ``membrane``: the membrane ``V`` before the reset, same shape. ``state``: the final state.
+    """
+
+    spikes: Tensor
+    membrane: Tensor
+    state: HetSynState
+
+
+class _HetSynLayer(nn.Module):
+    """Parameters, state handling and checks common to the spiking and readout layers."""
+
+    _readout = False
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        heterogeneity: str,
+        bias: bool,
+        dt: float,
+        learn_decays: bool,
+        decay_parametrization: str,
+        kernel: str,
+        stateful: bool,
+        device,
+        dtype,
+    ):
+        super().__init__()
+        self.in_features = check_positive_int("in_features", in_features)
+        self.out_features = check_positive_int("out_features", out_features)
+        check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
+        check_choice("kernel", kernel, kernels.KERNELS)
+        check_positive("dt", dt)
+        self.heterogeneity = heterogeneity
+        self.dt = float(dt)
+        self.kernel = kernel
+        self.stateful = bool(stateful)
+        self.state: Optional[HetSynState] = None
+        self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        self._learn_decays = bool(learn_decays)
+        self._decay_parametrization = decay_parametrization
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, **self._factory))
+        self.bias = (
+            nn.Parameter(torch.empty(out_features, **self._factory)) if bias else None
+        )
+        self.decays = nn.ModuleDict()
+
+    @property
+    def shared(self) -> bool:
+        """True when the decays are shared per neuron (one matrix product per step)."""
+        return self.heterogeneity != "synapse"
+
+    # ------------------------------------------------------------------ construction helpers
+
+    def _decay_shape(self, per_synapse_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return {
+            "synapse": per_synapse_shape,
+            "neuron": (self.out_features,),
+            "none": (),
+        }[self.heterogeneity]
+
+    def _add_decay(self, key: str, name: str, spec: TimescaleSpec, shape: tuple[int, ...]):
+        init = as_initializer(name, spec)
+        decay = init.decay(name, shape, self.dt)
+        self.decays[key] = DecayParameter(
+            decay,
+            learnable=self._learn_decays,
+            parametrization=self._decay_parametrization,
+            **self._factory,
+        )
+
+    def _tied(self, name: str, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                f"{name} must be None when heterogeneity={self.heterogeneity!r}: every decay of a "
+                f"neuron is tied to tau_syn in that model; got {value!r}"
+            )
+
+    def _neuron_tensor(self, name: str, value: float | Tensor, learnable: bool = False):
+        t = torch.as_tensor(value, dtype=self._factory["dtype"]).to(self._factory["device"])
+        check_broadcastable(name, t, (self.out_features,))
+        t = t.clone()
+        if learnable:
+            self.register_parameter(name, nn.Parameter(t))
+        else:
+            self.register_buffer(name, t)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise weights and bias as ``nn.Linear`` does (uniform, +-1/sqrt(fan_in))."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    # ------------------------------------------------------------------ read-only views
+
+    def _decay(self, key: str) -> Tensor:
+        return self.decays["membrane" if self.shared and key != "adapt" else key]()
+
+    def _per_synapse_view(self, key: str, n_in: int) -> Tensor:
+        """A decay expanded to (out, n_in); per-neuron decays repeat along each row."""
+        decay = self._decay(key)
+        if decay.dim() == 1:
+            decay = decay.unsqueeze(-1)
+        return decay.expand(self.out_features, n_in)
+
+    @property
+    def syn_decay(self) -> Tensor:
+        """Feedforward synaptic decays ``r_ji``, shape (out, in) (expanded when shared)."""
+        return self._per_synapse_view("syn", self.in_features)
+
+    @property
+    def tau_syn(self) -> Tensor:
+        """Feedforward synaptic time constants ``-dt / ln r_ji``, shape (out, in)."""
+        return -self.dt / torch.log(self.syn_decay)
+
+    # ------------------------------------------------------------------ running
+
+    def _start(self, params: HetSynParams, state: Optional[HetSynState], batch: int) -> HetSynState:
+        """The state before the first step: given, carried (``stateful``) or zeros; checked."""
+        if state is None and self.stateful and self.state is not None:
+            state = self.state
+            if state.v.shape[0] != batch:
+                raise ValueError(
+                    f"input has batch size {batch} but the carried state has batch size "
+                    f"{state.v.shape[0]}; call reset_state() between sequences"
+                )
+        config = self._config()
+        if state is None:
+            return initial_state(params, batch, config, readout=self._readout)
+        if not isinstance(state, HetSynState):
+            raise TypeError(f"state must be a HetSynState; got {type(state).__name__}")
+        expected = state_shapes(params, batch, config, readout=self._readout)
+        for field, want, got in zip(HetSynState._fields, expected, state):
+            got = None if got is None else tuple(got.shape)
+            if want != got:
+                raise ValueError(
+                    f"state.{field} must have shape {want} for batch size {batch} "
+                    f"and this layer; got {got}"
+                )
+        return state
+
+    def _finish(self, out: LayerOutput) -> LayerOutput:
+        if self.stateful:
+            self.state = out.state
+        return out
+
+    def _config(self) -> DynamicsConfig:
+        return DynamicsConfig()
+
+    def _check_sequence(self, x: object) -> Tensor:
+        return check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
+
+    def _check_step(self, x: object) -> Tensor:
+        return check_input("input", x, dims=2, features=self.in_features, layout="(B, in)")
+
+    def reset_state(self) -> None:
+        """Forget the carried state (the next call starts from zeros)."""
+        self.state = None
+
+    def detach_state(self) -> None:
+        """Cut the carried state from the autograd graph (truncated BPTT)."""
+        if self.state is not None:
+            self.state = self.state.detach()
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        if self.state is not None:
+            self.state = self.state.map(fn)
+        self._factory = {"device": self.weight.device, "dtype": self.weight.dtype}
+        return self
+
+    def forward(self, x: Tensor, state: Optional[HetSynState] = None) -> Tensor:
+        """Run a sequence ``x`` (T, B, in); return spikes (T, B, out) (a readout: its output).
+
+        ``state`` is the state before the first step (zeros when None, or the carried state
+        of a ``stateful`` layer). :meth:`run` also returns membranes and the final state.
+        """
+        return self.run(x, state).spikes
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"in_features={self.in_features}",
+            f"out_features={self.out_features}",
+            f"heterogeneity={self.heterogeneity!r}",
+            f"bias={self.bias is not None}",
+        ]
+        if self.dt != 1.0:
+            parts.append(f"dt={self.dt}")
+        if self.kernel != "auto":
+            parts.append(f"kernel={self.kernel!r}")
+        if self.stateful:
+            parts.append("stateful=True")
+        return ", ".join(parts)
+
+
+class HetSynLIF(_HetSynLayer):
+    """A layer of HetSynLIF neurons: leaky integrate-and-fire with a decay on every synapse.
+
+    Per time step (batch left out; see :mod:`hetsyn_plugins.core.dynamics`)::
+
+        I_ji^t = r_ji I_ji^{t-1} + w_ji x_i^t               feedforward synapse, r = exp(-dt/tau_syn)
+        Q_jk^t = q_jk Q_jk^{t-1} + u_jk z_k^{t-1}           recurrent synapse (recurrent=True)
+        B_j^t  = r^b_j B_j^{t-1} + b_j                      bias current (bias=True)
+        J_j^t  = kappa_j J_j^{t-1} + c R_j^{t-1}            reset current, kappa = exp(-dt/tau_reset)
+        A_j^t  = rho^a_j A_j^{t-1} + a_j z_j^{t-1}          adaptation (adaptation=True)
+        V_j^t  = sum_i I_ji^t + sum_k Q_jk^t + B_j^t - J_j^t - A_j^t
+        z_j^t  = spike_fn(V_j^t - theta_j)
+
+    with ``R = theta_R z`` (``reset="subtract"``), ``R = V z`` (``"zero"``) or no reset
+    (``"none"``), and ``c = 1`` (``reset_timing="next_step"``, the paper's) or ``c = kappa``
+    (``"at_spike"``).
+
+    ``heterogeneity`` chooses the model of the paper by parameter sharing:
+
+    - ``"synapse"`` (HetSynLIF): ``r_ji`` per synapse, ``kappa_j`` per neuron;
+    - ``"neuron"`` (HetNeuLIF): every decay of neuron j is one ``rho_j``, giving
+      ``V^t = rho V^{t-1} + W x^t - theta z^{t-1}``;
+    - ``"none"`` (HomNeuLIF, and HomNeuALIF with ``adaptation=True``): one ``rho`` for all,
+      the vanilla LIF, equal to ``nn.Linear`` + ``snn.Leaky(beta=rho)``.
+
+    The shared models run one matrix product per step and keep no per-synapse state.
+
+    Args:
+        in_features: inputs per step (N_in).
+        out_features: neurons (N_out).
+        recurrent: add per-synapse recurrent connections from the layer's own spikes.
+        heterogeneity: ``"synapse"``, ``"neuron"`` or ``"none"`` (see above).
+        tau_syn: feedforward synaptic time constants (in units of ``dt``): a float, a tensor
+            broadcastable to (out, in), or an initializer from
+            :mod:`hetsyn_plugins.core.timescales` (``Normal(20, 5)``, ``Decay(0.9)`` ...). In the
+            shared models it is the neuron's time constant, shape (out,) or scalar.
+        tau_reset: reset-current time constants (out,); default: drawn like ``tau_syn``.
+            Must be None in the shared models (tied to ``tau_syn``).
+        tau_rec: recurrent synaptic time constants (out, out); default: like ``tau_syn``.
+        tau_bias: bias-current time constants (out,); default: tied to the reset decay.
+        adaptation: add the adaptation current (ALIF).
+        tau_adapt: adaptation time constants (out,) (default 200 steps).
+        adapt_strength: ``a_j``; default ``1.8 (1 - rho^a) theta`` (Bellec et al., 2018).
+        threshold: ``theta``, float or tensor broadcastable to (out,).
+        learn_threshold: make ``theta`` a parameter.
+        reset: ``"subtract"``, ``"zero"`` or ``"none"``.
+        reset_amount: ``theta_R`` for ``"subtract"``; default: the threshold (tracks it).
+        reset_timing: ``"next_step"`` or ``"at_spike"`` (default by reset mode).
+        detach_reset: stop gradients through the spikes that enter the reset.
+        bias: add a bias current.
+        learn_decays: make the decays learnable (else buffers, exactly as given).
+        decay_parametrization: ``"logit"`` (``r = sigmoid(p)``) or ``"clamp"`` (``r`` learned
+            directly; clamp it with :func:`~hetsyn_plugins.core.timescales.clamp_decays_after_step`).
+        spike_fn: spike function of ``V - theta``; default
+            :class:`~hetsyn_plugins.core.spikes.ATanSpike`.
+        dt: the time step, in the unit of the time constants.
+        kernel: multi-step path, ``"auto"`` or a name from ``hetsyn_plugins.core.kernels``.
+        stateful: carry the final state of a call into the next (until :meth:`reset_state`).
+
+    Shapes:
+        ``forward``: input (T, B, in) -> spikes (T, B, out). :meth:`step`: (B, in) -> (B, out).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        recurrent: bool = False,
+        heterogeneity: str = "synapse",
+        tau_syn: TimescaleSpec = 20.0,
+        tau_reset: Optional[TimescaleSpec] = None,
+        tau_rec: Optional[TimescaleSpec] = None,
+        tau_bias: Optional[TimescaleSpec] = None,
+        adaptation: bool = False,
+        tau_adapt: TimescaleSpec = 200.0,
+        adapt_strength: Optional[float | Tensor] = None,
+        threshold: float | Tensor = 1.0,
+        learn_threshold: bool = False,
+        reset: str = "subtract",
+        reset_amount: Optional[float | Tensor] = None,
+        reset_timing: Optional[str] = None,
+        detach_reset: bool = False,
+        bias: bool = True,
+        learn_decays: bool = True,
+        decay_parametrization: str = "logit",
+        spike_fn: Optional[SpikeFn] = None,
+        dt: float = 1.0,
+        kernel: str = "auto",
+        stateful: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_features,
+            out_features,
+            heterogeneity=heterogeneity,
+            bias=bias,
+            dt=dt,
+            learn_decays=learn_decays,
+            decay_parametrization=decay_parametrization,
+            kernel=kernel,
+            stateful=stateful,
+            device=device,
+            dtype=dtype,
+        )
+        self.config = DynamicsConfig(reset, reset_timing, bool(detach_reset))
+        self.recurrent = bool(recurrent)
+        self.adaptation = bool(adaptation)
+        self.spike_fn = default_spike_fn() if spike_fn is None else spike_fn
+        if not callable(self.spike_fn):
+            raise TypeError(f"spike_fn must be callable; got {type(spike_fn).__name__}")
+        out = out_features
+
+        self.recurrent_weight = (
+            nn.Parameter(torch.empty(out, out, **self._factory)) if self.recurrent else None
+        )
+        if self.shared:
+            for name, value in (("tau_reset", tau_reset), ("tau_rec", tau_rec), ("tau_bias", tau_bias)):
+                self._tied(name, value)
+            self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
+        else:
+            self._add_decay("syn", "tau_syn", tau_syn, (out, in_features))
+            self._add_decay("reset", "tau_reset", _default(tau_reset, tau_syn, "tau_reset"), (out,))
+            if self.recurrent:
+                self._add_decay("rec", "tau_rec", _default(tau_rec, tau_syn, "tau_rec"), (out, out))
+            elif tau_rec is not None:
+                raise ValueError(f"tau_rec needs recurrent=True; got tau_rec={tau_rec!r}")
+            if tau_bias is not None:
+                if not bias:
+                    raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
+                self._add_decay("bias", "tau_bias", tau_bias, (out,))
+
+        self._neuron_tensor("threshold", threshold, learnable=learn_threshold)
+        if reset_amount is not None:
+            if self.config.reset != "subtract":
+                raise ValueError(
+                    f"reset_amount applies to reset='subtract' only; got reset={reset!r}"
+                )
+            self._neuron_tensor("reset_amount", reset_amount)
+        else:
+            self.reset_amount = None
+        if self.adaptation:
+            self._add_decay("adapt", "tau_adapt", tau_adapt, (out,) if heterogeneity != "none" else ())
+            if adapt_strength is None:
+                adapt_strength = 1.8 * (1 - self.decays["adapt"]().detach()) * self.threshold.detach()
+            self._neuron_tensor("adapt_strength", adapt_strength)
+        else:
+            if adapt_strength is not None:
+                raise ValueError(
+                    f"adapt_strength needs adaptation=True; got adapt_strength={adapt_strength!r}"
+                )
+            self.adapt_strength = None
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Weights and bias as ``nn.Linear``; recurrent weights likewise with fan-in ``out``."""
+        super().reset_parameters()
+        if self.recurrent_weight is not None:
+            nn.init.kaiming_uniform_(self.recurrent_weight, a=math.sqrt(5))
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def reset_decay(self) -> Tensor:
+        """Reset-current decays ``kappa_j``, shape (out,)."""
+        return self._decay("reset").expand(self.out_features)
+
+    @property
+    def recurrent_decay(self) -> Optional[Tensor]:
+        """Recurrent synaptic decays ``q_jk``, shape (out, out); None if not recurrent."""
+        if not self.recurrent:
+            return None
+        return self._per_synapse_view("rec", self.out_features)
+
+    @property
+    def bias_decay(self) -> Optional[Tensor]:
+        """Bias-current decays, shape (out,); None without bias."""
+        if self.bias is None:
+            return None
+        key = "bias" if "bias" in self.decays else "reset"
+        return self._decay(key).expand(self.out_features)
+
+    @property
+    def adapt_decay(self) -> Optional[Tensor]:
+        """Adaptation decays ``rho^a_j``, shape (out,); None without adaptation."""
+        return self._decay("adapt").expand(self.out_features) if self.adaptation else None
+
+    def params(self) -> HetSynParams:
+        """The effective parameters, decoded for :mod:`hetsyn_plugins.core.dynamics`."""
+        if self.shared:
+            decay = self._decay("syn")
+            syn = reset = rec = bias_decay = decay
+        else:
+            syn, reset = self._decay("syn"), self._decay("reset")
+            rec = self._decay("rec") if self.recurrent else None
+            bias_decay = self._decay("bias") if "bias" in self.decays else reset
+        return HetSynParams(
+            weight=self.weight,
+            syn_decay=syn,
+            shared=self.shared,
+            threshold=self.threshold,
+            reset_amount=self.threshold if self.reset_amount is None else self.reset_amount,
+            reset_decay=reset,
+            bias=self.bias,
+            bias_decay=None if self.bias is None else bias_decay,
+            rec_weight=self.recurrent_weight,
+            rec_decay=rec if self.recurrent else None,
+            adapt_decay=self._decay("adapt") if self.adaptation else None,
+            adapt_strength=self.adapt_strength,
+        )
+
+    def _config(self) -> DynamicsConfig:
+        return self.config
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
+        """Run a sequence ``x`` (T, B, in): spikes and membranes (T, B, out), final state."""
+        x = self._check_sequence(x)
+        params = self.params()
+        state = self._start(params, state, x.shape[1])
+        spikes, membrane, final = kernels.run_spiking(
+            x, params, state, self.spike_fn, self.config, self.kernel
+        )
+        return self._finish(LayerOutput(spikes, membrane, final))
+
+    def step(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
+        """One step on explicit state: ``x`` (B, in) -> spikes, membrane (B, out), new state."""
+        x = self._check_step(x)
+        params = self.params()
+        state = self._start(params, state, x.shape[0])
+        z, v, new = step(x, params, state, self.spike_fn, self.config)
+        return self._finish(LayerOutput(z, v, new))
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()]
+        if self.recurrent:
+            parts.append("recurrent=True")
+        if self.adaptation:
+            parts.append("adaptation=True")
+        parts.append(f"reset={self.config.reset!r}")
+        if self.config.reset_timing != DynamicsConfig(self.config.reset).reset_timing:
+            parts.append(f"reset_timing={self.config.reset_timing!r}")
+        if self.config.detach_reset:
+            parts.append("detach_reset=True")
+        return ", ".join(parts)
+
+
+class HetSynReadout(_HetSynLayer):
+    """Readout layer: a leaky integrator with a decay on every synapse (no spike, no reset).
+
+    Per time step::
+
+        I_ji^t = r_ji I_ji^{t-1} + w_ji x_i^t
+        B_j^t  = r^b_j B_j^{t-1} + b_j
+        y_j^t  = sum_i I_ji^t + B_j^t
+
+    ``heterogeneity`` shares the decays as in :class:`HetSynLIF` (``"neuron"``/``"none"``:
+    ``y^t = rho y^{t-1} + W x^t + b``). ``tau_bias`` defaults to being drawn like ``tau_syn``
+    (per neuron). Other arguments as in :class:`HetSynLIF`.
+
+    Shapes:
+        ``forward``: input (T, B, in) -> output (T, B, out). :meth:`step`: (B, in) -> (B, out).
+    """
+
+    _readout = True
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        heterogeneity: str = "synapse",
+        tau_syn: TimescaleSpec = 20.0,
+        tau_bias: Optional[TimescaleSpec] = None,
+        bias: bool = True,
+        learn_decays: bool = True,
+        decay_parametrization: str = "logit",
+        dt: float = 1.0,
+        kernel: str = "auto",
+        stateful: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_features,
+            out_features,
+            heterogeneity=heterogeneity,
+            bias=bias,
+            dt=dt,
+            learn_decays=learn_decays,
+            decay_parametrization=decay_parametrization,
+            kernel=kernel,
+            stateful=stateful,
+            device=device,
+            dtype=dtype,
+        )
+        if self.shared:
+            self._tied("tau_bias", tau_bias)
+            self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
+        else:
+            self._add_decay("syn", "tau_syn", tau_syn, (out_features, in_features))
+            if bias:
+                self._add_decay("bias", "tau_bias", _default(tau_bias, tau_syn, "tau_bias"), (out_features,))
+            elif tau_bias is not None:
+                raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
+        self.reset_parameters()
+
+    @property
+    def bias_decay(self) -> Optional[Tensor]:
+        """Bias-current decays, shape (out,); None without bias."""
+        if self.bias is None:
+            return None
+        return self._decay("syn" if self.shared else "bias").expand(self.out_features)
+
+    def params(self) -> HetSynParams:
+        """The effective parameters, decoded for :mod:`hetsyn_plugins.core.dynamics`."""
+        syn = self._decay("syn")
+        return HetSynParams(
+            weight=self.weight,
+            syn_decay=syn,
+            shared=self.shared,
+            bias=self.bias,
+            bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
+        )
+
+    def run(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
+        """Run a sequence ``x`` (T, B, in): outputs (T, B, out) (as ``spikes`` and
+        ``membrane``) and the final state."""
+        x = self._check_sequence(x)
+        params = self.params()
+        state = self._start(params, state, x.shape[1])
+        y, final = kernels.run_readout(x, params, state, self.kernel)
+        return self._finish(LayerOutput(y, y, final))
+
+    def step(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
+        """One step on explicit state: ``x`` (B, in) -> output (B, out), new state."""
+        x = self._check_step(x)
+        params = self.params()
+        state = self._start(params, state, x.shape[0])
+        y, new = readout_step(x, params, state)
+        return self._finish(LayerOutput(y, y, new))
+
+
+def _default(value: Optional[TimescaleSpec], fallback: TimescaleSpec, name: str) -> TimescaleSpec:
+    """``value``, or the initializer of ``tau_syn`` when it can be drawn in another shape."""
+    if value is not None:
+        return value
+    if as_initializer("tau_syn", fallback).elementwise:
+        raise ValueError(
+            f"{name} must be given when tau_syn holds one value per synapse "
+            "(it cannot be reused for another pathway's shape)"
+        )
+    return fallback
+
+
+def reset_states(module: nn.Module) -> None:
+    """Reset the carried state of every HetSyn layer inside ``module``."""
+    for m in module.modules():
+        if isinstance(m, _HetSynLayer):
+            m.reset_state()
+
+
+def detach_states(module: nn.Module) -> None:
+    """Detach the carried state of every HetSyn layer inside ``module``."""
+    for m in module.modules():
+        if isinstance(m, _HetSynLayer):
+            m.detach_state()
+
+
+__all__ = [
+    "HETEROGENEITY",
+    "HetSynLIF",
+    "HetSynReadout",
+    "LayerOutput",
+    "reset_states",
+    "detach_states",
+]

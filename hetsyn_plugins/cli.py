@@ -13,8 +13,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="train HetSynLIF vs HomNeuLIF on a toy delayed-cue task")
     demo.add_argument("--seconds", type=float, default=30.0, help="training time per model")
     demo.add_argument("--hidden", type=int, default=8, help="hidden neurons")
-    demo.add_argument("--models", nargs="+", default=["HetSynLIF", "HomNeuLIF"],
-                      choices=sorted(PRESETS), help="models to compare")
+    demo.add_argument(
+        "--models",
+        nargs="+",
+        default=["HetSynLIF", "HomNeuLIF"],
+        choices=sorted(PRESETS),
+        help="models to compare",
+    )
     demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -60,7 +60,9 @@ class DelayedCueNet(nn.Module):
         options = dict(PRESETS[model])
         self.hidden = HetSynLIF(in_features, hidden, **options)
         # A fast, fixed readout: the memory of the cue has to live in the spiking layer.
-        self.readout = HetSynReadout(hidden, 2, heterogeneity="none", tau_syn=2.0, learn_decays=False)
+        self.readout = HetSynReadout(
+            hidden, 2, heterogeneity="none", tau_syn=2.0, learn_decays=False
+        )
         self.decision_steps = decision_steps
 
     def forward(self, x: Tensor) -> Tensor:
@@ -100,8 +102,13 @@ def train(
     bar.close()
     with torch.no_grad():
         accuracy = (net(x_test).argmax(-1) == y_test).float().mean().item()
-    return {"model": model, "steps": steps, "loss": loss, "accuracy": accuracy,
-            "seconds": time.monotonic() - start}
+    return {
+        "model": model,
+        "steps": steps,
+        "loss": loss,
+        "accuracy": accuracy,
+        "seconds": time.monotonic() - start,
+    }
 
 
 def run_demo(models=("HetSynLIF", "HomNeuLIF"), seconds: float = 30.0, **kwargs) -> list[dict]:

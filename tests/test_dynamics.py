@@ -84,7 +84,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize(
+    "options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
 def test_rule_matches_hand_written_equations(options):
     layer = HetSynLIF(
         N_IN,
@@ -106,7 +108,9 @@ def test_rule_matches_hand_written_equations(options):
 
 
 def test_readout_matches_hand_written_equations():
-    layer = HetSynReadout(N_IN, N_OUT, tau_syn=Uniform(2.0, 30.0), tau_bias=5.0, dtype=torch.float64)
+    layer = HetSynReadout(
+        N_IN, N_OUT, tau_syn=Uniform(2.0, 30.0), tau_bias=5.0, dtype=torch.float64
+    )
     x = bernoulli((T, B, N_IN), p=0.4)
     r, W = layer.syn_decay.detach(), layer.weight.detach()
     rb, b = layer.bias_decay.detach(), layer.bias.detach()
@@ -139,8 +143,17 @@ def test_detach_reset_stops_gradient_through_reset_only():
 def test_reset_zero_sets_membrane_to_zero_at_spike():
     """With reset='zero' and a decay r everywhere, after a spike the next membrane is exactly
     the new input current (the old membrane was removed at the spike)."""
-    layer = HetSynLIF(2, 1, heterogeneity="synapse", tau_syn=Decay(0.5), tau_reset=Decay(0.5),
-                      reset="zero", bias=False, learn_decays=False, dtype=torch.float64)
+    layer = HetSynLIF(
+        2,
+        1,
+        heterogeneity="synapse",
+        tau_syn=Decay(0.5),
+        tau_reset=Decay(0.5),
+        reset="zero",
+        bias=False,
+        learn_decays=False,
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         layer.weight.fill_(0.7)
     x = torch.ones(6, 1, 2, dtype=torch.float64)

@@ -11,9 +11,14 @@ from hetsyn_plugins.core.timescales import Decay, Normal, Uniform, tau_to_decay
 
 def test_wrong_feature_size():
     layer = HetSynLIF(5, 3)
-    with pytest.raises(ValueError, match=r"input must have shape \(T, B, in\) with in_features=5; got shape \(4, 2, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input must have shape \(T, B, in\) with in_features=5; got shape \(4, 2, 6\)",
+    ):
         layer(torch.zeros(4, 2, 6))
-    with pytest.raises(ValueError, match=r"input must have shape \(B, in\) with in_features=5; got shape \(2, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"input must have shape \(B, in\) with in_features=5; got shape \(2, 6\)"
+    ):
         layer.step(torch.zeros(2, 6))
 
 
@@ -46,24 +51,35 @@ def test_non_positive_tau(name, bad):
 def test_tau_tensor_with_one_bad_entry():
     tau = torch.full((3, 5), 10.0)
     tau[1, 2] = -1.0
-    with pytest.raises(ValueError, match=r"tau_syn must be finite and > 0 everywhere; got 1 bad entries of 15 \(for example -1.0\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"tau_syn must be finite and > 0 everywhere; got 1 bad entries of 15 \(for example -1.0\)",
+    ):
         HetSynLIF(5, 3, tau_syn=tau)
 
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.2])
 def test_decay_outside_open_unit_interval(bad):
-    with pytest.raises(ValueError, match=f"decay must lie in the open interval \\(0, 1\\).*got {bad}"):
+    with pytest.raises(
+        ValueError, match=f"decay must lie in the open interval \\(0, 1\\).*got {bad}"
+    ):
         HetSynLIF(5, 3, tau_syn=Decay(bad))
 
 
 def test_unknown_options():
-    with pytest.raises(ValueError, match="heterogeneity must be one of 'synapse', 'neuron', 'none'; got 'layer'"):
+    with pytest.raises(
+        ValueError, match="heterogeneity must be one of 'synapse', 'neuron', 'none'; got 'layer'"
+    ):
         HetSynLIF(5, 3, heterogeneity="layer")
-    with pytest.raises(ValueError, match="reset must be one of 'subtract', 'zero', 'none'; got 'hard'"):
+    with pytest.raises(
+        ValueError, match="reset must be one of 'subtract', 'zero', 'none'; got 'hard'"
+    ):
         HetSynLIF(5, 3, reset="hard")
     with pytest.raises(ValueError, match="kernel must be one of .*; got 'cuda'"):
         HetSynLIF(5, 3, kernel="cuda")
-    with pytest.raises(ValueError, match="decay_parametrization must be one of 'logit', 'clamp'; got 'tanh'"):
+    with pytest.raises(
+        ValueError, match="decay_parametrization must be one of 'logit', 'clamp'; got 'tanh'"
+    ):
         HetSynLIF(5, 3, decay_parametrization="tanh")
     with pytest.raises(ValueError, match="reset_timing must be one of"):
         HetSynLIF(5, 3, reset_timing="later")
@@ -95,18 +111,28 @@ def test_options_that_need_another_option():
 
 
 def test_shapes_that_do_not_broadcast():
-    with pytest.raises(ValueError, match=r"tau_syn must be broadcastable to shape \(3, 5\); got shape \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"tau_syn must be broadcastable to shape \(3, 5\); got shape \(4,\)"
+    ):
         HetSynLIF(5, 3, tau_syn=torch.ones(4))
-    with pytest.raises(ValueError, match=r"threshold must be broadcastable to shape \(3,\); got shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"threshold must be broadcastable to shape \(3,\); got shape \(2,\)"
+    ):
         HetSynLIF(5, 3, threshold=torch.ones(2))
-    with pytest.raises(ValueError, match=r"tau_syn must be broadcastable to shape \(\); got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"tau_syn must be broadcastable to shape \(\); got shape \(3,\)"
+    ):
         HetSynLIF(5, 3, heterogeneity="none", tau_syn=torch.ones(3))
-    with pytest.raises(ValueError, match="tau_reset must be given when tau_syn holds one value per synapse"):
+    with pytest.raises(
+        ValueError, match="tau_reset must be given when tau_syn holds one value per synapse"
+    ):
         HetSynLIF(5, 3, tau_syn=torch.ones(3, 5) * 4)
 
 
 def test_bad_timescale_type_and_initializer_arguments():
-    with pytest.raises(TypeError, match="tau_syn must be a float, a tensor of time constants or an initializer"):
+    with pytest.raises(
+        TypeError, match="tau_syn must be a float, a tensor of time constants or an initializer"
+    ):
         HetSynLIF(5, 3, tau_syn="20ms")
     with pytest.raises(ValueError, match="high must be greater than low=5.0; got 2.0"):
         Uniform(5.0, 2.0)

@@ -58,10 +58,20 @@ SPIKING = [
 ]
 
 
-@pytest.mark.parametrize("options", SPIKING, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize(
+    "options", SPIKING, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
 def test_gradcheck_spiking_reference(options):
-    layer = HetSynLIF(N_IN, N_OUT, tau_syn=Uniform(2.0, 10.0), learn_threshold=True,
-                      spike_fn=smooth_spike, kernel="reference", dtype=torch.float64, **options)
+    layer = HetSynLIF(
+        N_IN,
+        N_OUT,
+        tau_syn=Uniform(2.0, 10.0),
+        learn_threshold=True,
+        spike_fn=smooth_spike,
+        kernel="reference",
+        dtype=torch.float64,
+        **options,
+    )
     names = _gradcheck_layer(layer, ("spikes", "membrane"))
     # every kind of parameter took part
     assert "weight" in names and "bias" in names and "threshold" in names
@@ -70,8 +80,14 @@ def test_gradcheck_spiking_reference(options):
 
 @pytest.mark.parametrize("heterogeneity", ["synapse", "neuron", "none"])
 def test_gradcheck_readout_reference(heterogeneity):
-    layer = HetSynReadout(N_IN, N_OUT, heterogeneity=heterogeneity, tau_syn=Uniform(2.0, 10.0)
-                          if heterogeneity != "none" else 5.0, kernel="reference", dtype=torch.float64)
+    layer = HetSynReadout(
+        N_IN,
+        N_OUT,
+        heterogeneity=heterogeneity,
+        tau_syn=Uniform(2.0, 10.0) if heterogeneity != "none" else 5.0,
+        kernel="reference",
+        dtype=torch.float64,
+    )
     names = _gradcheck_layer(layer, ("spikes",))
     assert any(n.startswith("decays.") for n in names)
 

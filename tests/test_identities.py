@@ -50,8 +50,15 @@ def _drive(layer, scale=3.0):
 def test_hetneu_equals_per_neuron_lif(recurrent):
     rho = torch.rand(N_OUT, dtype=torch.float64) * 0.8 + 0.1
     theta = torch.rand(N_OUT, dtype=torch.float64) + 0.5
-    layer = HetSynLIF(N_IN, N_OUT, heterogeneity="neuron", tau_syn=Decay(rho), threshold=theta,
-                      recurrent=recurrent, dtype=torch.float64)
+    layer = HetSynLIF(
+        N_IN,
+        N_OUT,
+        heterogeneity="neuron",
+        tau_syn=Decay(rho),
+        threshold=theta,
+        recurrent=recurrent,
+        dtype=torch.float64,
+    )
     _drive(layer)
     x = bernoulli((T, B, N_IN), p=0.3)
     out = layer.run(x)
@@ -70,8 +77,13 @@ def test_per_synapse_layer_with_tied_decays_equals_hetneu(recurrent, reset):
     common = dict(recurrent=recurrent, reset=reset, dtype=torch.float64)
     neuron = HetSynLIF(N_IN, N_OUT, heterogeneity="neuron", tau_syn=Decay(rho), **common)
     synapse = HetSynLIF(
-        N_IN, N_OUT, heterogeneity="synapse", tau_syn=Decay(rho[:, None]), tau_reset=Decay(rho),
-        tau_rec=Decay(rho[:, None]) if recurrent else None, **common,
+        N_IN,
+        N_OUT,
+        heterogeneity="synapse",
+        tau_syn=Decay(rho[:, None]),
+        tau_reset=Decay(rho),
+        tau_rec=Decay(rho[:, None]) if recurrent else None,
+        **common,
     )
     _drive(neuron)
     synapse.load_state_dict(
@@ -98,8 +110,15 @@ def test_homneu_equals_vanilla_lif():
 
 def test_homneu_alif_equals_lif_with_adaptation():
     rho, rho_a, a = 0.85, 0.97, 0.3
-    layer = preset("HomNeuALIF", N_IN, N_OUT, tau_syn=Decay(rho), tau_adapt=Decay(rho_a),
-                   adapt_strength=a, dtype=torch.float64)
+    layer = preset(
+        "HomNeuALIF",
+        N_IN,
+        N_OUT,
+        tau_syn=Decay(rho),
+        tau_adapt=Decay(rho_a),
+        adapt_strength=a,
+        dtype=torch.float64,
+    )
     _drive(layer)
     x = bernoulli((T, B, N_IN), p=0.3)
     out = layer.run(x)
@@ -112,9 +131,12 @@ def test_homneu_alif_equals_lif_with_adaptation():
 
 def test_readout_shared_equals_leaky_integrator():
     rho = torch.rand(N_OUT, dtype=torch.float64) * 0.8 + 0.1
-    shared = HetSynReadout(N_IN, N_OUT, heterogeneity="neuron", tau_syn=Decay(rho), dtype=torch.float64)
-    per_syn = HetSynReadout(N_IN, N_OUT, tau_syn=Decay(rho[:, None]), tau_bias=Decay(rho),
-                            dtype=torch.float64)
+    shared = HetSynReadout(
+        N_IN, N_OUT, heterogeneity="neuron", tau_syn=Decay(rho), dtype=torch.float64
+    )
+    per_syn = HetSynReadout(
+        N_IN, N_OUT, tau_syn=Decay(rho[:, None]), tau_bias=Decay(rho), dtype=torch.float64
+    )
     per_syn.weight.data.copy_(shared.weight.data)
     per_syn.bias.data.copy_(shared.bias.data)
     x = bernoulli((T, B, N_IN), p=0.3)
@@ -128,8 +150,9 @@ def test_homneu_equals_linear_plus_snntorch_leaky_bit_for_bit():
     with torch.no_grad():
         fc.weight.mul_(4.0)
     leaky = snn.Leaky(beta=beta, reset_mechanism="subtract")
-    layer = preset("HomNeuLIF", N_IN, N_OUT, tau_syn=Decay(beta), learn_decays=False,
-                   detach_reset=True)
+    layer = preset(
+        "HomNeuLIF", N_IN, N_OUT, tau_syn=Decay(beta), learn_decays=False, detach_reset=True
+    )
     layer.weight.data.copy_(fc.weight.data)
     layer.bias.data.copy_(fc.bias.data)
     x = bernoulli((T_long, B, N_IN), p=0.3, dtype=torch.float32)
@@ -149,7 +172,8 @@ def test_synapse_heterogeneity_is_not_a_per_neuron_lif():
     """Sanity check of the tests above: per-synapse decays really change the dynamics."""
     layer = HetSynLIF(N_IN, N_OUT, tau_syn=Uniform(1.0, 50.0), dtype=torch.float64)
     tied = HetSynLIF(N_IN, N_OUT, heterogeneity="neuron", tau_syn=10.0, dtype=torch.float64)
-    tied.load_state_dict({k: v for k, v in layer.state_dict().items() if not k.startswith("decays.")},
-                         strict=False)
+    tied.load_state_dict(
+        {k: v for k, v in layer.state_dict().items() if not k.startswith("decays.")}, strict=False
+    )
     x = bernoulli((T, B, N_IN), p=0.3)
     assert not torch.allclose(layer.run(x).membrane, tied.run(x).membrane)

@@ -10,7 +10,6 @@ import torch
 from hetsyn_plugins.core import (
     HetSynLIF,
     HetSynReadout,
-    HetSynState,
     PRESETS,
     detach_states,
     preset,
@@ -32,8 +31,14 @@ VARIANTS = [
 
 
 def _make(options, **kw):
-    layer = HetSynLIF(N_IN, N_OUT, tau_syn=Normal(10.0, 3.0) if options.get("heterogeneity", "synapse")
-                      != "none" else 10.0, dtype=torch.float64, **options, **kw)
+    layer = HetSynLIF(
+        N_IN,
+        N_OUT,
+        tau_syn=Normal(10.0, 3.0) if options.get("heterogeneity", "synapse") != "none" else 10.0,
+        dtype=torch.float64,
+        **options,
+        **kw,
+    )
     with torch.no_grad():
         layer.weight.abs_().mul_(2.0)  # excitatory drive: every variant spikes and resets
     return layer
@@ -151,18 +156,29 @@ def test_dtype_and_device_moves():
 
 def test_views_have_documented_shapes_and_values():
     r = torch.rand(N_OUT, N_IN) * 0.5 + 0.3
-    layer = HetSynLIF(N_IN, N_OUT, recurrent=True, adaptation=True, tau_syn=Decay(r), tau_reset=5.0,
-                      tau_rec=7.0, learn_decays=False)
+    layer = HetSynLIF(
+        N_IN,
+        N_OUT,
+        recurrent=True,
+        adaptation=True,
+        tau_syn=Decay(r),
+        tau_reset=5.0,
+        tau_rec=7.0,
+        learn_decays=False,
+    )
     assert layer.weight.shape == (N_OUT, N_IN)
     assert torch.equal(layer.syn_decay, r)
     torch.testing.assert_close(layer.tau_syn, -1 / torch.log(r))
-    torch.testing.assert_close(layer.reset_decay, torch.full((N_OUT,), torch.exp(torch.tensor(-1 / 5.0)).item()))
+    torch.testing.assert_close(
+        layer.reset_decay, torch.full((N_OUT,), torch.exp(torch.tensor(-1 / 5.0)).item())
+    )
     assert layer.recurrent_weight.shape == (N_OUT, N_OUT)
     assert layer.recurrent_decay.shape == (N_OUT, N_OUT)
     assert layer.adapt_decay.shape == (N_OUT,)
     torch.testing.assert_close(layer.bias_decay, layer.reset_decay)  # tied by default
-    shared = HetSynLIF(N_IN, N_OUT, heterogeneity="neuron", recurrent=True,
-                       tau_syn=torch.arange(1.0, N_OUT + 1))
+    shared = HetSynLIF(
+        N_IN, N_OUT, heterogeneity="neuron", recurrent=True, tau_syn=torch.arange(1.0, N_OUT + 1)
+    )
     assert shared.syn_decay.shape == (N_OUT, N_IN)
     torch.testing.assert_close(shared.syn_decay[:, 0], shared.reset_decay)
     torch.testing.assert_close(shared.syn_decay[:, 1], shared.reset_decay)
@@ -182,8 +198,13 @@ def test_shared_layers_keep_no_per_synapse_state_or_parameter():
 
 def test_extra_repr_names_the_configuration():
     text = repr(HetSynLIF(3, 2, recurrent=True, reset="zero", heterogeneity="neuron"))
-    for part in ("in_features=3", "out_features=2", "heterogeneity='neuron'", "recurrent=True",
-                 "reset='zero'"):
+    for part in (
+        "in_features=3",
+        "out_features=2",
+        "heterogeneity='neuron'",
+        "recurrent=True",
+        "reset='zero'",
+    ):
         assert part in text
     assert "heterogeneity='synapse'" in repr(HetSynReadout(3, 2))
 

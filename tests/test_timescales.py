@@ -26,20 +26,26 @@ def test_tau_decay_round_trip():
     r = tau_to_decay(tau, dt=1.0)
     torch.testing.assert_close(r, torch.exp(-1 / tau))
     torch.testing.assert_close(decay_to_tau(r), tau)
-    torch.testing.assert_close(tau_to_decay(20.0, dt=5.0), torch.tensor(math.exp(-0.25), dtype=torch.float64))
+    torch.testing.assert_close(
+        tau_to_decay(20.0, dt=5.0), torch.tensor(math.exp(-0.25), dtype=torch.float64)
+    )
 
 
 def test_dt_scales_the_decay():
     a = HetSynLIF(3, 2, tau_syn=20.0, dt=1.0)
     b = HetSynLIF(3, 2, tau_syn=20.0, dt=5.0)
-    torch.testing.assert_close(b.syn_decay, a.syn_decay ** 5)
+    torch.testing.assert_close(b.syn_decay, a.syn_decay**5)
     torch.testing.assert_close(b.tau_syn, torch.full((2, 3), 20.0))
 
 
 @pytest.mark.parametrize(
     "init, mean, std",
-    [(Normal(20.0, 5.0), 20.0, 5.0), (Uniform(5.0, 20.0), 12.5, 15 / math.sqrt(12)),
-     (LogNormal(40.0, 4.0), 40.0, 4.0), (Constant(7.0), 7.0, 0.0)],
+    [
+        (Normal(20.0, 5.0), 20.0, 5.0),
+        (Uniform(5.0, 20.0), 12.5, 15 / math.sqrt(12)),
+        (LogNormal(40.0, 4.0), 40.0, 4.0),
+        (Constant(7.0), 7.0, 0.0),
+    ],
     ids=["normal", "uniform", "lognormal", "constant"],
 )
 def test_initializers_have_the_stated_moments(init, mean, std):
@@ -70,7 +76,9 @@ def test_logit_parametrization_stays_in_unit_interval_under_any_update():
         p.raw.copy_(torch.tensor([-1e3, 1e3]))
     r = p()
     assert (r >= 0).all() and (r <= 1).all()
-    torch.testing.assert_close(DecayParameter(torch.tensor([0.3]), learnable=True)(), torch.tensor([0.3]))
+    torch.testing.assert_close(
+        DecayParameter(torch.tensor([0.3]), learnable=True)(), torch.tensor([0.3])
+    )
 
 
 def test_clamp_parametrization_is_clamped_after_each_optimizer_step():

@@ -4,7 +4,14 @@ Depends on torch only; it never imports a host library (snnTorch, SpikingJelly).
 """
 
 from .dynamics import DynamicsConfig, HetSynParams, HetSynState, initial_state, readout_step, step
-from .layers import HETEROGENEITY, HetSynLIF, HetSynReadout, LayerOutput, detach_states, reset_states
+from .layers import (
+    HETEROGENEITY,
+    HetSynLIF,
+    HetSynReadout,
+    LayerOutput,
+    detach_states,
+    reset_states,
+)
 from .presets import PRESETS, preset
 from .spikes import ATanSpike
 from .timescales import (

@@ -86,9 +86,7 @@ class _HetSynLayer(nn.Module):
         self._learn_decays = bool(learn_decays)
         self._decay_parametrization = decay_parametrization
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **self._factory))
-        self.bias = (
-            nn.Parameter(torch.empty(out_features, **self._factory)) if bias else None
-        )
+        self.bias = nn.Parameter(torch.empty(out_features, **self._factory)) if bias else None
         self.decays = nn.ModuleDict()
 
     @property
@@ -359,7 +357,11 @@ class HetSynLIF(_HetSynLayer):
             nn.Parameter(torch.empty(out, out, **self._factory)) if self.recurrent else None
         )
         if self.shared:
-            for name, value in (("tau_reset", tau_reset), ("tau_rec", tau_rec), ("tau_bias", tau_bias)):
+            for name, value in (
+                ("tau_reset", tau_reset),
+                ("tau_rec", tau_rec),
+                ("tau_bias", tau_bias),
+            ):
                 self._tied(name, value)
             self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
         else:
@@ -384,9 +386,13 @@ class HetSynLIF(_HetSynLayer):
         else:
             self.reset_amount = None
         if self.adaptation:
-            self._add_decay("adapt", "tau_adapt", tau_adapt, (out,) if heterogeneity != "none" else ())
+            self._add_decay(
+                "adapt", "tau_adapt", tau_adapt, (out,) if heterogeneity != "none" else ()
+            )
             if adapt_strength is None:
-                adapt_strength = 1.8 * (1 - self.decays["adapt"]().detach()) * self.threshold.detach()
+                adapt_strength = (
+                    1.8 * (1 - self.decays["adapt"]().detach()) * self.threshold.detach()
+                )
             self._neuron_tensor("adapt_strength", adapt_strength)
         else:
             if adapt_strength is not None:
@@ -546,7 +552,9 @@ class HetSynReadout(_HetSynLayer):
         else:
             self._add_decay("syn", "tau_syn", tau_syn, (out_features, in_features))
             if bias:
-                self._add_decay("bias", "tau_bias", _default(tau_bias, tau_syn, "tau_bias"), (out_features,))
+                self._add_decay(
+                    "bias", "tau_bias", _default(tau_bias, tau_syn, "tau_bias"), (out_features,)
+                )
             elif tau_bias is not None:
                 raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
         self.reset_parameters()

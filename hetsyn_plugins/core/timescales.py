@@ -66,7 +66,9 @@ class TimescaleInit:
     into checked decay factors of the requested shape.
     """
 
-    def sample_tau(self, shape: Sequence[int], name: str = "tau") -> Tensor:  # pragma: no cover - abstract
+    def sample_tau(
+        self, shape: Sequence[int], name: str = "tau"
+    ) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def decay(self, name: str, shape: Sequence[int], dt: float) -> Tensor:

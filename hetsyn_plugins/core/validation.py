@@ -34,9 +34,7 @@ def check_positive(name: str, value: float | Tensor) -> None:
         t = t.double()
     bad = ~(torch.isfinite(t) & (t > 0))
     if bad.any():
-        raise ValueError(
-            f"{name} must be finite and > 0 everywhere; got {_describe_bad(t, bad)}"
-        )
+        raise ValueError(f"{name} must be finite and > 0 everywhere; got {_describe_bad(t, bad)}")
 
 
 def check_decay(name: str, value: float | Tensor) -> None:

@@ -176,10 +176,29 @@ def initial_state(
 
 def _reset_signal(params: HetSynParams, state: HetSynState, config: DynamicsConfig) -> Tensor:
     """``R^{t-1}``: the amount the reset removes for the spikes of the previous step."""
-    z = state.spike.detach() if config.detach_reset else state.spike
+    return _reset_amount(state.v, state.spike, params, config)
+
+
+def _reset_amount(v: Tensor, z: Tensor, params: HetSynParams, config: DynamicsConfig) -> Tensor:
+    """``R`` for membrane ``v`` and spikes ``z`` ("subtract" or "zero")."""
+    z = z.detach() if config.detach_reset else z
     if config.reset == "subtract":
         return params.reset_amount * z
-    return state.v * z  # "zero"
+    return v * z  # "zero"
+
+
+def post_reset_membrane(
+    v: Tensor, z: Tensor, params: HetSynParams, config: DynamicsConfig
+) -> Tensor:
+    """The membrane right after the reset of the spikes ``z``: ``V - R`` (``V`` if no reset).
+
+    The rule itself never needs it (the reset enters the next step's currents); hosts that
+    report the post-reset membrane (snnTorch's ``reset_delay=False``) do. ``v`` and ``z``:
+    one step (B, out) or a sequence (T, B, out).
+    """
+    if config.reset == "none":
+        return v
+    return v - _reset_amount(v, z, params, config)
 
 
 def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:

@@ -1,0 +1,523 @@
+"""snnTorch adapter: ``snntorch.HetSynLeaky`` (spiking) and ``snntorch.HetSynLI`` (readout).
+
+Each class wraps one core layer (:class:`~hetsyn_plugins.core.layers.HetSynLIF` or
+:class:`~hetsyn_plugins.core.layers.HetSynReadout`, attribute ``layer``) and translates
+snnTorch's conventions: argument names (``beta``, ``spike_grad``, ``reset_mechanism``,
+``reset_delay``, ``init_hidden``, ``output``, ``graded_spikes_factor``), a membrane kept in the
+module, ``reset_mem()`` / ``reset_hidden()`` / ``detach_hidden()``, and
+``snntorch.utils.reset(net)``. The equations are those of :mod:`hetsyn_plugins.core.dynamics`.
+
+:func:`register` (called by :mod:`hetsyn_plugins._import_hook` when snnTorch is imported)
+attaches the classes to ``snntorch`` and makes snnTorch's utilities aware of them:
+``utils.reset(net)`` also resets the HetSyn layers inside ``net``; ``backprop`` (``BPTT``,
+``TBPTT``, ``RTRL``) and ``export_nir.export_to_nir`` raise a clear ``TypeError`` for a network
+that contains one, instead of silently not detaching or dropping it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Union
+
+import snntorch
+import torch
+from snntorch._neurons.neurons import SpikingNeuron
+from torch import Tensor, nn
+
+from .._import_hook import when_imported
+from ..core.dynamics import HetSynState, post_reset_membrane
+from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput
+from ..core.timescales import Decay, TimescaleSpec
+from ..core.validation import check_decay, check_float_tensor
+
+Membrane = Union[Tensor, HetSynState]
+
+
+def _decays(beta, tau_syn, name: str = "beta") -> TimescaleSpec:
+    """The core ``tau_syn`` from snnTorch's ``beta`` (decays, kept exact) or ``tau_syn``."""
+    if (beta is None) == (tau_syn is None):
+        raise ValueError(
+            f"give exactly one of {name} (decay factors in (0, 1)) and tau_syn (time constants "
+            f"or an initializer); got {name}={beta!r}, tau_syn={tau_syn!r}"
+        )
+    if beta is None:
+        return tau_syn
+    check_decay(name, beta)
+    return Decay(beta)
+
+
+def _same_tensor(a: Tensor, b: Tensor) -> bool:
+    """True when ``a`` is ``b`` or a detached alias of it (same storage, shape and strides)."""
+    return a is b or (
+        a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+    )
+
+
+class _HetSynHost:
+    """State handling shared by :class:`HetSynLeaky` and :class:`HetSynLI` (a mixin).
+
+    The core state (:class:`~hetsyn_plugins.core.dynamics.HetSynState`) lives in ``state``; the
+    membrane last returned lives in the non-persistent buffer ``mem`` (snnTorch's name).
+    """
+
+    layer: Union[HetSynLIF, HetSynReadout]
+    init_hidden: bool
+
+    def _init_state(self) -> None:
+        self.state: Optional[HetSynState] = None
+        self.register_buffer("mem", torch.zeros(0), persistent=False)
+
+    def reset_mem(self) -> Tensor:
+        """Forget the state (the next call starts from rest); returns the zeroed ``mem``."""
+        self.state = None
+        self.mem = torch.zeros_like(self.mem)
+        return self.mem
+
+    def _detach_state(self) -> None:
+        if self.state is not None:
+            self.state = self.state.detach()
+        self.mem = self.mem.detach()
+
+    @classmethod
+    def reset_hidden(cls) -> None:
+        """Reset the state of every instance of this class (snnTorch's ``init_hidden`` idiom)."""
+        for neuron in SpikingNeuron.instances:
+            if isinstance(neuron, cls):
+                neuron.reset_mem()
+
+    @classmethod
+    def detach_hidden(cls) -> None:
+        """Detach the state of every instance of this class (truncated BPTT)."""
+        for neuron in SpikingNeuron.instances:
+            if isinstance(neuron, cls):
+                neuron._detach_state()
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        if self.state is not None:
+            self.state = self.state.map(fn)
+        return self
+
+    # ------------------------------------------------------------------ one call
+
+    def _run(self, input_: Tensor, mem: Optional[Membrane]) -> tuple[LayerOutput, Tensor]:
+        """Run one step (B, in) or a sequence (T, B, in); returns the core output and the
+        membrane to report, and keeps the final state."""
+        if self.init_hidden and mem is not None:
+            raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
+        x = check_float_tensor("input_", input_)
+        n_in = self.layer.in_features
+        if x.dim() not in (2, 3) or x.shape[-1] != n_in:
+            raise ValueError(
+                f"input_ must have shape (B, in) for one step or (T, B, in) for a sequence, with "
+                f"in={n_in}; got shape {tuple(x.shape)}"
+            )
+        state = self._start(mem, x.shape[-2])
+        out = self.layer.step(x, state) if x.dim() == 2 else self.layer.run(x, state)
+        membrane = self._report(out)
+        self.state = out.state
+        self.mem = membrane if x.dim() == 2 else membrane[-1]
+        return out, membrane
+
+    def _start(self, mem: Optional[Membrane], batch: int) -> Optional[HetSynState]:
+        """The core state before this call (None: rest), following snnTorch's ``mem``."""
+        if isinstance(mem, HetSynState):
+            return mem
+        if mem is None or (isinstance(mem, Tensor) and _same_tensor(mem, self.mem)):
+            state = self.state  # carried on, as snn.Leaky carries its ``mem``
+            return state if state is not None and state.v.shape[0] == batch else None
+        mem = check_float_tensor("mem", mem)
+        shape = (batch, self.layer.out_features)
+        if tuple(mem.shape) != shape:
+            raise ValueError(f"mem must have shape (B, out) = {shape}; got {tuple(mem.shape)}")
+        if not mem.any():
+            return None
+        if not self.layer.shared or getattr(self.layer, "adaptation", False):
+            raise ValueError(
+                "mem can set the full state only for heterogeneity 'neuron' or 'none' without "
+                "adaptation; otherwise pass the membrane this layer returned last (or "
+                "reset_mem(), or zeros), or a HetSynState such as `layer.state`; got another "
+                f"non-zero tensor with heterogeneity={self.layer.heterogeneity!r}"
+            )
+        return self._state_from_membrane(mem)
+
+    def _state_from_membrane(self, mem: Tensor) -> HetSynState:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _report(self, out: LayerOutput) -> Tensor:
+        return out.membrane
+
+
+class HetSynLeaky(_HetSynHost, SpikingNeuron):
+    """HetSynLIF as an snnTorch neuron: ``nn.Linear`` and ``snn.Leaky`` with a decay per synapse.
+
+    The equations are those of :class:`hetsyn_plugins.core.HetSynLIF` (see
+    :mod:`hetsyn_plugins.core.dynamics`); this class wraps one (``self.layer``) and speaks
+    snnTorch. Unlike ``snn.Leaky`` it holds the weights: its input is the presynaptic activity
+    ``x`` (B, in), not a current. With ``heterogeneity="none"``, ``beta=b``, ``threshold=th``
+    and the weights of an ``nn.Linear``, it equals ``nn.Linear`` + ``snn.Leaky(beta=b,
+    threshold=th)`` (same spikes and membranes bit for bit, same gradients), for each
+    ``reset_mechanism`` and ``reset_delay``; with ``heterogeneity="neuron"`` the same holds for a
+    per-neuron ``beta`` of shape (out,).
+
+    Calls, like ``snn.Leaky``:
+
+    - ``spk, mem = lif(x)`` / ``lif(x, mem)`` with ``x`` (B, in): one step; ``spk``, ``mem``
+      (B, out).
+    - ``spk, mem = lif(x_seq)`` with ``x_seq`` (T, B, in): the whole sequence through the core's
+      multi-step kernel; ``spk``, ``mem`` (T, B, out).
+    - ``init_hidden=True``: returns ``spk`` alone (``spk, mem`` with ``output=True``); passing
+      ``mem`` raises ``TypeError``. It works inside ``nn.Sequential``.
+
+    State convention. ``mem`` is the membrane ``V`` (after the reset with ``reset_delay=False``,
+    as snnTorch). The full core state (per-synapse currents, reset current, adaptation ...) is
+    kept in the module as ``self.state`` (a :class:`~hetsyn_plugins.core.dynamics.HetSynState`),
+    and the last reported membrane in the buffer ``self.mem``. As with ``snn.Leaky``, a call
+    without ``mem`` carries on from the kept state (from rest when the batch size changes).
+    Passing ``mem``:
+
+    - the tensor this layer returned last (or ``reset_mem()``; detached aliases included):
+      carries on from the kept state — the usual ``mem = lif.reset_mem(); spk, mem = lif(x,
+      mem)`` loop;
+    - a tensor of zeros: starts from rest;
+    - any other (B, out) tensor: sets the state from the membrane as ``snn.Leaky`` does (the
+      reset of the next step follows ``mem > threshold``); only possible where the membrane is
+      the whole state (``heterogeneity`` "neuron" or "none", no adaptation), else ``ValueError``;
+    - a ``HetSynState`` (e.g. ``lif.state`` saved earlier): starts from exactly that state.
+
+    Args:
+        in_features, out_features: inputs and neurons of the layer.
+        beta: decay factors in (0, 1), float or tensor broadcastable to (out, in) (``"synapse"``),
+            (out,) (``"neuron"``) or a scalar (``"none"``); kept exact. Or give ``tau_syn``.
+        threshold: firing threshold, float or tensor broadcastable to (out,).
+        spike_grad: any snnTorch surrogate (``snntorch.surrogate.*``) or callable of
+            ``mem - threshold``; default ``surrogate.atan()``, as ``snn.Leaky``.
+        surrogate_disable: Heaviside spikes with no surrogate gradient.
+        init_hidden, output: snnTorch's return conventions (above).
+        learn_beta: learn the decays (``decay_parametrization`` keeps them in (0, 1)).
+        learn_threshold: learn the threshold.
+        reset_mechanism: ``"subtract"``, ``"zero"`` or ``"none"``.
+        graded_spikes_factor, learn_graded_spikes_factor: the output is ``spk * factor`` (the
+            reset uses the unscaled spike), as snnTorch.
+        reset_delay: ``True`` (snnTorch's default): the reset of a spike at step t enters at
+            step t+1 (core ``reset_timing="next_step"`` for "subtract") and ``mem`` is the
+            membrane before it; ``False``: the reset is applied at the spike (core
+            ``"at_spike"``) and ``mem`` is the membrane after it. (snnTorch's ``reset_delay=False``
+            subtracts an extra threshold from the firing test when the post-reset membrane is
+            still above threshold; HetSynLeaky does not reproduce that corner case.)
+        tau_syn: time constants (or a :mod:`hetsyn_plugins.core.timescales` initializer such as
+            ``Normal(20, 5)``) instead of ``beta``.
+        heterogeneity: ``"synapse"`` (default), ``"neuron"`` or ``"none"``.
+        recurrent, tau_reset, tau_rec, tau_bias, adaptation, tau_adapt, adapt_strength,
+        reset_amount, bias, decay_parametrization, dt, kernel, device, dtype: as in
+            :class:`hetsyn_plugins.core.HetSynLIF` (time scales there also accept
+            ``Decay(beta)``).
+        detach_reset: stop gradients through the reset; default ``reset_delay`` (what snnTorch
+            does: its delayed reset is detached, its immediate one is not).
+
+    Not supported: ``inhibition``, ``state_quant``. ``snntorch.backprop`` and
+    ``snntorch.export_nir`` cannot take this neuron (they handle a hard-coded list of neuron
+    types): they raise ``TypeError`` for a network containing it; write the training loop
+    directly (snnTorch recommends it; ``backprop`` is deprecated).
+
+    Read-only views of the core: ``weight``, ``bias``, ``syn_decay``, ``tau_syn``,
+    ``reset_decay``, ``recurrent_weight``, ``recurrent_decay``, ``bias_decay``,
+    ``adapt_decay``, ``threshold``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        beta: Optional[Union[float, Tensor]] = None,
+        threshold: Union[float, Tensor] = 1.0,
+        spike_grad=None,
+        surrogate_disable: bool = False,
+        init_hidden: bool = False,
+        learn_beta: bool = False,
+        learn_threshold: bool = False,
+        reset_mechanism: str = "subtract",
+        output: bool = False,
+        graded_spikes_factor: Union[float, Tensor] = 1.0,
+        learn_graded_spikes_factor: bool = False,
+        reset_delay: bool = True,
+        *,
+        tau_syn: Optional[TimescaleSpec] = None,
+        heterogeneity: str = "synapse",
+        recurrent: bool = False,
+        tau_reset: Optional[TimescaleSpec] = None,
+        tau_rec: Optional[TimescaleSpec] = None,
+        tau_bias: Optional[TimescaleSpec] = None,
+        adaptation: bool = False,
+        tau_adapt: TimescaleSpec = 200.0,
+        adapt_strength: Optional[Union[float, Tensor]] = None,
+        reset_amount: Optional[Union[float, Tensor]] = None,
+        detach_reset: Optional[bool] = None,
+        bias: bool = True,
+        decay_parametrization: str = "logit",
+        dt: float = 1.0,
+        kernel: str = "auto",
+        device=None,
+        dtype=None,
+    ):
+        if spike_grad is not None and not callable(spike_grad):
+            raise TypeError(
+                "spike_grad must be a surrogate from snntorch.surrogate or a callable; "
+                f"got {type(spike_grad).__name__}"
+            )
+        super().__init__(
+            threshold=threshold,
+            spike_grad=spike_grad,
+            surrogate_disable=surrogate_disable,
+            init_hidden=init_hidden,
+            learn_threshold=learn_threshold,
+            reset_mechanism=reset_mechanism,
+            output=output,
+            graded_spikes_factor=graded_spikes_factor,
+            learn_graded_spikes_factor=learn_graded_spikes_factor,
+        )
+        self.reset_delay = bool(reset_delay)
+        timing = None
+        if reset_mechanism == "subtract":
+            timing = "next_step" if self.reset_delay else "at_spike"
+        self.layer = HetSynLIF(
+            in_features,
+            out_features,
+            recurrent=recurrent,
+            heterogeneity=heterogeneity,
+            tau_syn=_decays(beta, tau_syn),
+            tau_reset=tau_reset,
+            tau_rec=tau_rec,
+            tau_bias=tau_bias,
+            adaptation=adaptation,
+            tau_adapt=tau_adapt,
+            adapt_strength=adapt_strength,
+            threshold=threshold,
+            learn_threshold=learn_threshold,
+            reset=reset_mechanism,
+            reset_amount=reset_amount,
+            reset_timing=timing,
+            detach_reset=self.reset_delay if detach_reset is None else detach_reset,
+            bias=bias,
+            learn_decays=learn_beta,
+            decay_parametrization=decay_parametrization,
+            spike_fn=self._spike,
+            dt=dt,
+            kernel=kernel,
+            device=device,
+            dtype=dtype,
+        )
+        self._init_state()
+
+    # SpikingNeuron would register its own threshold: the core layer's is the one used.
+    def _threshold_buffer(self, threshold, learn_threshold) -> None:
+        pass
+
+    def _spike(self, u: Tensor) -> Tensor:
+        """The unscaled spike of ``u = mem - threshold`` (the core's ``spike_fn``)."""
+        return self.spike_grad(u)
+
+    @property
+    def threshold(self) -> Tensor:
+        """Firing threshold ``theta`` (out,) or scalar (the core layer's)."""
+        return self.layer.threshold
+
+    @property
+    def reset_mechanism(self) -> str:
+        """``"subtract"``, ``"zero"`` or ``"none"`` (fixed at construction)."""
+        return self.layer.config.reset
+
+    @reset_mechanism.setter
+    def reset_mechanism(self, value) -> None:
+        raise AttributeError(
+            "reset_mechanism of a HetSynLeaky is fixed at construction (it shapes the core "
+            f"state); build a new layer instead of setting it to {value!r}"
+        )
+
+    def forward(self, input_: Tensor, mem: Optional[Membrane] = None):
+        """One step (B, in) or a sequence (T, B, in); see the class docstring for ``mem``.
+
+        Returns ``(spk, mem)``, or ``spk`` alone with ``init_hidden=True`` and ``output=False``.
+        """
+        out, membrane = self._run(input_, mem)
+        spk = out.spikes * self.graded_spikes_factor
+        if self.init_hidden and not self.output:
+            return spk
+        return spk, membrane
+
+    def _report(self, out: LayerOutput) -> Tensor:
+        if self.reset_delay:
+            return out.membrane
+        layer = self.layer
+        return post_reset_membrane(out.membrane, out.spikes, layer.params(), layer.config)
+
+    def _state_from_membrane(self, mem: Tensor) -> HetSynState:
+        # snnTorch derives the pending reset from the membrane: mem > threshold (detached by
+        # the core when detach_reset). After an immediate reset nothing is pending.
+        if self.reset_delay and self.layer.config.reset != "none":
+            spike = self._spike(mem - self.threshold)
+        else:
+            spike = torch.zeros_like(mem)
+        return HetSynState(syn=mem, v=mem, spike=spike)
+
+    # ------------------------------------------------------------------ read-only views
+
+    weight = property(lambda self: self.layer.weight, doc="Feedforward weights (out, in).")
+    bias = property(lambda self: self.layer.bias, doc="Bias (out,) or None.")
+    syn_decay = property(lambda self: self.layer.syn_decay, doc="Synaptic decays (out, in).")
+    tau_syn = property(lambda self: self.layer.tau_syn, doc="Synaptic time constants (out, in).")
+    reset_decay = property(lambda self: self.layer.reset_decay, doc="Reset decays (out,).")
+    recurrent_weight = property(
+        lambda self: self.layer.recurrent_weight, doc="Recurrent weights (out, out) or None."
+    )
+    recurrent_decay = property(
+        lambda self: self.layer.recurrent_decay, doc="Recurrent decays (out, out) or None."
+    )
+    bias_decay = property(lambda self: self.layer.bias_decay, doc="Bias decays (out,) or None.")
+    adapt_decay = property(
+        lambda self: self.layer.adapt_decay, doc="Adaptation decays (out,) or None."
+    )
+
+    def extra_repr(self) -> str:
+        flags = {"reset_delay": self.reset_delay, "init_hidden": self.init_hidden}
+        flags["output"] = self.output
+        return ", ".join(f"{k}={v}" for k, v in flags.items())
+
+
+class HetSynLI(_HetSynHost, nn.Module):
+    """Leaky-integrator readout with a decay per synapse, for snnTorch networks.
+
+    Wraps :class:`hetsyn_plugins.core.HetSynReadout` (``self.layer``): per step
+    ``y_j = sum_i I_ji + B_j`` with ``I_ji`` decaying by ``r_ji`` (no spike, no reset).
+    ``mem = li(x)`` / ``li(x, mem)`` with ``x`` (B, in) -> (B, out), or ``x`` (T, B, in) ->
+    (T, B, out); it returns the membrane alone (there are no spikes), also with
+    ``init_hidden=True`` (which forbids passing ``mem``). State convention, ``reset_mem()``,
+    ``reset_hidden()``, ``detach_hidden()`` and ``snntorch.utils.reset`` as
+    :class:`HetSynLeaky`; ``beta`` / ``tau_syn`` / ``heterogeneity`` likewise
+    (``heterogeneity="none"`` equals ``nn.Linear`` + ``snn.Leaky(beta, reset_mechanism="none")``
+    in its membrane). Other arguments as :class:`hetsyn_plugins.core.HetSynReadout`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        beta: Optional[Union[float, Tensor]] = None,
+        init_hidden: bool = False,
+        learn_beta: bool = False,
+        *,
+        tau_syn: Optional[TimescaleSpec] = None,
+        heterogeneity: str = "synapse",
+        tau_bias: Optional[TimescaleSpec] = None,
+        bias: bool = True,
+        decay_parametrization: str = "logit",
+        dt: float = 1.0,
+        kernel: str = "auto",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        SpikingNeuron.instances.append(self)  # so that reset_hidden()/detach_hidden() see it
+        self.init_hidden = bool(init_hidden)
+        self.layer = HetSynReadout(
+            in_features,
+            out_features,
+            heterogeneity=heterogeneity,
+            tau_syn=_decays(beta, tau_syn),
+            tau_bias=tau_bias,
+            bias=bias,
+            learn_decays=learn_beta,
+            decay_parametrization=decay_parametrization,
+            dt=dt,
+            kernel=kernel,
+            device=device,
+            dtype=dtype,
+        )
+        self._init_state()
+
+    def forward(self, input_: Tensor, mem: Optional[Membrane] = None) -> Tensor:
+        """One step (B, in) -> (B, out) or a sequence (T, B, in) -> (T, B, out)."""
+        return self._run(input_, mem)[1]
+
+    def _state_from_membrane(self, mem: Tensor) -> HetSynState:
+        return HetSynState(syn=mem, v=mem, spike=torch.zeros_like(mem))
+
+    weight = HetSynLeaky.weight
+    bias = HetSynLeaky.bias
+    syn_decay = HetSynLeaky.syn_decay
+    tau_syn = HetSynLeaky.tau_syn
+    bias_decay = HetSynLeaky.bias_decay
+
+    def extra_repr(self) -> str:
+        return f"init_hidden={self.init_hidden}"
+
+
+HETSYN_MODULES = (HetSynLeaky, HetSynLI)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def register() -> None:
+    """Attach HetSynLeaky and HetSynLI to ``snntorch`` and hook its utilities (idempotent)."""
+    for cls in HETSYN_MODULES:
+        setattr(snntorch, cls.__name__, cls)
+    when_imported("snntorch.utils", _patch_utils)
+    when_imported("snntorch.backprop", _guard_backprop)
+    when_imported("snntorch.export_nir", _guard_export_nir)
+
+
+def _contains_hetsyn(net: object) -> bool:
+    return isinstance(net, nn.Module) and any(isinstance(m, HETSYN_MODULES) for m in net.modules())
+
+
+def _patch(module, name: str, make) -> None:
+    """Replace ``module.name`` by ``make(original)`` once (marked, so idempotent)."""
+    original = getattr(module, name)
+    if getattr(original, "__hetsyn_plugins__", False):
+        return
+    wrapper = functools.wraps(original)(make(original))
+    wrapper.__hetsyn_plugins__ = True
+    setattr(module, name, wrapper)
+
+
+def _patch_utils(utils) -> None:
+    def make(original):
+        def reset(net):
+            original(net)
+            if isinstance(net, nn.Module):
+                for m in net.modules():
+                    if isinstance(m, HETSYN_MODULES):
+                        m.reset_mem()
+
+        return reset
+
+    _patch(utils, "reset", make)
+
+
+def _refuse(what: str, why: str):
+    def make(original):
+        def guarded(net, *args, **kwargs):
+            if _contains_hetsyn(net):
+                raise TypeError(
+                    f"{what} cannot take a network containing HetSynLeaky/HetSynLI: {why}"
+                )
+            return original(net, *args, **kwargs)
+
+        return guarded
+
+    return make
+
+
+def _guard_backprop(backprop) -> None:
+    # BPTT and RTRL call TBPTT, which detaches states by a hard-coded list of neuron types.
+    why = (
+        "it detaches hidden states only for snnTorch's own neuron types; write the training "
+        "loop directly (snnTorch recommends it; backprop is deprecated)"
+    )
+    _patch(backprop, "TBPTT", _refuse("snntorch.backprop", why))
+
+
+def _guard_export_nir(export_nir) -> None:
+    why = "NIR has no neuron with a time constant per synapse (it would be dropped silently)"
+    _patch(export_nir, "export_to_nir", _refuse("snntorch.export_nir.export_to_nir", why))

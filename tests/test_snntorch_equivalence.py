@@ -1,0 +1,181 @@
+"""snn.HetSynLeaky against nn.Linear + snn.Leaky, on random parameters over 150 steps.
+
+Forward: identical spikes and membranes (torch.equal) for every reset mechanism, both
+reset_delay settings, scalar beta ("none") and per-neuron beta ("neuron"). Gradients: float64,
+the same surrogate on both sides, rtol 1e-9 / atol 1e-12. snnTorch's own ATan returns float32
+spikes, so with ``reset_delay=False`` (where gradients flow through the spike into the
+membrane) its float32-rounded spike gradients are summed in a different order on each side:
+there the tolerance is rtol 1e-5 / atol 1e-6; with a float64 ATan (the core's) it is strict.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+snn = pytest.importorskip("snntorch")
+
+from hetsyn_plugins.adapters.snntorch import HetSynLeaky, HetSynLI  # noqa: E402
+from hetsyn_plugins.core import ATanSpike  # noqa: E402
+
+from .conftest import bernoulli  # noqa: E402
+
+B, N_IN, N_OUT, T = 3, 6, 4, 150
+F64 = torch.float64
+GRAD_TOL = dict(rtol=1e-9, atol=1e-12)
+
+
+def _pair(heterogeneity, reset, reset_delay, graded=1.0, dtype=F64, threshold=None, **kw):
+    """A random nn.Linear + snn.Leaky and the HetSynLeaky built from them."""
+    shape = () if heterogeneity == "none" else (N_OUT,)
+    beta = (torch.rand(shape, dtype=dtype) * 0.7 + 0.2).clone()
+    corner = reset == "subtract" and not reset_delay  # see _check_no_corner_case
+    if threshold is None:
+        threshold = torch.rand(shape, dtype=dtype) + (1.0 if corner else 0.5)
+    fc = nn.Linear(N_IN, N_OUT, dtype=dtype)
+    with torch.no_grad():  # strong enough to spike, not so strong as to reach the corner case
+        fc.weight.mul_(1.5 if corner else 2.5)
+    kw.update(
+        threshold=threshold,
+        reset_mechanism=reset,
+        reset_delay=reset_delay,
+        graded_spikes_factor=graded,
+    )
+    leaky = snn.Leaky(beta=beta, **kw)
+    het = HetSynLeaky(N_IN, N_OUT, beta=beta, heterogeneity=heterogeneity, dtype=dtype, **kw)
+    with torch.no_grad():
+        het.weight.copy_(fc.weight)
+        het.bias.copy_(fc.bias)
+    return fc, leaky, het
+
+
+def _snntorch_loop(fc, leaky, x):
+    mem = leaky.reset_mem()
+    spks, mems = [], []
+    for x_t in x:
+        spk, mem = leaky(fc(x_t), mem)
+        spks.append(spk)
+        mems.append(mem)
+    return torch.stack(spks), torch.stack(mems)
+
+
+def _hetsyn_loop(het, x):
+    mem = het.reset_mem()
+    spks, mems = [], []
+    for x_t in x:
+        spk, mem = het(x_t, mem)
+        spks.append(spk)
+        mems.append(mem)
+    return torch.stack(spks), torch.stack(mems)
+
+
+def _check_no_corner_case(leaky, mem, reset, reset_delay):
+    """snnTorch's reset_delay=False subtracts an extra threshold from the firing test when the
+    post-reset membrane stays above threshold; the inputs here must not reach that case."""
+    if reset == "subtract" and not reset_delay:
+        assert (mem <= leaky.threshold).all()
+
+
+CASES = [
+    (het, reset, delay)
+    for het in ("none", "neuron")
+    for reset in ("subtract", "zero", "none")
+    for delay in (True, False)
+]
+
+
+@pytest.mark.parametrize("heterogeneity,reset,reset_delay", CASES)
+def test_forward_equals_linear_plus_leaky_bit_for_bit(heterogeneity, reset, reset_delay):
+    fc, leaky, het = _pair(heterogeneity, reset, reset_delay)
+    x = bernoulli((T, B, N_IN), p=0.3)
+    spk_ref, mem_ref = _snntorch_loop(fc, leaky, x)
+    _check_no_corner_case(leaky, mem_ref, reset, reset_delay)
+    spk, mem = _hetsyn_loop(het, x)
+    assert 0 < spk_ref.sum() < spk_ref.numel()
+    assert torch.equal(mem, mem_ref)
+    assert torch.equal(spk, spk_ref)
+    het.reset_mem()
+    spk_seq, mem_seq = het(x)  # the multi-step path
+    torch.testing.assert_close(mem_seq, mem_ref, rtol=1e-12, atol=1e-12)
+    assert torch.equal(spk_seq, spk_ref)
+
+
+def test_forward_float32_graded_spikes_and_threshold_tensor():
+    fc, leaky, het = _pair("neuron", "subtract", True, graded=0.5, dtype=torch.float32)
+    x = bernoulli((T, B, N_IN), p=0.3, dtype=torch.float32)
+    spk_ref, mem_ref = _snntorch_loop(fc, leaky, x)
+    spk, mem = _hetsyn_loop(het, x)
+    assert set(spk_ref.unique().tolist()) == {0.0, 0.5}
+    assert torch.equal(mem, mem_ref)
+    assert torch.equal(spk, spk_ref)
+
+
+@pytest.mark.parametrize("surrogate", ["snntorch_atan", "float64_atan"])
+@pytest.mark.parametrize("heterogeneity,reset,reset_delay", CASES)
+def test_gradients_equal_linear_plus_leaky(heterogeneity, reset, reset_delay, surrogate):
+    spike_grad = snn.surrogate.atan() if surrogate == "snntorch_atan" else ATanSpike()
+    fc, leaky, het = _pair(heterogeneity, reset, reset_delay, spike_grad=spike_grad)
+    tol = GRAD_TOL
+    if surrogate == "snntorch_atan" and not reset_delay:
+        tol = dict(rtol=1e-5, atol=1e-6)  # float32 spike gradients (module docstring)
+    x = bernoulli((T, B, N_IN), p=0.3)
+    g = torch.Generator().manual_seed(7)
+    w_spk = torch.randn(T, B, N_OUT, dtype=F64, generator=g)
+    w_mem = torch.randn(T, B, N_OUT, dtype=F64, generator=g)
+
+    def grads(run, params):
+        xr = x.clone().requires_grad_(True)
+        spk, mem = run(xr)
+        loss = (w_spk * spk).sum() + (w_mem * mem).sum()
+        return torch.autograd.grad(loss, [xr, *params])
+
+    ref = grads(lambda xr: _snntorch_loop(fc, leaky, xr), [fc.weight, fc.bias])
+    got = grads(lambda xr: _hetsyn_loop(het, xr), [het.weight, het.bias])
+    het.reset_mem()
+    seq = grads(lambda xr: het(xr), [het.weight, het.bias])
+    assert ref[1].abs().sum() > 0
+    for a, b, c in zip(ref, got, seq):
+        torch.testing.assert_close(b, a, **tol)
+        torch.testing.assert_close(c, a, **tol)
+
+
+def test_same_surrogate_object_is_used():
+    calls = []
+    atan = snn.surrogate.atan()
+
+    def spike_grad(u):
+        calls.append(u.shape)
+        return atan(u)
+
+    het = HetSynLeaky(N_IN, N_OUT, beta=0.9, spike_grad=spike_grad)
+    het(torch.rand(B, N_IN))
+    assert calls == [torch.Size([B, N_OUT])]
+
+
+def test_surrogate_disable_gives_no_gradient_through_spikes():
+    het = HetSynLeaky(N_IN, N_OUT, beta=0.9, surrogate_disable=True, heterogeneity="none")
+    x = torch.rand(5, B, N_IN) * 3
+    spk, _ = het(x)
+    assert spk.sum() > 0
+    assert not spk.requires_grad
+
+
+def test_readout_equals_linear_plus_leaky_without_reset():
+    beta = torch.rand(N_OUT, dtype=F64) * 0.7 + 0.2
+    fc = nn.Linear(N_IN, N_OUT, dtype=F64)
+    leaky = snn.Leaky(beta=beta, reset_mechanism="none")
+    li = HetSynLI(N_IN, N_OUT, beta=beta, heterogeneity="neuron", dtype=F64)
+    with torch.no_grad():
+        li.weight.copy_(fc.weight)
+        li.bias.copy_(fc.bias)
+    x = bernoulli((T, B, N_IN), p=0.3)
+    _, mem_ref = _snntorch_loop(fc, leaky, x)
+    mem = li.reset_mem()
+    mems = []
+    for x_t in x:
+        mem = li(x_t, mem)
+        mems.append(mem)
+    assert torch.equal(torch.stack(mems), mem_ref)
+    li.reset_mem()
+    torch.testing.assert_close(li(x), mem_ref, rtol=1e-12, atol=1e-12)

@@ -314,8 +314,14 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         pass
 
     def _spike(self, u: Tensor) -> Tensor:
-        """The unscaled spike of ``u = mem - threshold`` (the core's ``spike_fn``)."""
-        return self.spike_grad(u)
+        """The unscaled spike of ``u = mem - threshold`` (the core's ``spike_fn``).
+
+        snnTorch's surrogates return float32 spikes whatever the input; they are kept so (the
+        reset then rounds like snn.Leaky's), except in a recurrent layer, whose weights need
+        spikes of their own dtype.
+        """
+        z = self.spike_grad(u)
+        return z.to(u.dtype) if self.layer.recurrent else z
 
     @property
     def threshold(self) -> Tensor:
@@ -352,12 +358,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         return post_reset_membrane(out.membrane, out.spikes, layer.params(), layer.config)
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:
-        # snnTorch derives the pending reset from the membrane: mem > threshold (detached by
-        # the core when detach_reset). After an immediate reset nothing is pending.
-        if self.reset_delay and self.layer.config.reset != "none":
-            spike = self._spike(mem - self.threshold)
-        else:
-            spike = torch.zeros_like(mem)
+        # snnTorch derives the pending reset from the membrane (mem > threshold), whatever
+        # reset_delay; the core detaches it when detach_reset.
+        spike = self._spike(mem - self.threshold)
         return HetSynState(syn=mem, v=mem, spike=spike)
 
     # ------------------------------------------------------------------ read-only views

@@ -280,6 +280,7 @@ def test_spikeplot_accepts_the_outputs():
     spk, _ = lif(bernoulli((30, B, N_IN), p=0.5, dtype=torch.float32))
     fig, ax = plt.subplots()
     splt.raster(spk[:, 0], ax)
+    assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == spk[:, 0].sum()
     plt.close(fig)
 
 

@@ -397,8 +397,8 @@ class HetSynLI(_HetSynHost, nn.Module):
     ``init_hidden=True`` (which forbids passing ``mem``). State convention, ``reset_mem()``,
     ``reset_hidden()``, ``detach_hidden()`` and ``snntorch.utils.reset`` as
     :class:`HetSynLeaky`; ``beta`` / ``tau_syn`` / ``heterogeneity`` likewise
-    (``heterogeneity="none"`` equals ``nn.Linear`` + ``snn.Leaky(beta, reset_mechanism="none")``
-    in its membrane). Other arguments as :class:`hetsyn_plugins.core.HetSynReadout`.
+    (with ``heterogeneity`` "neuron" or "none" its output equals the membrane of ``nn.Linear``
+    + ``snn.Leaky(beta, reset_mechanism="none")``). Other arguments as :class:`hetsyn_plugins.core.HetSynReadout`.
     """
 
     def __init__(

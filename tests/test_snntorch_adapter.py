@@ -154,10 +154,14 @@ def test_reset_mem_detach_hidden_reset_hidden():
     lif(x)
     other(x)
     assert lif.mem.grad_fn is not None and lif.state.syn.grad_fn is not None
+    mem = lif.mem
     HetSynLeaky.detach_hidden()
     assert lif.mem.grad_fn is None and all(
         t is None or t.grad_fn is None for t in (*lif.state, *other.state)
     )
+    with pytest.raises(ValueError, match="mem can set the full state only"):
+        lif(x[0], mem.detach().clone())  # a copy cannot stand for the per-synapse state
+    lif(x[0], mem)  # the membrane returned before detaching still carries the state on
     HetSynLeaky.reset_hidden()
     assert lif.state is None and other.state is None and not lif.mem.any()
     out = lif.reset_mem()
@@ -326,7 +330,8 @@ def test_export_nir_refuses_networks_with_hetsyn_layers(monkeypatch):
         ({"beta": 0.9, "reset_mechanism": "hard"}, ValueError, "reset_mechanism must be"),
         ({"beta": 0.9, "heterogeneity": "layer"}, ValueError, "heterogeneity must be one of"),
         ({"beta": 0.9, "spike_grad": "atan"}, TypeError, "spike_grad must be.*got str"),
-        ({"beta": 0.9, "inhibition": True}, TypeError, "inhibition"),
+        ({"beta": 0.9, "inhibition": True}, ValueError, "inhibition is not supported.*True"),
+        ({"beta": 0.9, "state_quant": abs}, ValueError, "state_quant is not supported"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -348,3 +353,12 @@ def test_bad_inputs():
         lif(torch.rand(3, N_IN), torch.rand(4))
     with pytest.raises(TypeError, match="mem must be a torch.Tensor; got str"):
         lif(torch.rand(3, N_IN), "mem")
+
+
+def test_positional_arguments_follow_snn_leaky():
+    args = (0.9, 0.75, None, False, True, False, False, False, "zero", False, True, 2.0)
+    leaky = snn.Leaky(*args)
+    lif = HetSynLeaky(N_IN, N_OUT, *args, heterogeneity="none")
+    assert float(lif.threshold) == float(leaky.threshold) == 0.75
+    assert lif.init_hidden and lif.output and lif.reset_mechanism == leaky.reset_mechanism
+    assert float(lif.graded_spikes_factor) == float(leaky.graded_spikes_factor) == 2.0

@@ -136,7 +136,7 @@ class _HetSynHost:
             raise ValueError(
                 "mem can set the full state only for heterogeneity 'neuron' or 'none' without "
                 "adaptation; otherwise pass the membrane this layer returned last (or "
-                "reset_mem(), or zeros), or a HetSynState such as `layer.state`; got another "
+                "reset_mem(), or zeros), or a HetSynState such as its `state`; got another "
                 f"non-zero tensor with heterogeneity={self.layer.heterogeneity!r}"
             )
         return self._state_from_membrane(mem)
@@ -156,9 +156,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     snnTorch. Unlike ``snn.Leaky`` it holds the weights: its input is the presynaptic activity
     ``x`` (B, in), not a current. With ``heterogeneity="none"``, ``beta=b``, ``threshold=th``
     and the weights of an ``nn.Linear``, it equals ``nn.Linear`` + ``snn.Leaky(beta=b,
-    threshold=th)`` (same spikes and membranes bit for bit, same gradients), for each
-    ``reset_mechanism`` and ``reset_delay``; with ``heterogeneity="neuron"`` the same holds for a
-    per-neuron ``beta`` of shape (out,).
+    threshold=th)`` for each ``reset_mechanism`` and ``reset_delay``: same spikes and membranes
+    bit for bit, same gradients up to float rounding; with ``heterogeneity="neuron"`` the same
+    holds for a per-neuron ``beta`` of shape (out,) (``tests/test_snntorch_equivalence.py``).
 
     Calls, like ``snn.Leaky``:
 
@@ -215,7 +215,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         detach_reset: stop gradients through the reset; default ``reset_delay`` (what snnTorch
             does: its delayed reset is detached, its immediate one is not).
 
-    Not supported: ``inhibition``, ``state_quant``. ``snntorch.backprop`` and
+    The positional order of the arguments after ``out_features`` is ``snn.Leaky``'s.
+    Not supported (``ValueError`` unless false): ``inhibition``, ``state_quant``.
+    ``snntorch.backprop`` and
     ``snntorch.export_nir`` cannot take this neuron (they handle a hard-coded list of neuron
     types): they raise ``TypeError`` for a network containing it; write the training loop
     directly (snnTorch recommends it; ``backprop`` is deprecated).
@@ -234,9 +236,11 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         spike_grad=None,
         surrogate_disable: bool = False,
         init_hidden: bool = False,
+        inhibition: bool = False,
         learn_beta: bool = False,
         learn_threshold: bool = False,
         reset_mechanism: str = "subtract",
+        state_quant=False,
         output: bool = False,
         graded_spikes_factor: Union[float, Tensor] = 1.0,
         learn_graded_spikes_factor: bool = False,
@@ -260,6 +264,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         device=None,
         dtype=None,
     ):
+        for name, value in (("inhibition", inhibition), ("state_quant", state_quant)):
+            if value:  # accepted only to keep snn.Leaky's positional order
+                raise ValueError(f"{name} is not supported by HetSynLeaky; got {name}={value!r}")
         if spike_grad is not None and not callable(spike_grad):
             raise TypeError(
                 "spike_grad must be a surrogate from snntorch.surrogate or a callable; "
@@ -398,7 +405,8 @@ class HetSynLI(_HetSynHost, nn.Module):
     ``reset_hidden()``, ``detach_hidden()`` and ``snntorch.utils.reset`` as
     :class:`HetSynLeaky`; ``beta`` / ``tau_syn`` / ``heterogeneity`` likewise
     (with ``heterogeneity`` "neuron" or "none" its output equals the membrane of ``nn.Linear``
-    + ``snn.Leaky(beta, reset_mechanism="none")``). Other arguments as :class:`hetsyn_plugins.core.HetSynReadout`.
+    + ``snn.Leaky(beta, reset_mechanism="none")``). Other arguments as
+    :class:`hetsyn_plugins.core.HetSynReadout`.
     """
 
     def __init__(

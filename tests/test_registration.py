@@ -133,6 +133,11 @@ def test_registration_through_import_hetsyn_plugins(code):
     assert _python(code) == "True True"
 
 
+def test_pth_file_is_one_import_line_calling_the_stdlib_only_entry():
+    lines = PTH.read_text().splitlines()
+    assert lines == ["import _hetsyn_plugins_autoload; _hetsyn_plugins_autoload.install()"]
+
+
 def _pth_dir(tmp_path: Path) -> Path:
     site_dir = tmp_path / "site"
     site_dir.mkdir()

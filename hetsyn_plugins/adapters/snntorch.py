@@ -30,19 +30,21 @@ from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput
 from ..core.timescales import Decay, TimescaleSpec
 from ..core.validation import check_decay, check_float_tensor
 
+__all__ = ["HetSynLeaky", "HetSynLI", "register"]
+
 Membrane = Union[Tensor, HetSynState]
 
 
-def _decays(beta, tau_syn, name: str = "beta") -> TimescaleSpec:
+def _decays(beta, tau_syn) -> TimescaleSpec:
     """The core ``tau_syn`` from snnTorch's ``beta`` (decays, kept exact) or ``tau_syn``."""
     if (beta is None) == (tau_syn is None):
         raise ValueError(
-            f"give exactly one of {name} (decay factors in (0, 1)) and tau_syn (time constants "
-            f"or an initializer); got {name}={beta!r}, tau_syn={tau_syn!r}"
+            "give exactly one of beta (decay factors in (0, 1)) and tau_syn (time constants "
+            f"or an initializer); got beta={beta!r}, tau_syn={tau_syn!r}"
         )
     if beta is None:
         return tau_syn
-    check_decay(name, beta)
+    check_decay("beta", beta)
     return Decay(beta)
 
 

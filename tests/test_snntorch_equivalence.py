@@ -47,6 +47,9 @@ def _pair(heterogeneity, reset, reset_delay, graded=1.0, dtype=F64, threshold=No
     with torch.no_grad():
         het.weight.copy_(fc.weight)
         het.bias.copy_(fc.bias)
+    converted, expected = HetSynLeaky.from_leaky(fc, leaky).state_dict(), het.state_dict()
+    assert converted.keys() == expected.keys()
+    assert all(torch.equal(converted[k], expected[k]) for k in expected)
     return fc, leaky, het
 
 
@@ -179,3 +182,40 @@ def test_readout_equals_linear_plus_leaky_without_reset():
     assert torch.equal(torch.stack(mems), mem_ref)
     li.reset_mem()
     torch.testing.assert_close(li(x), mem_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_from_leaky_per_synapse_starts_at_the_same_dynamics(reset):
+    """heterogeneity="synapse": every decay of neuron j is beta_j; same dynamics, other sums."""
+    fc, leaky, _ = _pair("neuron", reset, True)
+    het = HetSynLeaky.from_leaky(fc, leaky, heterogeneity="synapse")
+    assert het.syn_decay.shape == (N_OUT, N_IN) and torch.equal(het.reset_decay, leaky.beta)
+    x = bernoulli((T, B, N_IN), p=0.3)
+    spk_ref, mem_ref = _snntorch_loop(fc, leaky, x)
+    spk, mem = het(x)
+    torch.testing.assert_close(mem, mem_ref, rtol=1e-10, atol=1e-10)
+    assert torch.equal(spk, spk_ref)
+
+
+def test_from_leaky_copies_the_snntorch_settings_and_checks_its_arguments():
+    fc = nn.Linear(N_IN, N_OUT, bias=False)
+    leaky = snn.Leaky(
+        beta=0.7,
+        threshold=0.6,
+        learn_beta=True,
+        learn_threshold=True,
+        init_hidden=True,
+        reset_delay=False,
+        spike_grad=snn.surrogate.fast_sigmoid(),
+    )
+    het = HetSynLeaky.from_leaky(fc, leaky)
+    assert het.spike_grad is leaky.spike_grad and het.init_hidden and not het.reset_delay
+    assert isinstance(het.threshold, nn.Parameter) and het.bias is None
+    assert any(n.startswith("layer.decays") for n, _ in het.named_parameters())
+    assert torch.equal(het.weight, fc.weight) and het.weight is not fc.weight
+    with pytest.raises(
+        TypeError, match="needs an nn.Linear and an snntorch.Leaky; got Linear and Synaptic"
+    ):
+        HetSynLeaky.from_leaky(fc, snn.Synaptic(alpha=0.5, beta=0.5))
+    with pytest.raises(ValueError, match="beta must lie in the open interval"):
+        HetSynLeaky.from_leaky(fc, snn.Leaky(beta=1.0))

@@ -161,6 +161,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     threshold=th)`` for each ``reset_mechanism`` and ``reset_delay``: same spikes and membranes
     bit for bit, same gradients up to float rounding; with ``heterogeneity="neuron"`` the same
     holds for a per-neuron ``beta`` of shape (out,) (``tests/test_snntorch_equivalence.py``).
+    :meth:`from_leaky` builds that layer from an existing pair.
 
     Calls, like ``snn.Leaky``:
 
@@ -317,6 +318,62 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             dtype=dtype,
         )
         self._init_state()
+
+    @classmethod
+    @torch.no_grad()
+    def from_leaky(
+        cls, linear: nn.Linear, leaky: snntorch.Leaky, heterogeneity: Optional[str] = None
+    ) -> HetSynLeaky:
+        """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
+
+        ``heterogeneity``: ``"none"`` (default for a scalar ``beta``) or ``"neuron"`` (default
+        otherwise) give the same spikes and membranes bit for bit; ``"synapse"`` starts a
+        per-synapse layer at the same dynamics (every decay of neuron j is ``beta_j``; equal up
+        to float rounding), ready to learn a time constant per synapse. Threshold, surrogate,
+        reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
+        are taken from ``leaky``.
+        """
+        if not isinstance(linear, nn.Linear) or type(leaky) is not snntorch.Leaky:
+            raise TypeError(
+                "from_leaky needs an nn.Linear and an snntorch.Leaky; got "
+                f"{type(linear).__name__} and {type(leaky).__name__}"
+            )
+        weight = linear.weight
+        beta = leaky.beta.detach().to(weight.dtype)
+        if heterogeneity is None:
+            heterogeneity = "none" if beta.numel() == 1 else "neuron"
+        if heterogeneity == "none" and beta.numel() == 1:
+            beta = beta.reshape(())
+        n = linear.out_features
+        per_synapse = heterogeneity == "synapse"
+        neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
+        lif = cls(
+            linear.in_features,
+            n,
+            beta=neuron_beta[:, None] if per_synapse else beta,
+            threshold=leaky.threshold.detach().clone(),
+            spike_grad=leaky.spike_grad,
+            surrogate_disable=leaky.surrogate_disable,
+            init_hidden=leaky.init_hidden,
+            inhibition=leaky.inhibition,
+            learn_beta=isinstance(leaky.beta, nn.Parameter),
+            learn_threshold=isinstance(leaky.threshold, nn.Parameter),
+            reset_mechanism=leaky.reset_mechanism,
+            state_quant=leaky.state_quant,
+            output=leaky.output,
+            graded_spikes_factor=leaky.graded_spikes_factor.detach().clone(),
+            learn_graded_spikes_factor=isinstance(leaky.graded_spikes_factor, nn.Parameter),
+            reset_delay=leaky.reset_delay,
+            heterogeneity=heterogeneity,
+            tau_reset=Decay(neuron_beta) if per_synapse else None,
+            bias=linear.bias is not None,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
+        lif.weight.copy_(weight)
+        if linear.bias is not None:
+            lif.bias.copy_(linear.bias)
+        return lif
 
     # SpikingNeuron would register its own threshold: the core layer's is the one used.
     def _threshold_buffer(self, threshold, learn_threshold) -> None:

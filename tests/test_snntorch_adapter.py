@@ -296,6 +296,8 @@ def test_backprop_refuses_networks_with_hetsyn_layers():
     for fn in (backprop.BPTT, backprop.TBPTT, backprop.RTRL):
         with pytest.raises(TypeError, match="snntorch.backprop cannot take.*HetSynLeaky"):
             fn(net, [], None, None)
+    with pytest.raises(TypeError, match="snntorch.backprop cannot take"):
+        backprop.BPTT(net=net, dataloader=[], optimizer=None, criterion=None)
     # other networks go through to snnTorch untouched
     assert backprop.TBPTT.__wrapped__.__module__ == "snntorch.backprop"
 
@@ -312,6 +314,8 @@ def test_export_nir_refuses_networks_with_hetsyn_layers(monkeypatch):
         net = nn.Sequential(HetSynLeaky(N_IN, 2, beta=0.9, init_hidden=True))
         with pytest.raises(TypeError, match="export_to_nir cannot take.*per synapse"):
             export_nir.export_to_nir(net, torch.zeros(1, N_IN))
+        with pytest.raises(TypeError, match="export_to_nir cannot take"):
+            export_nir.export_to_nir(module=net, sample_data=torch.zeros(1, N_IN))
     finally:
         sys.modules.pop("snntorch.export_nir", None)
         monkeypatch.delattr(snn, "export_nir", raising=False)

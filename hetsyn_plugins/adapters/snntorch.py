@@ -565,14 +565,16 @@ def _patch_utils(utils) -> None:
     _patch(utils, "reset", make)
 
 
-def _refuse(what: str, why: str):
+def _refuse(what: str, why: str, arg: str):
+    """A wrapper maker that refuses networks (first argument, named ``arg``) with HetSyn."""
+
     def make(original):
-        def guarded(net, *args, **kwargs):
-            if _contains_hetsyn(net):
+        def guarded(*args, **kwargs):
+            if _contains_hetsyn(args[0] if args else kwargs.get(arg)):
                 raise TypeError(
                     f"{what} cannot take a network containing HetSynLeaky/HetSynLI: {why}"
                 )
-            return original(net, *args, **kwargs)
+            return original(*args, **kwargs)
 
         return guarded
 
@@ -585,9 +587,9 @@ def _guard_backprop(backprop) -> None:
         "it detaches hidden states only for snnTorch's own neuron types; write the training "
         "loop directly (snnTorch recommends it; backprop is deprecated)"
     )
-    _patch(backprop, "TBPTT", _refuse("snntorch.backprop", why))
+    _patch(backprop, "TBPTT", _refuse("snntorch.backprop", why, "net"))
 
 
 def _guard_export_nir(export_nir) -> None:
     why = "NIR has no neuron with a time constant per synapse (it would be dropped silently)"
-    _patch(export_nir, "export_to_nir", _refuse("snntorch.export_nir.export_to_nir", why))
+    _patch(export_nir, "export_to_nir", _refuse("snntorch.export_nir.export_to_nir", why, "module"))

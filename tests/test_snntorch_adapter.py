@@ -339,8 +339,16 @@ def test_export_nir_refuses_networks_with_hetsyn_layers(monkeypatch):
     ],
 )
 def test_bad_arguments(kwargs, error, match):
+    before = list(snn.SpikingNeuron.instances)
     with pytest.raises(error, match=match):
         HetSynLeaky(N_IN, N_OUT, **kwargs)
+    # a failed construction leaves no half-built neuron for reset_hidden() to meet
+    assert snn.SpikingNeuron.instances == before
+    with pytest.raises(ValueError, match="exactly one of beta"):
+        HetSynLI(N_IN, N_OUT)
+    assert snn.SpikingNeuron.instances == before
+    HetSynLeaky.reset_hidden()
+    HetSynLI.detach_hidden()
 
 
 def test_bad_inputs():

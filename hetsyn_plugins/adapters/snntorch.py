@@ -16,6 +16,7 @@ that contains one, instead of silently not detaching or dropping it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Optional, Union
 
@@ -53,6 +54,17 @@ def _same_tensor(a: Tensor, b: Tensor) -> bool:
     return a is b or (
         a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
     )
+
+
+@contextlib.contextmanager
+def _unlisted_on_error(neuron: nn.Module):
+    """Take a neuron whose construction fails back out of ``SpikingNeuron.instances`` (where
+    ``SpikingNeuron.__init__`` put it), so that ``reset_hidden()`` never meets it half-built."""
+    try:
+        yield
+    except BaseException:
+        SpikingNeuron.instances[:] = [n for n in SpikingNeuron.instances if n is not neuron]
+        raise
 
 
 class _HetSynHost:
@@ -275,49 +287,50 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 "spike_grad must be a surrogate from snntorch.surrogate or a callable; "
                 f"got {type(spike_grad).__name__}"
             )
-        super().__init__(
-            threshold=threshold,
-            spike_grad=spike_grad,
-            surrogate_disable=surrogate_disable,
-            init_hidden=init_hidden,
-            learn_threshold=learn_threshold,
-            reset_mechanism=reset_mechanism,
-            output=output,
-            graded_spikes_factor=graded_spikes_factor,
-            learn_graded_spikes_factor=learn_graded_spikes_factor,
-        )
-        self.reset_delay = bool(reset_delay)
-        timing = None
-        if reset_mechanism == "subtract":
-            timing = "next_step" if self.reset_delay else "at_spike"
-        self.layer = HetSynLIF(
-            in_features,
-            out_features,
-            recurrent=recurrent,
-            heterogeneity=heterogeneity,
-            tau_syn=_decays(beta, tau_syn),
-            tau_reset=tau_reset,
-            tau_rec=tau_rec,
-            tau_bias=tau_bias,
-            adaptation=adaptation,
-            tau_adapt=tau_adapt,
-            adapt_strength=adapt_strength,
-            threshold=threshold,
-            learn_threshold=learn_threshold,
-            reset=reset_mechanism,
-            reset_amount=reset_amount,
-            reset_timing=timing,
-            detach_reset=self.reset_delay if detach_reset is None else detach_reset,
-            bias=bias,
-            learn_decays=learn_beta,
-            decay_parametrization=decay_parametrization,
-            spike_fn=self._spike,
-            dt=dt,
-            kernel=kernel,
-            device=device,
-            dtype=dtype,
-        )
-        self._init_state()
+        with _unlisted_on_error(self):  # SpikingNeuron lists it first thing
+            super().__init__(
+                threshold=threshold,
+                spike_grad=spike_grad,
+                surrogate_disable=surrogate_disable,
+                init_hidden=init_hidden,
+                learn_threshold=learn_threshold,
+                reset_mechanism=reset_mechanism,
+                output=output,
+                graded_spikes_factor=graded_spikes_factor,
+                learn_graded_spikes_factor=learn_graded_spikes_factor,
+            )
+            self.reset_delay = bool(reset_delay)
+            timing = None
+            if reset_mechanism == "subtract":
+                timing = "next_step" if self.reset_delay else "at_spike"
+            self.layer = HetSynLIF(
+                in_features,
+                out_features,
+                recurrent=recurrent,
+                heterogeneity=heterogeneity,
+                tau_syn=_decays(beta, tau_syn),
+                tau_reset=tau_reset,
+                tau_rec=tau_rec,
+                tau_bias=tau_bias,
+                adaptation=adaptation,
+                tau_adapt=tau_adapt,
+                adapt_strength=adapt_strength,
+                threshold=threshold,
+                learn_threshold=learn_threshold,
+                reset=reset_mechanism,
+                reset_amount=reset_amount,
+                reset_timing=timing,
+                detach_reset=self.reset_delay if detach_reset is None else detach_reset,
+                bias=bias,
+                learn_decays=learn_beta,
+                decay_parametrization=decay_parametrization,
+                spike_fn=self._spike,
+                dt=dt,
+                kernel=kernel,
+                device=device,
+                dtype=dtype,
+            )
+            self._init_state()
 
     @classmethod
     @torch.no_grad()
@@ -487,7 +500,6 @@ class HetSynLI(_HetSynHost, nn.Module):
         dtype=None,
     ):
         super().__init__()
-        SpikingNeuron.instances.append(self)  # so that reset_hidden()/detach_hidden() see it
         self.init_hidden = bool(init_hidden)
         self.layer = HetSynReadout(
             in_features,
@@ -504,6 +516,7 @@ class HetSynLI(_HetSynHost, nn.Module):
             dtype=dtype,
         )
         self._init_state()
+        SpikingNeuron.instances.append(self)  # so that reset_hidden()/detach_hidden() see it
 
     def forward(self, input_: Tensor, mem: Optional[Membrane] = None) -> Tensor:
         """One step (B, in) -> (B, out) or a sequence (T, B, in) -> (T, B, out)."""

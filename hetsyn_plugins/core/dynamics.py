@@ -189,20 +189,28 @@ def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
 
 
 def _per_synapse_currents(
-    x: Optional[Tensor], params: HetSynParams, state: HetSynState, ff: Optional[Tensor]
+    x: Optional[Tensor],
+    params: HetSynParams,
+    state: HetSynState,
+    ff: Optional[Tensor],
+    rec: Optional[tuple[Tensor, Tensor]] = None,
 ):
     """Feedforward, recurrent and bias currents of the per-synapse layout.
 
     ``ff``, when given, is the feedforward sum ``sum_i I_ji^t`` computed by a sequence kernel;
-    ``state.syn`` is then carried unchanged (the kernel produces the final one).
+    ``state.syn`` is then carried unchanged (the kernel produces the final one). ``rec``, when
+    given, is ``(sum_k Q_jk^t, Q^t)`` computed by a kernel.
     """
     if ff is None:
         syn = params.syn_decay * state.syn + params.weight * x.unsqueeze(-2)
         current = syn.sum(-1)
     else:
         syn, current = state.syn, ff
-    rec = bias = None
-    if params.rec_weight is not None:
+    bias = None
+    if rec is not None:
+        current = current + rec[0]
+        rec = rec[1]
+    elif params.rec_weight is not None:
         rec = params.rec_decay * state.rec + params.rec_weight * state.spike.unsqueeze(-2)
         current = current + rec.sum(-1)
     if params.bias is not None:
@@ -229,6 +237,7 @@ def step(
     spike_fn: SpikeFn,
     config: DynamicsConfig,
     ff: Optional[Tensor] = None,
+    rec: Optional[tuple[Tensor, Tensor]] = None,
 ) -> tuple[Tensor, Tensor, HetSynState]:
     """One step of a spiking HetSyn layer.
 
@@ -240,6 +249,8 @@ def step(
         config: reset mode, timing and detaching (:class:`DynamicsConfig`).
         ff: optional feedforward drive at step ``t`` (B, out) precomputed by a sequence
             kernel: ``sum_i I_ji^t`` (per-synapse layout) or ``W x^t + b`` (shared layout).
+        rec: optional recurrent currents of step ``t`` from a kernel (per-synapse layout):
+            ``(sum_k Q_jk^t, Q^t)`` of shapes (B, out) and (B, out, out).
 
     Returns:
         ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
@@ -259,7 +270,7 @@ def step(
         z = spike_fn(v - params.threshold)
         return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
 
-    current, syn, rec, bias = _per_synapse_currents(x, params, state, ff)
+    current, syn, rec, bias = _per_synapse_currents(x, params, state, ff, rec)
     reset = None
     if config.reset != "none":
         signal = _reset_signal(params, state, config)

@@ -3,14 +3,20 @@
 :func:`run_spiking` and :func:`run_readout` take a whole sequence (T, B, in) and pick a
 kernel by name:
 
-- ``"reference"``: the update rule step by step with plain autograd (the oracle);
-- ``"fft"``: the feedforward synaptic drive of the whole sequence at once (per-synapse layout:
-  the FFT filter of :mod:`.fft_filter`, memory-flat in the backward; shared layout: one
-  matrix product for all steps), then the per-neuron recursion step by step. A non-zero
-  initial feedforward state falls back to the reference path.
-- ``"auto"``: the fastest path available for the device, layout and length.
+- ``"reference"``: the update rule step by step with plain autograd (the oracle; keeps the
+  per-synapse state of every step for the backward pass);
+- ``"scan"``: memory-flat exact scans (:mod:`.scan`) of the feedforward and recurrent
+  per-synapse currents, fused CPU loops when numba is installed;
+- ``"fft"``: the feedforward currents of the whole sequence at once by FFT
+  (:mod:`.fft_filter`, memory-flat too), recurrent currents as in ``"scan"``; from a non-zero
+  initial feedforward state it runs as ``"scan"``;
+- ``"auto"``: the fastest of these for the device, layout and length (see :func:`choose_kernel`).
 
-Every path is tested against ``"reference"`` (forward and gradients, float64).
+In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
+``W x + b`` for all steps with one matrix product. The per-neuron part of the rule (reset,
+adaptation, spike) always runs step by step through
+:func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against ``"reference"``
+(forward and gradients, float64).
 """
 
 from __future__ import annotations
@@ -23,33 +29,32 @@ from torch import Tensor
 
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
-from . import reference
+from . import reference, scan
 from .fft_filter import final_currents, synaptic_filter
 
-KERNELS = ("auto", "reference", "fft")
+KERNELS = ("auto", "reference", "scan", "fft")
 
 
 def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState) -> str:
     """The concrete kernel for this input, these parameters and this initial state."""
     check_choice("kernel", kernel, KERNELS)
-    if kernel == "reference":
-        return kernel
-    if not params.shared and bool(state.syn.any()):
-        return "reference"  # the time-parallel filter starts from zero currents
-    return "fft"
+    if kernel == "auto":
+        kernel = "scan" if scan.HAVE_NUMBA and x.device.type == "cpu" else "fft"
+    if kernel == "fft" and not params.shared and bool(state.syn.any()):
+        return "scan"  # the FFT filter starts from zero currents
+    return kernel
 
 
-def _feedforward(x: Tensor, params: HetSynParams) -> Tensor:
-    """The feedforward drive of every step at once, (T, B, out)."""
+def _feedforward(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState):
+    """The feedforward drive of every step at once (T, B, out), and a function of the last
+    state giving the final feedforward state."""
     if params.shared:
-        return F.linear(x, params.weight, params.bias)
-    return synaptic_filter(x, params.weight, params.syn_decay)
-
-
-def _final_syn(x: Tensor, params: HetSynParams, last: HetSynState) -> Optional[Tensor]:
-    if params.shared:
-        return last.syn
-    return final_currents(x, params.weight, params.syn_decay)
+        return F.linear(x, params.weight, params.bias), lambda last: last.syn
+    if kernel == "scan":
+        S, I_final = scan.feedforward_scan(x, params.weight, params.syn_decay, state.syn)
+        return S, lambda last: I_final
+    S = synaptic_filter(x, params.weight, params.syn_decay)
+    return S, lambda last: final_currents(x, params.weight, params.syn_decay)
 
 
 def run_spiking(
@@ -63,15 +68,23 @@ def run_spiking(
 ) -> tuple[Tensor, Tensor, Optional[HetSynState]]:
     """Spikes (T, B, out), membranes (T, B, out) and final state (None unless
     ``need_state``) of a spiking layer."""
-    if choose_kernel(kernel, x, params, state) == "reference":
+    kernel = choose_kernel(kernel, x, params, state)
+    if kernel == "reference":
         return reference.run_spiking(x, params, state, spike_fn, config)
-    ff = _feedforward(x, params)
-    spikes, membranes = [], []
+    ff, final_syn = _feedforward(kernel, x, params, state)
+    recurrent = params.rec_weight is not None and not params.shared
+    spikes, membranes, carry = [], [], None
     for ff_t in ff:
-        z, v, state = step(None, params, state, spike_fn, config, ff=ff_t)
+        rec = None
+        if recurrent:
+            R, Q, carry = scan.recurrent_step(
+                state.spike, state.rec, carry, params.rec_weight, params.rec_decay
+            )
+            rec = (R, Q)
+        z, v, state = step(None, params, state, spike_fn, config, ff=ff_t, rec=rec)
         spikes.append(z)
         membranes.append(v)
-    final = state._replace(syn=_final_syn(x, params, state)) if need_state else None
+    final = state._replace(syn=final_syn(state)) if need_state else None
     return torch.stack(spikes), torch.stack(membranes), final
 
 
@@ -83,12 +96,13 @@ def run_readout(
     need_state: bool = True,
 ) -> tuple[Tensor, Optional[HetSynState]]:
     """Outputs (T, B, out) and final state (None unless ``need_state``) of a readout layer."""
-    if choose_kernel(kernel, x, params, state) == "reference":
+    kernel = choose_kernel(kernel, x, params, state)
+    if kernel == "reference":
         return reference.run_readout(x, params, state)
-    ff = _feedforward(x, params)
+    ff, final_syn = _feedforward(kernel, x, params, state)
     outputs = []
     for ff_t in ff:
         y, state = readout_step(None, params, state, ff=ff_t)
         outputs.append(y)
-    final = state._replace(syn=_final_syn(x, params, state)) if need_state else None
+    final = state._replace(syn=final_syn(state)) if need_state else None
     return torch.stack(outputs), final

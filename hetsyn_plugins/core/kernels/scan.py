@@ -143,15 +143,12 @@ class _RecurrentStep(torch.autograd.Function):
         lam = z.new_zeros(shape) if lam is None else lam
         mu = z.new_zeros(shape) if mu is None else mu
         if _fused(z, u, q, gR, lam, mu):
-            chunks = max(1, min(O, torch.get_num_threads()))
             gQ, gD = z.new_empty(shape), z.new_empty(shape)
-            gz_part = z.new_zeros(chunks, B, K)
-            du, dq = torch.zeros_like(u), torch.zeros_like(q)
+            gz, du, dq = z.new_zeros(B, K), torch.zeros_like(u), torch.zeros_like(q)
             _nb.rec_backward(
                 _np(lam), _np(mu), _np(gR), _np(q), _np(u), _np(z), gQ.numpy(), gD.numpy(),
-                gz_part.numpy(), du.numpy(), dq.numpy(), chunks,
+                gz.numpy(), du.numpy(), dq.numpy(),
             )  # fmt: skip
-            gz = gz_part.sum(0)
         else:
             A = lam + gR.unsqueeze(-1)
             gQ = q * A

@@ -39,10 +39,11 @@ class _StepTau(TimescaleInit):
     (not ``exp(-1 / tau)``); ``tau > 1`` keeps ``r`` in (0, 1).
     """
 
-    def __init__(self, init: TimescaleInit):
-        self.init = init
+    def __init__(self, name: str, init: TimescaleInit):
+        self.name, self.init = name, init  # the node's argument name, for errors
 
     def decay(self, name, shape, dt):
+        name = self.name
         tau = self.init.sample_tau(shape, name)
         if not bool(torch.all(tau > 1)):
             raise ValueError(
@@ -60,7 +61,7 @@ def _step_timescale(name: str, spec: Optional[TimescaleSpec]) -> Optional[Timesc
     """A SpikingJelly time scale (``tau`` in steps, or a core initializer) for the core."""
     if spec is None or isinstance(spec, Decay):
         return spec  # decays given directly stay exact
-    return _StepTau(as_initializer(name, spec))
+    return _StepTau(name, as_initializer(name, spec))
 
 
 def _check_flag(name: str, value: object) -> bool:
@@ -397,7 +398,7 @@ def register() -> None:
         names = getattr(neuron, "__all__", None)
         if isinstance(names, list) and "HetSynNode" not in names:
             names.append("HetSynNode")
-    except Exception as exc:  # pragma: no cover - depends on a broken host install
+    except Exception as exc:  # a plugin must never break its host
         warnings.warn(
             f"hetsyn_plugins could not register neuron.HetSynNode with SpikingJelly: {exc!r}",
             RuntimeWarning,

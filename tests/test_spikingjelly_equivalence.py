@@ -13,11 +13,11 @@ import torch
 
 pytest.importorskip("spikingjelly.activation_based.neuron")
 
-from spikingjelly.activation_based import functional, layer, neuron, surrogate  # noqa: E402
+from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
-from hetsyn_plugins.adapters.spikingjelly import HetSynNode  # noqa: E402
+from hetsyn_plugins.adapters.spikingjelly import HetSynNode
 
-from .conftest import bernoulli  # noqa: E402
+from .conftest import bernoulli
 
 B, N_IN, N_OUT, T = 4, 7, 5, 150
 # Voltages differ by float rounding only (SpikingJelly computes v - v/tau, the core r * v).
@@ -39,7 +39,9 @@ def _host(tau, decay_input, v_reset, dtype, plif=False, detach_reset=False, step
         step_mode=step_mode,
         store_v_seq=True,
     )
-    lif = neuron.ParametricLIFNode(init_tau=tau, **kwargs) if plif else neuron.LIFNode(tau, **kwargs)
+    lif = (
+        neuron.ParametricLIFNode(init_tau=tau, **kwargs) if plif else neuron.LIFNode(tau, **kwargs)
+    )
     return lin, lif.to(dtype)
 
 
@@ -141,7 +143,9 @@ def test_parametric_lif_equal_with_learnable_decay(decay_input, v_reset):
     grad_w = -raw.grad
     if decay_input:
         ds = s * (1 - s)
-        grad_w = grad_w + ds * ((node.weight.grad * lin.weight).sum() + (node.bias.grad * lin.bias).sum())
+        grad_w = grad_w + ds * (
+            (node.weight.grad * lin.weight).sum() + (node.bias.grad * lin.bias).sum()
+        )
         torch.testing.assert_close(node.weight.grad * s, lin.weight.grad, rtol=1e-9, atol=1e-12)
     else:
         torch.testing.assert_close(node.weight.grad, lin.weight.grad, rtol=1e-9, atol=1e-12)

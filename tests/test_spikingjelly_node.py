@@ -12,13 +12,13 @@ from torch import nn
 
 pytest.importorskip("spikingjelly.activation_based.neuron")
 
-from spikingjelly.activation_based import base, functional, layer, surrogate  # noqa: E402
+from spikingjelly.activation_based import base, functional, layer, surrogate
 
-from hetsyn_plugins.adapters.spikingjelly import HetSynNode  # noqa: E402
-from hetsyn_plugins.core.dynamics import HetSynState  # noqa: E402
-from hetsyn_plugins.core.timescales import Decay, Normal, Uniform  # noqa: E402
+from hetsyn_plugins.adapters.spikingjelly import HetSynNode
+from hetsyn_plugins.core.dynamics import HetSynState
+from hetsyn_plugins.core.timescales import Decay, Normal, Uniform
 
-from .conftest import bernoulli  # noqa: E402
+from .conftest import bernoulli
 
 B, N_IN, N_OUT, T = 3, 6, 4, 40
 
@@ -310,7 +310,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"input must have shape \(N, in\) with in_features=6"):
         node(bernoulli((T, B, N_IN)))
     node.step_mode = "m"
-    with pytest.raises(ValueError, match=r"shape \(T, N, in\) with in_features=6; got shape \(3, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"shape \(T, N, in\) with in_features=6; got shape \(3, 5\)"
+    ):
         node(bernoulli((B, 5)))
     with pytest.raises(TypeError, match="input must be a torch.Tensor"):
         node([[0.0] * N_IN])
@@ -320,7 +322,16 @@ def test_bad_inputs():
         HetSynNode.from_linear_lif(nn.Linear(2, 2), node)
 
 
-@pytest.mark.parametrize("target", ["nir", "lava"])
-def test_exchanges_refused_clearly(target):
-    with pytest.raises(NotImplementedError, match="per-synapse|every synapse"):
-        getattr(_node(), f"to_{target}")()
+def test_symbolic_tracing_and_nir_export_refused_clearly():
+    net = nn.Sequential(layer.Linear(3, N_IN), _node())
+    with pytest.raises(NotImplementedError, match="cannot be traced symbolically.*every synapse"):
+        torch.fx.symbolic_trace(net)
+
+
+def test_nir_export_refused_clearly():
+    pytest.importorskip("nirtorch")
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    net = nn.Sequential(layer.Linear(3, N_IN), HetSynNode(N_IN, N_OUT))
+    with pytest.raises(NotImplementedError, match="NIR export"):
+        export_to_nir(net, torch.rand(2, 3))

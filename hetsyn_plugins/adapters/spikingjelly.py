@@ -126,8 +126,8 @@ class HetSynNode(BaseNode):
             ``tau`` (defaults as in the core layer).
         v_threshold: firing threshold (fires on ``v >= v_threshold``, SpikingJelly's rule).
         v_reset: ``None`` (soft reset) or the hard-reset potential.
-        surrogate_function: a SpikingJelly surrogate (default ``surrogate.Sigmoid()``, as
-            ``LIFNode``), applied to ``v - v_threshold``.
+        surrogate_function: a SpikingJelly surrogate, applied to ``v - v_threshold``; default
+            a new ``surrogate.Sigmoid()`` (``LIFNode``'s default).
         detach_reset: no gradient through the spikes that enter the reset.
         step_mode: ``'s'`` (input (N, in) -> spikes (N, out)) or ``'m'`` (input
             (T, N, in) -> spikes (T, N, out)); ``'m'`` runs the core's multi-step path.
@@ -154,7 +154,7 @@ class HetSynNode(BaseNode):
         kernel: str = "auto",
         v_threshold: float = 1.0,
         v_reset: Optional[float] = 0.0,
-        surrogate_function: nn.Module = surrogate.Sigmoid(),
+        surrogate_function: Optional[nn.Module] = None,
         detach_reset: bool = False,
         step_mode: str = "s",
         store_v_seq: bool = False,
@@ -163,6 +163,8 @@ class HetSynNode(BaseNode):
     ):
         v_threshold = _check_real("v_threshold", v_threshold)
         v_reset = _check_real("v_reset", v_reset, allow_none=True)
+        if surrogate_function is None:
+            surrogate_function = surrogate.Sigmoid()
         if not callable(surrogate_function):
             raise TypeError(
                 "surrogate_function must be a callable SpikingJelly surrogate (e.g. "
@@ -271,7 +273,7 @@ class HetSynNode(BaseNode):
 
     # ------------------------------------------------------------------ read-only views
 
-    def _view(name: str, doc: str):  # noqa: N805 - a property factory used in the class body
+    def _view(name: str, doc: str):  # a property factory, used in the class body only
         return property(lambda self: getattr(self.layer, name), doc=doc)
 
     in_features = _view("in_features", "Inputs per step.")
@@ -298,6 +300,13 @@ class HetSynNode(BaseNode):
     def materialize_states(self, inputs, states, step_mode):
         """Fresh states (``v = v_reset`` or 0, core state zeros) unless the memories hold
         states of this batch size; as ``BaseNode``, a change of batch size starts afresh."""
+        if isinstance(inputs[0], torch.fx.Proxy):
+            raise NotImplementedError(
+                "HetSynNode cannot be traced symbolically (torch.fx), as SpikingJelly's NIR "
+                "export does: it keeps a current with its own decay on every synapse, which NIR's "
+                "neuron models do not have. Export a model with LIFNode instead (a HetSynNode "
+                "with heterogeneity='none' is a layer.Linear + LIFNode, see from_linear_lif)."
+            )
         dims, layout = (3, "(T, N, in)") if step_mode == "m" else (2, "(N, in)")
         x = check_input("input", inputs[0], dims=dims, features=self.in_features, layout=layout)
         batch = x.shape[-2]
@@ -367,23 +376,6 @@ class HetSynNode(BaseNode):
             + super().extra_repr()
         )
 
-    # ------------------------------------------------------------------ exchanges
-
-    def _no_exchange(self, target: str):
-        raise NotImplementedError(
-            f"HetSynNode cannot be exported to {target}: it keeps a current with its own decay "
-            f"on every synapse, which {target}'s neuron models do not have. Export a model "
-            "with LIFNode instead (HetSynNode with heterogeneity='none' is a Linear + LIFNode)."
-        )
-
-    def to_nir(self, *args, **kwargs):
-        """Refused: NIR has no per-synapse-decay neuron (raises ``NotImplementedError``)."""
-        self._no_exchange("NIR")
-
-    def to_lava(self, *args, **kwargs):
-        """Refused: Lava has no per-synapse-decay neuron (raises ``NotImplementedError``)."""
-        self._no_exchange("Lava")
-
 
 def register() -> None:
     """Attach :class:`HetSynNode` to ``spikingjelly.activation_based.neuron`` (idempotent).
@@ -398,7 +390,7 @@ def register() -> None:
         names = getattr(neuron, "__all__", None)
         if isinstance(names, list) and "HetSynNode" not in names:
             names.append("HetSynNode")
-    except Exception as exc:  # a plugin must never break its host
+    except Exception as exc:  # noqa: BLE001 - a plugin must never break its host
         warnings.warn(
             f"hetsyn_plugins could not register neuron.HetSynNode with SpikingJelly: {exc!r}",
             RuntimeWarning,

@@ -162,3 +162,17 @@ def test_reset_net_then_same_result():
         assert torch.equal(_run_node(node, x)[0], _run_host(lin, lif, x)[0])
         functional.reset_net(node)
         functional.reset_net(lif)
+
+
+def test_fires_at_equality_as_spikingjelly():
+    """SpikingJelly fires on v >= v_threshold: the node uses the host's surrogate, so a membrane
+    exactly at the threshold spikes, as in LIFNode (the core's default spike needs v > theta)."""
+    lin = layer.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    lif = neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=1.0).double()
+    node = HetSynNode.from_linear_lif(lin, lif)
+    x = torch.ones(1, 1, dtype=torch.float64)
+    assert lif(lin(x)).item() == 1.0
+    assert node(x).item() == 1.0
+    assert node.layer.spike_fn is lif.surrogate_function

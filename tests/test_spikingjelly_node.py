@@ -67,6 +67,12 @@ def test_single_step_loop_equals_multi_step(options):
     m_spikes = m_node(x)
     assert 0 < m_spikes.mean() < 1
     assert torch.equal(s_spikes, m_spikes)
+    g = torch.randn(T, B, N_OUT, dtype=torch.float64)
+    (s_spikes * g).sum().backward()
+    (m_spikes * g).sum().backward()
+    assert s_node.weight.grad.abs().sum() > 0
+    for (name, p_s), p_m in zip(s_node.named_parameters(), m_node.parameters(), strict=True):
+        torch.testing.assert_close(p_s.grad, p_m.grad, rtol=1e-10, atol=1e-12, msg=name)
     torch.testing.assert_close(s_node.v_seq, m_node.v_seq, rtol=0, atol=1e-12)
     assert m_node.v_seq.shape == (T, B, N_OUT)
     s_mem, m_mem = _memories(s_node), _memories(m_node)

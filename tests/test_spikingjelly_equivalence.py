@@ -45,25 +45,23 @@ def _host(tau, decay_input, v_reset, dtype, plif=False, detach_reset=False, step
     return lin, lif.to(dtype)
 
 
-def _run_host(lin, lif, x):
-    """Spikes and stored voltages of the host, in whichever step mode it is set to."""
-    if lif.step_mode == "m":
-        return lif(lin(x)), lif.v_seq
+def _run(fn, node, x):
+    """Spikes and stored voltages of ``fn`` (ending in ``node``), in ``node``'s step mode."""
+    if node.step_mode == "m":
+        return fn(x), node.v_seq
     spikes, vs = [], []
     for x_t in x:
-        spikes.append(lif(lin(x_t)))
-        vs.append(lif.v)
+        spikes.append(fn(x_t))
+        vs.append(node.v)
     return torch.stack(spikes), torch.stack(vs)
+
+
+def _run_host(lin, lif, x):
+    return _run(lambda x: lif(lin(x)), lif, x)
 
 
 def _run_node(node, x):
-    if node.step_mode == "m":
-        return node(x), node.v_seq
-    spikes, vs = [], []
-    for x_t in x:
-        spikes.append(node(x_t))
-        vs.append(node.v)
-    return torch.stack(spikes), torch.stack(vs)
+    return _run(node, node, x)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)

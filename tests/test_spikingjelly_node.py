@@ -200,6 +200,20 @@ def test_set_step_mode_and_seq_to_ann_container():
     torch.testing.assert_close(stepped, y, rtol=0, atol=1e-12)
 
 
+def test_chunked_sequence_and_multi_step_container_match_one_call():
+    """State carries across calls: chunks (functional.chunk_multi_step_forward) and a
+    single-step node driven by layer.MultiStepContainer give the one-call result."""
+    node = _node(step_mode="m", recurrent=True)
+    x = bernoulli((T, B, N_IN))
+    whole = node(x)
+    functional.reset_net(node)
+    chunked = functional.chunk_multi_step_forward(7, x, node)
+    assert torch.equal(chunked, whole)
+    functional.reset_net(node)
+    node.step_mode = "s"
+    assert torch.equal(layer.MultiStepContainer(node)(x), whole)
+
+
 @pytest.fixture
 def monitor(monkeypatch):
     """SpikingJelly's monitor module imports tensorboard at import time, which the monitors

@@ -15,7 +15,6 @@ pytest.importorskip("spikingjelly.activation_based.neuron")
 from spikingjelly.activation_based import base, functional, layer, surrogate
 
 from hetsyn_plugins.adapters.spikingjelly import HetSynNode
-from hetsyn_plugins.core.dynamics import HetSynState
 from hetsyn_plugins.core.timescales import Decay, Normal, Uniform
 
 from .conftest import bernoulli
@@ -295,13 +294,6 @@ def test_dtype_move_state_dict_and_detach_reset_flag():
     functional.reset_net(node)
     clone.step_mode = "m"
     assert torch.equal(clone(x), out) and torch.equal(node(x), out)
-
-
-def test_core_state_round_trip():
-    node = _node(step_mode="s", recurrent=True)
-    node(bernoulli((B, N_IN)))
-    state = node._core_state(tuple(node.memories()))
-    assert isinstance(state, HetSynState) and state.rec is node.core_rec
 
 
 @pytest.mark.parametrize(

@@ -300,7 +300,7 @@ def test_dtype_move_state_dict_and_detach_reset_flag():
     "kwargs, error, match",
     [
         (dict(tau=1.0), ValueError, r"tau must be > 1 everywhere.*got a minimum of 1\.0"),
-        (dict(tau=Normal(1.2, 0.5)), ValueError, "tau must be > 1"),
+        (dict(tau=Normal(1.2, 0.5)), ValueError, r"tau must be > 1.*Truncate a drawn tau above 1"),
         (dict(tau="2"), TypeError, "tau must be a float"),
         (dict(tau_reset=0.5), ValueError, "tau_reset must be > 1"),
         (dict(v_threshold="1"), TypeError, "v_threshold must be a finite float; got '1'"),

@@ -48,7 +48,8 @@ class _StepTau(TimescaleInit):
         if not bool(torch.all(tau > 1)):
             raise ValueError(
                 f"{name} must be > 1 everywhere (SpikingJelly's decay 1 - 1/{name} must lie "
-                f"in (0, 1)); got a minimum of {tau.min().item()!r}"
+                f"in (0, 1)); got a minimum of {tau.min().item()!r}. Truncate a drawn {name} "
+                "above 1, e.g. Normal(20.0, 5.0, low=2.0)"
             )
         return 1.0 - 1.0 / tau
 
@@ -117,8 +118,8 @@ class HetSynNode(BaseNode):
         in_features: inputs per step.
         out_features: neurons.
         tau: synaptic time constants in steps (> 1): a float, a tensor broadcastable to
-            (out, in), or a core initializer (``Normal(20, 5)``...; its samples are taken as
-            SpikingJelly taus). ``Decay(r)`` gives the decays directly. In the shared models
+            (out, in), or a core initializer (``Normal(20, 5, low=2)``...; its samples are
+            taken as SpikingJelly taus and must be > 1). ``Decay(r)`` gives the decays directly. In the shared models
             (``heterogeneity`` ``"neuron"``/``"none"``) it is the neuron's time constant.
         recurrent, heterogeneity, adaptation, adapt_strength, bias, learn_decays,
             decay_parametrization, kernel: as in :class:`~hetsyn_plugins.core.layers.HetSynLIF`.

@@ -1,0 +1,1 @@
+"""Host adapters: the HetSyn neuron in the conventions of snnTorch and SpikingJelly."""

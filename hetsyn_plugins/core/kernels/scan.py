@@ -108,6 +108,9 @@ class _FeedforwardScan(torch.autograd.Function):
         return dx, dw, dr, carry
 
 
+# The scans call compiled loops that torch.compile cannot trace: they run eagerly inside a
+# compiled model (a graph break), everything around them still compiles.
+@torch.compiler.disable
 def feedforward_scan(x: Tensor, weight: Tensor, decay: Tensor, initial: Tensor):
     """``(S, I_final)``: the feedforward sums (T, B, out) and the currents after the last step
     (B, out, in), from initial currents ``initial`` (B, out, in). Differentiable in all four."""
@@ -162,6 +165,7 @@ class _RecurrentStep(torch.autograd.Function):
         return gz, gQ, gD, du, dq, None
 
 
+@torch.compiler.disable
 def recurrent_step(z: Tensor, Q: Tensor, carry: Optional[Tensor], u: Tensor, q: Tensor):
     """One recurrent step: ``(R, Q_new, carry_new)`` with ``R = sum_k Q_new`` (B, out).
 

@@ -130,22 +130,34 @@ def measure_in_process(case: dict) -> dict:
         from hetsyn_plugins.core.kernels import scan
 
         scan.use_numba = False
-    model = build(case)
+    device = torch.device(case.get("device", "cpu"))
+    cuda = device.type == "cuda"
+    model = build(case).to(device)
     T, B = case["T"], case["B"]
-    x = (torch.rand(T, B, case["sizes"][0]) < case.get("rate", 0.05)).float()
+    x = (torch.rand(T, B, case["sizes"][0], device=device) < case.get("rate", 0.05)).float()
     # The baseline is taken after a short warm-up (8 steps): imports, the model, the data,
     # compiled kernels and the allocator's pools are in it, the sequence length is not.
     model(x[:8]).pow(2).mean().backward()
-    baseline = _rss_bytes()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        baseline = torch.cuda.memory_allocated()
+    else:
+        baseline = _rss_bytes()
     times = []
     for k in range(case.get("repeat", 3) + 1):
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
         out = model(x)
         out.pow(2).mean().backward()
+        if cuda:
+            torch.cuda.synchronize()
         if k:  # the first full-length run warms up too
             times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"seconds": statistics.median(times), "all_seconds": times,
             "peak_above_baseline_bytes": max(0, peak - baseline), "peak_bytes": peak}  # fmt: skip
 

@@ -10,6 +10,8 @@ kernel by name:
 - ``"fft"``: the feedforward currents of the whole sequence at once by FFT
   (:mod:`.fft_filter`, memory-flat too), recurrent currents as in ``"scan"``; from a non-zero
   initial feedforward state it runs as ``"scan"``;
+- ``"triton"``: the feedforward scan fused in a Triton GPU kernel (:mod:`.triton_scan`; CUDA
+  tensors, or any under ``TRITON_INTERPRET=1``), recurrent currents as in ``"scan"``;
 - ``"auto"``: the fastest of these for the device, layout and length (see :func:`choose_kernel`).
 
 In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
@@ -21,6 +23,8 @@ adaptation, spike) always runs step by step through
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Optional
 
 import torch
@@ -32,14 +36,36 @@ from ..validation import check_choice
 from . import reference, scan
 from .fft_filter import final_currents, synaptic_filter
 
-KERNELS = ("auto", "reference", "scan", "fft")
+KERNELS = ("auto", "reference", "scan", "fft", "triton")
+
+
+def have_triton() -> bool:
+    """Whether the Triton kernel can be imported."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState) -> str:
-    """The concrete kernel for this input, these parameters and this initial state."""
+    """The concrete kernel for this input, these parameters and this initial state.
+
+    ``"auto"``: on the CPU the numba scan when numba is installed (fastest on every row of
+    benchmark B2), else the FFT filter; on CUDA the Triton kernel when triton is installed,
+    else the FFT filter.
+    """
     check_choice("kernel", kernel, KERNELS)
+    cuda = x.device.type == "cuda"
     if kernel == "auto":
-        kernel = "scan" if scan.HAVE_NUMBA and x.device.type == "cpu" else "fft"
+        if cuda:
+            kernel = "triton" if have_triton() else "fft"
+        else:
+            kernel = "scan" if scan.HAVE_NUMBA else "fft"
+    if kernel == "triton":
+        interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+        if not have_triton() or not (cuda or interpreted):
+            raise ValueError(
+                "kernel='triton' needs triton installed and CUDA tensors (or TRITON_INTERPRET=1 "
+                f"for testing on the CPU); got triton installed={have_triton()}, "
+                f"device={x.device.type!r}"
+            )
     if kernel == "fft" and not params.shared and bool(state.syn.any()):
         return "scan"  # the FFT filter starts from zero currents
     return kernel
@@ -50,8 +76,12 @@ def _feedforward(kernel: str, x: Tensor, params: HetSynParams, state: HetSynStat
     state giving the final feedforward state."""
     if params.shared:
         return F.linear(x, params.weight, params.bias), lambda last: last.syn
-    if kernel == "scan":
-        S, I_final = scan.feedforward_scan(x, params.weight, params.syn_decay, state.syn)
+    if kernel in ("scan", "triton"):
+        if kernel == "triton":
+            from .triton_scan import feedforward_scan
+        else:
+            feedforward_scan = scan.feedforward_scan
+        S, I_final = feedforward_scan(x, params.weight, params.syn_decay, state.syn)
         return S, lambda last: I_final
     S = synaptic_filter(x, params.weight, params.syn_decay)
     return S, lambda last: final_currents(x, params.weight, params.syn_decay)

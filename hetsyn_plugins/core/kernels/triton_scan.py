@@ -22,17 +22,22 @@ BLOCK_K = 64
 
 
 @triton.jit
+def _tile(O, K, BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's batch element, synapse rows j, columns k, their masks and offsets."""
+    b = tl.program_id(0)
+    j = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
+    k = tl.program_id(2) * BLOCK_K + tl.arange(0, BLOCK_K)
+    mj, mk = j < O, k < K
+    return b, j, k, mj, mk, mj[:, None] & mk[None, :], j[:, None] * K + k[None, :]
+
+
+@triton.jit
 def _ff_forward_kernel(
     x_ptr, w_ptr, r_ptr, i0_ptr, s_ptr, iout_ptr,
     T, B, O, K,
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(0)
-    j = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
-    k = tl.program_id(2) * BLOCK_K + tl.arange(0, BLOCK_K)
-    mj, mk = j < O, k < K
-    m = mj[:, None] & mk[None, :]
-    jk = j[:, None] * K + k[None, :]
+    b, j, k, mj, mk, m, jk = _tile(O, K, BLOCK_J, BLOCK_K)
     w = tl.load(w_ptr + jk, mask=m, other=0.0)
     r = tl.load(r_ptr + jk, mask=m, other=0.0)
     cur = tl.load(i0_ptr + b * O * K + jk, mask=m, other=0.0)
@@ -49,12 +54,7 @@ def _ff_backward_kernel(
     T, B, O, K,
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(0)
-    j = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
-    k = tl.program_id(2) * BLOCK_K + tl.arange(0, BLOCK_K)
-    mj, mk = j < O, k < K
-    m = mj[:, None] & mk[None, :]
-    jk = j[:, None] * K + k[None, :]
+    b, j, k, mj, mk, m, jk = _tile(O, K, BLOCK_J, BLOCK_K)
     w = tl.load(w_ptr + jk, mask=m, other=0.0)
     r = tl.load(r_ptr + jk, mask=m, other=0.0)
     carry = tl.load(h_ptr + b * O * K + jk, mask=m, other=0.0)

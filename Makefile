@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
 
-.PHONY: install test demo clean
+.PHONY: install test demo bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	# its activation_based core needs only these.
 	$(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
 	$(PIP) install --quiet loguru numpy tqdm packaging
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,fast,gpu]"
 	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"
 	touch $@
 
@@ -33,6 +33,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/hetsyn demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) build *.egg-info

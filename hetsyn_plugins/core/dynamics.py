@@ -207,12 +207,29 @@ def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
     return params.adapt_decay * state.adapt + params.adapt_strength * state.spike
 
 
-def _per_synapse_currents(x: Tensor, params: HetSynParams, state: HetSynState):
-    """Feedforward, recurrent and bias currents of the per-synapse layout."""
-    syn = params.syn_decay * state.syn + params.weight * x.unsqueeze(-2)
-    current = syn.sum(-1)
-    rec = bias = None
-    if params.rec_weight is not None:
+def _per_synapse_currents(
+    x: Optional[Tensor],
+    params: HetSynParams,
+    state: HetSynState,
+    ff: Optional[Tensor],
+    rec: Optional[tuple[Tensor, Tensor]] = None,
+):
+    """Feedforward, recurrent and bias currents of the per-synapse layout.
+
+    ``ff``, when given, is the feedforward sum ``sum_i I_ji^t`` computed by a sequence kernel;
+    ``state.syn`` is then carried unchanged (the kernel produces the final one). ``rec``, when
+    given, is ``(sum_k Q_jk^t, Q^t)`` computed by a kernel.
+    """
+    if ff is None:
+        syn = params.syn_decay * state.syn + params.weight * x.unsqueeze(-2)
+        current = syn.sum(-1)
+    else:
+        syn, current = state.syn, ff
+    bias = None
+    if rec is not None:
+        current = current + rec[0]
+        rec = rec[1]
+    elif params.rec_weight is not None:
         rec = params.rec_decay * state.rec + params.rec_weight * state.spike.unsqueeze(-2)
         current = current + rec.sum(-1)
     if params.bias is not None:
@@ -221,9 +238,12 @@ def _per_synapse_currents(x: Tensor, params: HetSynParams, state: HetSynState):
     return current, syn, rec, bias
 
 
-def _shared_input(x: Tensor, params: HetSynParams, state: HetSynState) -> Tensor:
-    """``sum_i w_ji x_i + sum_k u_jk z_k + b_j``: one matrix product per step."""
-    cur = F.linear(x, params.weight, params.bias)
+def _shared_input(
+    x: Optional[Tensor], params: HetSynParams, state: HetSynState, ff: Optional[Tensor]
+) -> Tensor:
+    """``sum_i w_ji x_i + sum_k u_jk z_k + b_j``: one matrix product per step (``ff``, when
+    given, is ``W x^t + b`` computed for the whole sequence at once)."""
+    cur = F.linear(x, params.weight, params.bias) if ff is None else ff
     if params.rec_weight is not None:
         cur = cur + F.linear(state.spike, params.rec_weight)
     return cur
@@ -235,15 +255,21 @@ def step(
     state: HetSynState,
     spike_fn: SpikeFn,
     config: DynamicsConfig,
+    ff: Optional[Tensor] = None,
+    rec: Optional[tuple[Tensor, Tensor]] = None,
 ) -> tuple[Tensor, Tensor, HetSynState]:
     """One step of a spiking HetSyn layer.
 
     Args:
-        x: input at step ``t``, shape (B, in).
+        x: input at step ``t``, shape (B, in) (unused when ``ff`` is given).
         params: effective parameters (:class:`HetSynParams`).
         state: state after step ``t-1`` (:func:`initial_state` for the first step).
         spike_fn: spike function applied to ``V - threshold``.
         config: reset mode, timing and detaching (:class:`DynamicsConfig`).
+        ff: optional feedforward drive at step ``t`` (B, out) precomputed by a sequence
+            kernel: ``sum_i I_ji^t`` (per-synapse layout) or ``W x^t + b`` (shared layout).
+        rec: optional recurrent currents of step ``t`` from a kernel (per-synapse layout):
+            ``(sum_k Q_jk^t, Q^t)`` of shapes (B, out) and (B, out, out).
 
     Returns:
         ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
@@ -252,7 +278,7 @@ def step(
     adapt = _adaptation(params, state)
     if params.shared:
         rho = params.syn_decay
-        cur = _shared_input(x, params, state)
+        cur = _shared_input(x, params, state, ff)
         if config.reset == "none":
             u = rho * state.syn + cur
         elif config.reset_timing == "at_spike":
@@ -263,7 +289,7 @@ def step(
         z = spike_fn(v - params.threshold)
         return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
 
-    current, syn, rec, bias = _per_synapse_currents(x, params, state)
+    current, syn, rec, bias = _per_synapse_currents(x, params, state, ff, rec)
     reset = None
     if config.reset != "none":
         signal = _reset_signal(params, state, config)
@@ -277,13 +303,16 @@ def step(
     return z, v, HetSynState(syn=syn, v=v, spike=z, rec=rec, bias=bias, reset=reset, adapt=adapt)
 
 
-def readout_step(x: Tensor, params: HetSynParams, state: HetSynState) -> tuple[Tensor, HetSynState]:
+def readout_step(
+    x: Tensor, params: HetSynParams, state: HetSynState, ff: Optional[Tensor] = None
+) -> tuple[Tensor, HetSynState]:
     """One step of a readout layer: per-synapse leaky integration, no spike, no reset.
 
     Returns ``(y, new_state)`` with the output ``y^t = sum_i I_ji^t + B_j^t``, shape (B, out).
+    ``ff`` as in :func:`step`.
     """
     if params.shared:
-        y = params.syn_decay * state.syn + _shared_input(x, params, state)
+        y = params.syn_decay * state.syn + _shared_input(x, params, state, ff)
         return y, HetSynState(syn=y, v=y, spike=state.spike)
-    y, syn, _, bias = _per_synapse_currents(x, params, state)
+    y, syn, _, bias = _per_synapse_currents(x, params, state, ff)
     return y, HetSynState(syn=syn, v=y, spike=state.spike, bias=bias)

@@ -221,7 +221,7 @@ class _HetSynLayer(nn.Module):
         ``state`` is the state before the first step (zeros when None, or the carried state
         of a ``stateful`` layer). :meth:`run` also returns membranes and the final state.
         """
-        return self.run(x, state).spikes
+        return self.run(x, state, need_state=self.stateful).spikes
 
     def extra_repr(self) -> str:
         parts = [
@@ -465,13 +465,16 @@ class HetSynLIF(_HetSynLayer):
 
     # ------------------------------------------------------------------ running
 
-    def run(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
-        """Run a sequence ``x`` (T, B, in): spikes and membranes (T, B, out), final state."""
+    def run(
+        self, x: Tensor, state: Optional[HetSynState] = None, *, need_state: bool = True
+    ) -> LayerOutput:
+        """Run a sequence ``x`` (T, B, in): spikes and membranes (T, B, out), final state
+        (None when ``need_state=False``, which spares a time-parallel kernel computing it)."""
         x = self._check_sequence(x)
         params = self.params()
         state = self._start(params, state, x.shape[1])
         spikes, membrane, final = kernels.run_spiking(
-            x, params, state, self.spike_fn, self.config, self.kernel
+            x, params, state, self.spike_fn, self.config, self.kernel, need_state
         )
         return self._finish(LayerOutput(spikes, membrane, final))
 
@@ -577,13 +580,15 @@ class HetSynReadout(_HetSynLayer):
             bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
         )
 
-    def run(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
+    def run(
+        self, x: Tensor, state: Optional[HetSynState] = None, *, need_state: bool = True
+    ) -> LayerOutput:
         """Run a sequence ``x`` (T, B, in): outputs (T, B, out) (as ``spikes`` and
-        ``membrane``) and the final state."""
+        ``membrane``) and the final state (None when ``need_state=False``)."""
         x = self._check_sequence(x)
         params = self.params()
         state = self._start(params, state, x.shape[1])
-        y, final = kernels.run_readout(x, params, state, self.kernel)
+        y, final = kernels.run_readout(x, params, state, self.kernel, need_state)
         return self._finish(LayerOutput(y, y, final))
 
     def step(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:

@@ -1,0 +1,399 @@
+"""SpikingJelly 2.0 face of HetSynLIF: ``spikingjelly.activation_based.neuron.HetSynNode``.
+
+:class:`HetSynNode` is a SpikingJelly ``BaseNode`` with a core
+:class:`~hetsyn_plugins.core.layers.HetSynLIF` inside. It translates SpikingJelly's
+conventions (``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
+``step_mode``, ``store_v_seq``, memories, ``tau`` in steps) into the core's and runs the
+core's update rule (:mod:`hetsyn_plugins.core.dynamics`); no equation is restated here.
+
+:func:`register` attaches the class to ``spikingjelly.activation_based.neuron``; the import
+hook of :mod:`hetsyn_plugins` calls it after SpikingJelly's ``neuron`` module is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Optional
+
+import torch
+from spikingjelly.activation_based import surrogate
+from spikingjelly.activation_based.neuron import BaseNode, LIFNode, ParametricLIFNode
+from torch import Tensor, nn
+
+from ..core.dynamics import HetSynState, initial_state, state_shapes
+from ..core.layers import HetSynLIF
+from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
+from ..core.validation import check_choice, check_input
+
+__all__ = ["HetSynNode", "register"]
+
+# The core state travels in SpikingJelly memories named "core_<field>" (after BaseNode's "v").
+_MEMORY_PREFIX = "core_"
+
+
+class _StepTau(TimescaleInit):
+    """Time constants drawn by ``init`` (in steps), turned into decays SpikingJelly's way.
+
+    SpikingJelly's LIF leaks ``V - V / tau`` per step, i.e. the decay ``r = 1 - 1 / tau``
+    (not ``exp(-1 / tau)``); ``tau > 1`` keeps ``r`` in (0, 1).
+    """
+
+    def __init__(self, name: str, init: TimescaleInit):
+        self.name, self.init = name, init  # the node's argument name, for errors
+
+    def decay(self, name, shape, dt):
+        name = self.name
+        tau = self.init.sample_tau(shape, name)
+        if not bool(torch.all(tau > 1)):
+            raise ValueError(
+                f"{name} must be > 1 everywhere (SpikingJelly's decay 1 - 1/{name} must lie "
+                f"in (0, 1)); got a minimum of {tau.min().item()!r}. Truncate a drawn {name} "
+                "above 1, e.g. Normal(20.0, 5.0, low=2.0)"
+            )
+        return 1.0 - 1.0 / tau
+
+    @property
+    def elementwise(self) -> bool:
+        return self.init.elementwise
+
+
+def _step_timescale(name: str, spec: Optional[TimescaleSpec]) -> Optional[TimescaleInit]:
+    """A SpikingJelly time scale (``tau`` in steps, or a core initializer) for the core."""
+    if spec is None or isinstance(spec, Decay):
+        return spec  # decays given directly stay exact
+    return _StepTau(name, as_initializer(name, spec))
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+    return value
+
+
+def _check_real(name: str, value: object, allow_none: bool = False) -> Optional[float]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        expected = "a finite float or None" if allow_none else "a finite float"
+        raise TypeError(f"{name} must be {expected}; got {value!r}")
+    return float(value)
+
+
+class HetSynNode(BaseNode):
+    """A layer of HetSynLIF neurons as a SpikingJelly 2.0 node (synapses included).
+
+    Unlike ``LIFNode``, which follows a ``layer.Linear``, this node *is* the synapses and the
+    neurons: each synapse ``i -> j`` keeps its own current with its own decay. Per step, the
+    update rule of :class:`hetsyn_plugins.core.layers.HetSynLIF` (equations in
+    :mod:`hetsyn_plugins.core.dynamics`), with the decays written SpikingJelly's way,
+    ``r = 1 - 1 / tau`` (``tau`` in steps, ``> 1``)::
+
+        I_ji^t = r_ji I_ji^{t-1} + w_ji x_i^t               per-synapse current
+        V_j^t  = sum_i I_ji^t (+ recurrent, bias, - adaptation) - J_j^t
+        z_j^t  = surrogate_function(V_j^t + c - v_threshold)
+
+    SpikingJelly's conventions map onto the core as follows:
+
+    - ``v_reset=None`` (soft reset): the core's ``reset="subtract"`` with
+      ``reset_timing="at_spike"``, removing ``v_threshold`` at a spike; ``c = 0``.
+    - ``v_reset=c`` (hard reset, a float): the core's ``reset="zero"`` on the potential
+      measured from ``c``: the membrane rests at and resets to ``c``, and fires at
+      ``v_threshold``. ``c = 0.0`` is the core's zero reset itself.
+    - ``v`` (a memory, shape (N, out)): SpikingJelly's stored voltage, *after* the reset:
+      ``v = (V + c) - v_threshold z`` (soft) or ``v = (V + c)(1 - z) + c z`` (hard), with
+      ``V`` the core's membrane before the reset (``BaseNode.apply_soft_reset`` /
+      ``apply_hard_reset``). With ``store_v_seq=True`` the same per step goes to ``v_seq``.
+      ``v`` is an output: the dynamics run on the core state, kept in the memories
+      ``core_syn``, ``core_v``, ``core_spike`` (and ``core_rec``, ``core_bias``,
+      ``core_reset``, ``core_adapt`` where the layer has them), see
+      :class:`~hetsyn_plugins.core.dynamics.HetSynState`.
+
+    With ``heterogeneity="none"`` and ``v_reset`` None or a float, the node equals
+    ``layer.Linear(W, b)`` + ``LIFNode(tau, decay_input=False, ...)`` (spikes identical;
+    ``decay_input=True`` is the same with ``W / tau`` and ``b / tau``): see
+    :meth:`from_linear_lif`.
+
+    Args:
+        in_features: inputs per step.
+        out_features: neurons.
+        tau: synaptic time constants in steps (> 1): a float, a tensor broadcastable to
+            (out, in), or a core initializer (``Normal(20, 5, low=2)``...; its samples are
+            taken as SpikingJelly taus and must be > 1). ``Decay(r)`` gives the decays directly. In the shared models
+            (``heterogeneity`` ``"neuron"``/``"none"``) it is the neuron's time constant.
+        recurrent, heterogeneity, adaptation, adapt_strength, bias, learn_decays,
+            decay_parametrization, kernel: as in :class:`~hetsyn_plugins.core.layers.HetSynLIF`.
+        tau_reset, tau_rec, tau_bias, tau_adapt: the other time constants, in steps, as
+            ``tau`` (defaults as in the core layer).
+        v_threshold: firing threshold (fires on ``v >= v_threshold``, SpikingJelly's rule).
+        v_reset: ``None`` (soft reset) or the hard-reset potential.
+        surrogate_function: a SpikingJelly surrogate, applied to ``v - v_threshold``; default
+            a new ``surrogate.Sigmoid()`` (``LIFNode``'s default).
+        detach_reset: no gradient through the spikes that enter the reset.
+        step_mode: ``'s'`` (input (N, in) -> spikes (N, out)) or ``'m'`` (input
+            (T, N, in) -> spikes (T, N, out)); ``'m'`` runs the core's multi-step path.
+        store_v_seq: keep ``v_seq`` (T, N, out) (``'m'``; appended per step in ``'s'``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        tau: TimescaleSpec = 2.0,
+        *,
+        recurrent: bool = False,
+        heterogeneity: str = "synapse",
+        tau_reset: Optional[TimescaleSpec] = None,
+        tau_rec: Optional[TimescaleSpec] = None,
+        tau_bias: Optional[TimescaleSpec] = None,
+        adaptation: bool = False,
+        tau_adapt: TimescaleSpec = 200.0,
+        adapt_strength: Optional[float | Tensor] = None,
+        bias: bool = True,
+        learn_decays: bool = True,
+        decay_parametrization: str = "logit",
+        kernel: str = "auto",
+        v_threshold: float = 1.0,
+        v_reset: Optional[float] = 0.0,
+        surrogate_function: Optional[nn.Module] = None,
+        detach_reset: bool = False,
+        step_mode: str = "s",
+        store_v_seq: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        v_threshold = _check_real("v_threshold", v_threshold)
+        v_reset = _check_real("v_reset", v_reset, allow_none=True)
+        if surrogate_function is None:
+            surrogate_function = surrogate.Sigmoid()
+        if not callable(surrogate_function):
+            raise TypeError(
+                "surrogate_function must be a callable SpikingJelly surrogate (e.g. "
+                f"surrogate.Sigmoid()); got {type(surrogate_function).__name__}"
+            )
+        check_choice("step_mode", step_mode, ("s", "m"))
+        super().__init__(
+            v_threshold,
+            v_reset,
+            surrogate_function,
+            _check_flag("detach_reset", detach_reset),
+            step_mode,
+            _check_flag("store_v_seq", store_v_seq),
+        )
+        self.layer = HetSynLIF(
+            in_features,
+            out_features,
+            recurrent=recurrent,
+            heterogeneity=heterogeneity,
+            tau_syn=_step_timescale("tau", tau),
+            tau_reset=_step_timescale("tau_reset", tau_reset),
+            tau_rec=_step_timescale("tau_rec", tau_rec),
+            tau_bias=_step_timescale("tau_bias", tau_bias),
+            adaptation=adaptation,
+            tau_adapt=_step_timescale("tau_adapt", tau_adapt),
+            adapt_strength=adapt_strength,
+            threshold=v_threshold - self._rest,
+            reset="subtract" if v_reset is None else "zero",
+            reset_timing="at_spike",
+            detach_reset=detach_reset,
+            bias=bias,
+            learn_decays=learn_decays,
+            decay_parametrization=decay_parametrization,
+            spike_fn=surrogate_function,
+            kernel=kernel,
+            device=device,
+            dtype=dtype,
+        )
+        layout = state_shapes(self.layer.params(), 1, self.layer.config)
+        self._core_fields = tuple(f for f, s in zip(HetSynState._fields, layout) if s is not None)
+        for field in self._core_fields:
+            self.register_memory(_MEMORY_PREFIX + field, None)
+
+    def __setattr__(self, name, value):
+        # One surrogate for the node and its core layer, also when it is replaced later.
+        if name == "surrogate_function" and "layer" in self.__dict__.get("_modules", {}):
+            self.layer.spike_fn = value
+        super().__setattr__(name, value)
+
+    @property
+    def _rest(self) -> float:
+        """``c``: the potential the core's membrane is measured from (see the class doc)."""
+        return 0.0 if self.v_reset is None else self.v_reset
+
+    # ------------------------------------------------------------------ conversion
+
+    @classmethod
+    def from_linear_lif(cls, linear: nn.Linear, node: BaseNode, **kwargs) -> "HetSynNode":
+        """The node equal to ``linear`` followed by a ``LIFNode`` or ``ParametricLIFNode``.
+
+        ``heterogeneity="none"`` with the node's decay ``1 - 1/tau`` (for
+        ``ParametricLIFNode``, ``1/tau = sigmoid(w)``: the decay is learnable, ``sigmoid(-w)``),
+        the same ``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
+        ``step_mode`` and ``store_v_seq``. ``decay_input=True`` scales the input by
+        ``1/tau``: it is folded into the weights and bias (``W / tau``, ``b / tau``; for
+        ``ParametricLIFNode`` at its value at conversion time). ``kwargs`` go to the
+        constructor (e.g. ``kernel``).
+        """
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
+        if isinstance(node, ParametricLIFNode):
+            w = node.w.detach().to(torch.float64)
+            inv_tau, decay, learn = torch.sigmoid(w), Decay(torch.sigmoid(-w)), True
+        elif isinstance(node, LIFNode):
+            inv_tau, decay, learn = 1.0 / node.tau, Decay(1.0 - 1.0 / node.tau), False
+        else:
+            raise TypeError(
+                "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
+                f"got {type(node).__name__}"
+            )
+        new = cls(
+            linear.in_features,
+            linear.out_features,
+            decay,
+            heterogeneity="none",
+            bias=linear.bias is not None,
+            learn_decays=learn,
+            v_threshold=node.v_threshold,
+            v_reset=node.v_reset,
+            surrogate_function=node.surrogate_function,
+            detach_reset=node.detach_reset,
+            step_mode=node.step_mode,
+            store_v_seq=node.store_v_seq,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+            **kwargs,
+        )
+        scale = inv_tau if node.decay_input else 1.0
+        with torch.no_grad():
+            new.layer.weight.copy_(linear.weight * scale)
+            if linear.bias is not None:
+                new.layer.bias.copy_(linear.bias * scale)
+            if learn:
+                new.layer.decays["membrane"].raw.copy_(-node.w)
+        return new
+
+    # ------------------------------------------------------------------ read-only views
+
+    def _view(name: str, doc: str):  # a property factory, used in the class body only
+        return property(lambda self: getattr(self.layer, name), doc=doc)
+
+    in_features = _view("in_features", "Inputs per step.")
+    out_features = _view("out_features", "Neurons.")
+    heterogeneity = _view("heterogeneity", '``"synapse"``, ``"neuron"`` or ``"none"``.')
+    weight = _view("weight", "Feedforward weights ``w_ji``, shape (out, in).")
+    bias = _view("bias", "Bias ``b_j``, shape (out,), or None.")
+    recurrent_weight = _view("recurrent_weight", "Recurrent weights (out, out), or None.")
+    syn_decay = _view("syn_decay", "Synaptic decays ``r_ji = 1 - 1/tau_ji``, shape (out, in).")
+    reset_decay = _view("reset_decay", "Reset-current decays ``kappa_j``, shape (out,).")
+    recurrent_decay = _view("recurrent_decay", "Recurrent decays (out, out), or None.")
+    bias_decay = _view("bias_decay", "Bias-current decays (out,), or None.")
+    adapt_decay = _view("adapt_decay", "Adaptation decays (out,), or None.")
+    tau_syn = _view("tau_syn", "Synaptic time constants ``-1 / ln r_ji`` (out, in).")
+    del _view
+
+    @property
+    def tau(self) -> Tensor:
+        """Synaptic time constants in SpikingJelly's sense, ``1 / (1 - r_ji)``, (out, in)."""
+        return 1.0 / (1.0 - self.layer.syn_decay)
+
+    # ------------------------------------------------------------------ SpikingJelly protocol
+
+    def materialize_states(self, inputs, states, step_mode):
+        """Fresh states (``v = v_reset`` or 0, core state zeros) unless the memories hold
+        states of this batch size; as ``BaseNode``, a change of batch size starts afresh."""
+        if isinstance(inputs[0], torch.fx.Proxy):
+            raise NotImplementedError(
+                "HetSynNode cannot be traced symbolically (torch.fx), as SpikingJelly's NIR "
+                "export does: it keeps a current with its own decay on every synapse, which NIR's "
+                "neuron models do not have. Export a model with LIFNode instead (a HetSynNode "
+                "with heterogeneity='none' is a layer.Linear + LIFNode, see from_linear_lif)."
+            )
+        dims, layout = (3, "(T, N, in)") if step_mode == "m" else (2, "(N, in)")
+        x = check_input("input", inputs[0], dims=dims, features=self.in_features, layout=layout)
+        batch = x.shape[-2]
+        params = self.layer.params()
+        expected = state_shapes(params, batch, self.layer.config)
+        core = states[1:]
+        if all(
+            isinstance(t, Tensor) and tuple(t.shape) == getattr(expected, f)
+            for f, t in zip(self._core_fields, core, strict=True)
+        ):
+            factory = {"dtype": self.layer.weight.dtype, "device": x.device}
+            v = states[0]
+            if not (isinstance(v, Tensor) and v.shape == expected.v):
+                v = torch.full(expected.v, self._rest, **factory)
+            return tuple(t.to(**factory) for t in (v, *core))
+        fresh = initial_state(params, batch, self.layer.config)
+        v = torch.full_like(fresh.v, self._rest)
+        return (v, *(getattr(fresh, f) for f in self._core_fields))
+
+    def _core_state(self, states) -> HetSynState:
+        return HetSynState(**dict(zip(self._core_fields, states[1:])))
+
+    def _host_voltage(self, membrane: Tensor, spike: Tensor) -> Tensor:
+        """SpikingJelly's stored ``v``: the core membrane, shifted by ``c``, after the reset."""
+        z = spike.detach() if self.detach_reset else spike
+        if self.v_reset is None:
+            return self.apply_soft_reset(membrane, z, self.v_threshold)
+        return self.apply_hard_reset(membrane + self.v_reset, z, self.v_reset)
+
+    def _node_states(self, v: Tensor, state: HetSynState) -> tuple:
+        return (v, *(getattr(state, f) for f in self._core_fields))
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``."""
+        out = self.layer.step(inputs[0], self._core_state(states))
+        v = self._host_voltage(out.membrane, out.spikes)
+        return (out.spikes,), self._node_states(v, out.state)
+
+    def _run(self, x_seq: Tensor, states, keep_v_seq: bool):
+        out = self.layer.run(x_seq, self._core_state(states))
+        if keep_v_seq:
+            v_seq = self._host_voltage(out.membrane, out.spikes)
+            v = v_seq[-1].clone()  # not a view: MemoryModule.detach detaches in place
+        else:
+            v_seq, v = None, self._host_voltage(out.membrane[-1], out.spikes[-1])
+        return out.spikes, self._node_states(v, out.state), v_seq
+
+    def multi_step_functional_forward(self, inputs, states, **kwargs):
+        """A sequence on explicit states, on the core's multi-step path (:meth:`HetSynLIF.run`)."""
+        spikes, states, _ = self._run(inputs[0], states, keep_v_seq=False)
+        return (spikes,), states
+
+    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
+        """``x_seq`` (T, N, in) -> spikes (T, N, out) on the core's multi-step path; updates the
+        memories, and ``v_seq`` (T, N, out) when ``store_v_seq``."""
+        states = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
+        spikes, states, v_seq = self._run(x_seq, states, keep_v_seq=self.store_v_seq)
+        for name, value in zip(self._memories, states, strict=True):
+            self._memories[name] = value
+        if self.store_v_seq:
+            self.v_seq = v_seq
+        return spikes
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            + super().extra_repr()
+        )
+
+
+def register() -> None:
+    """Attach :class:`HetSynNode` to ``spikingjelly.activation_based.neuron`` (idempotent).
+
+    Called by the import hook of :mod:`hetsyn_plugins` after SpikingJelly's ``neuron``
+    module is imported; it never raises into that import (a failure becomes a warning).
+    """
+    try:
+        from spikingjelly.activation_based import neuron
+
+        neuron.HetSynNode = HetSynNode
+        names = getattr(neuron, "__all__", None)
+        if isinstance(names, list) and "HetSynNode" not in names:
+            names.append("HetSynNode")
+    except Exception as exc:  # noqa: BLE001 - a plugin must never break its host
+        warnings.warn(
+            f"hetsyn_plugins could not register neuron.HetSynNode with SpikingJelly: {exc!r}",
+            RuntimeWarning,
+            stacklevel=2,
+        )

@@ -68,18 +68,17 @@ def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover 
 
 
 @njit(**_STEP)
-def rec_forward(Q, q, u, z, Q_out, R):  # pragma: no cover - compiled
-    """One step: Q_out = q Q + u z[:, None, :], R = Q_out.sum(-1)."""
+def rec_forward(Q, q, u, z, R):  # pragma: no cover - compiled
+    """One step in place: Q = q Q + u z[:, None, :], R = Q.sum(-1)."""
     B, O, K = Q.shape
-    for n in range(B * O):
-        b = n // O
-        j = n % O
-        acc = 0.0
-        for k in range(K):
-            v = q[j, k] * Q[b, j, k] + u[j, k] * z[b, k]
-            Q_out[b, j, k] = v
-            acc += v
-        R[b, j] = acc
+    for b in range(B):
+        for j in range(O):
+            acc = 0.0
+            for k in range(K):
+                v = q[j, k] * Q[b, j, k] + u[j, k] * z[b, k]
+                Q[b, j, k] = v
+                acc += v
+            R[b, j] = acc
 
 
 @njit(**_STEP)

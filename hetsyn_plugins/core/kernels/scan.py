@@ -128,15 +128,15 @@ class _RecurrentStep(torch.autograd.Function):
         # backward does not need it), and one buffer instead of a fresh (B, out, out) tensor
         # per step keeps the allocator from fragmenting (measured: ~2 MB of RSS per step).
         if first:
-            Q_new = torch.empty_like(Q)
+            Q_new = Q.clone(memory_format=torch.contiguous_format)
         else:
             Q_new = Q
             ctx.mark_dirty(Q)
-        if _fused(z, Q, u, q):
+        if _fused(z, Q_new, u, q) and Q_new.is_contiguous():
             R = Q.new_empty(B, O)
-            _nb.rec_forward(_np(Q), _np(q), _np(u), _np(z), Q_new.numpy(), R.numpy())
+            _nb.rec_forward(Q_new.detach().numpy(), _np(q), _np(u), _np(z), R.numpy())
         else:
-            torch.addcmul(q * Q, u, z.unsqueeze(-2), out=Q_new)
+            Q_new.mul_(q).addcmul_(u, z.unsqueeze(-2))
             R = Q_new.sum(-1)
         ctx.first = first
         ctx.save_for_backward(z, u, q, Q if first else None)

@@ -27,6 +27,7 @@ same recursions run as torch operations on (B, out, in) tensors, one step at a t
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
@@ -120,6 +121,22 @@ def feedforward_scan(x: Tensor, weight: Tensor, decay: Tensor, initial: Tensor):
 # --------------------------------------------------------------------------- recurrent
 
 
+_OWN: dict[int, weakref.ref] = {}
+
+
+def _own(t: Tensor) -> Tensor:
+    """Remember ``t`` as a gradient buffer made by :class:`_RecurrentStep`'s backward."""
+    key = id(t)
+    _OWN[key] = weakref.ref(t, lambda _, key=key: _OWN.pop(key, None))
+    return t
+
+
+def _take_own(t: Tensor) -> bool:
+    """True (once) if ``t`` is such a buffer, still alive, contiguous: free to overwrite."""
+    ref = _OWN.pop(id(t), None)
+    return ref is not None and ref() is t and t.is_contiguous()
+
+
 class _RecurrentStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, Q: Tensor, carry: Tensor, u: Tensor, q: Tensor, first: bool):
@@ -153,7 +170,11 @@ class _RecurrentStep(torch.autograd.Function):
         lam = z.new_zeros(shape) if lam is None else lam
         mu = z.new_zeros(shape) if mu is None else mu
         if _fused(z, u, q, gR, lam, mu):
-            gQ, gD = z.new_empty(shape), z.new_empty(shape)
+            # The adjoints passed back by the step after this one are buffers this function
+            # made and nothing else holds: overwrite them instead of allocating 2 new
+            # (B, out, out) tensors per step (the allocation cost more than the loop).
+            gQ = lam if _take_own(lam) else z.new_empty(shape)
+            gD = mu if _take_own(mu) else z.new_empty(shape)
             gz, du, dq = z.new_zeros(B, K), torch.zeros_like(u), torch.zeros_like(q)
             _nb.rec_backward(
                 _np(lam), _np(mu), _np(gR), _np(q), _np(u), _np(z), gQ.numpy(), gD.numpy(),
@@ -169,7 +190,7 @@ class _RecurrentStep(torch.autograd.Function):
             dq = u * (z_k * mu).sum(0)
         if ctx.first and Q0 is not None:
             dq = dq + (Q0 * gD).sum(0)  # the decay of the initial currents
-        return gz, gQ, gD, du, dq, None
+        return gz, _own(gQ), _own(gD), du, dq, None
 
 
 @torch.compiler.disable

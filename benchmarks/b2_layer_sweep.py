@@ -61,6 +61,7 @@ def main(argv=None) -> dict:
                     chosen = measured.get(row["auto"])
                     row["auto_within_10_percent"] = bool(chosen and chosen <= 1.1 * measured[fastest])
                     rows.append(row)
+                    write_results("b2", {"benchmark": "B2", "machine": machine(), "rows": rows})
                     cells = " | ".join(
                         f"{row['seconds'][k]:>10.3f}" if row["seconds"][k] else f"{'-':>10}"
                         for k in (*KERNELS, "yardstick")

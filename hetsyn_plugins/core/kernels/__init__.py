@@ -47,8 +47,8 @@ def have_triton() -> bool:
 def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState) -> str:
     """The concrete kernel for this input, these parameters and this initial state.
 
-    ``"auto"``: on the CPU the numba scan when numba is installed (the fastest kernel on
-    every row of benchmark B2, ``benchmarks/results/b2.json``), else the FFT filter; on CUDA
+    ``"auto"``: on the CPU the numba scan when numba is installed (the fastest kernel in
+    benchmark B2, ``benchmarks/results/b2.json``), else the FFT filter; on CUDA
     the Triton kernel when triton is installed, else the FFT filter.
     """
     check_choice("kernel", kernel, KERNELS)

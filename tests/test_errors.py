@@ -145,3 +145,8 @@ def test_bad_timescale_type_and_initializer_arguments():
 def test_spike_fn_must_be_callable():
     with pytest.raises(TypeError, match="spike_fn must be callable; got str"):
         HetSynLIF(5, 3, spike_fn="atan")
+
+
+def test_empty_sequence():
+    with pytest.raises(ValueError, match=r"at least one step and one sample.*got shape \(0, 2, 5\)"):
+        HetSynLIF(5, 3)(torch.zeros(0, 2, 5))

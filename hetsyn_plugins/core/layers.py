@@ -194,7 +194,13 @@ class _HetSynLayer(nn.Module):
         return DynamicsConfig()
 
     def _check_sequence(self, x: object) -> Tensor:
-        return check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
+        x = check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(
+                f"input must have at least one step and one sample (T, B >= 1); got shape "
+                f"{tuple(x.shape)}"
+            )
+        return x
 
     def _check_step(self, x: object) -> Tensor:
         return check_input("input", x, dims=2, features=self.in_features, layout="(B, in)")

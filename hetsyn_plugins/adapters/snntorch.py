@@ -87,6 +87,10 @@ class _HetSynHost:
         self.mem = torch.zeros_like(self.mem)
         return self.mem
 
+    def init_leaky(self) -> Tensor:
+        """Alias of :meth:`reset_mem` (``snn.Leaky.init_leaky``, kept by converted models)."""
+        return self.reset_mem()
+
     def _detach_state(self) -> None:
         if self.state is not None:
             self.state = self.state.detach()

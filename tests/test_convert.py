@@ -15,13 +15,13 @@ from torch import nn
 snn = pytest.importorskip("snntorch")
 sj = pytest.importorskip("spikingjelly.activation_based.neuron")
 
-from snntorch import utils as snn_utils  # noqa: E402
-from spikingjelly.activation_based import functional, layer, neuron, surrogate  # noqa: E402
+from snntorch import utils as snn_utils
+from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
-import hetsyn_plugins  # noqa: E402
-from hetsyn_plugins import convert  # noqa: E402
-from hetsyn_plugins.adapters.snntorch import HetSynLeaky  # noqa: E402
-from hetsyn_plugins.adapters.spikingjelly import HetSynNode  # noqa: E402
+import hetsyn_plugins
+from hetsyn_plugins import convert
+from hetsyn_plugins.adapters.snntorch import HetSynLeaky
+from hetsyn_plugins.adapters.spikingjelly import HetSynNode
 
 TOL = 1e-5
 NUM_STEPS = 4  # a module-level constant, as in snnTorch's tutorials (fx unrolls the loop)
@@ -139,7 +139,7 @@ def test_conv_front_end_only_the_head_is_converted():
     new, report = convert(net, return_report=True)
     status = _statuses(report)
     assert status == {"0": "kept", "1": "kept", "2": "kept", "3": "kept", "4 + 5": "converted"}
-    assert "MaxPool2d, not a Linear" in dict((e.modules, e.detail) for e in report)["2"]
+    assert "MaxPool2d, not a Linear" in {e.modules: e.detail for e in report}["2"]
     assert type(new[0]) is nn.Conv2d and type(new[2]) is snn.Leaky
     x = torch.rand(NUM_STEPS, 2, 1, 8, 8)
 
@@ -151,6 +151,40 @@ def test_conv_front_end_only_the_head_is_converted():
     spk_a, mem_a = run(net)
     spk_b, mem_b = run(new)
     assert spk_a.sum() > 0 and torch.equal(spk_a, spk_b)
+    torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("heterogeneity", ["neuron", "synapse"])
+def test_snntorch_rleaky_network(heterogeneity):
+    net = nn.Sequential(
+        nn.Linear(10, 16),
+        snn.RLeaky(beta=torch.rand(16) * 0.8 + 0.1, linear_features=16, init_hidden=True),
+        nn.Linear(16, 4),
+        snn.RLeaky(beta=0.8, linear_features=4, init_hidden=True, output=True, threshold=0.6),
+    )
+    _drive(net[0], net[2], net[1].recurrent, net[3].recurrent)
+    new, report = convert(net, heterogeneity=heterogeneity, return_report=True)
+    assert [e.modules for e in report.converted] == ["0 + 1", "2 + 3"]
+    assert new[1].layer.recurrent and new[1].recurrent_decay.shape == (16, 16)
+    x = torch.rand(8, 3, 10)
+
+    def run(model):
+        snn_utils.reset(model)
+        spk1, outs = [], []
+        for x_t in x:
+            h = model[1](model[0](x_t))
+            spk1.append(h)
+            outs.append(model[3](model[2](h)))
+        return (
+            torch.stack(spk1),
+            torch.stack([s for s, _ in outs]),
+            torch.stack([m for _, m in outs]),
+        )
+
+    hidden_a, spk_a, mem_a = run(net)
+    hidden_b, spk_b, mem_b = run(new)
+    assert hidden_a.sum() > 0 and spk_a.sum() > 0
+    assert torch.equal(hidden_a, hidden_b) and torch.equal(spk_a, spk_b)
     torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
 
 
@@ -222,7 +256,7 @@ def test_fine_tuning_learns_heterogeneous_decays():
 
 def test_jitter_is_reproducible_and_zero_jitter_keeps_the_decays():
     net = TutorialNet(6, 5, 2, beta=0.8)
-    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(3)
     a = convert(net, tau_jitter=0.3, generator=g()).lif1.syn_decay
     b = convert(net, tau_jitter=0.3, generator=g()).lif1.syn_decay
     c = convert(net).lif1.syn_decay
@@ -266,7 +300,14 @@ def test_data_flow_other_than_linear_to_neuron_is_kept():
     "make, reason",
     [
         (lambda: snn.Synaptic(alpha=0.5, beta=0.9, init_hidden=True), "two exponentials"),
-        (lambda: snn.RLeaky(beta=0.9, linear_features=5, init_hidden=True), "RLeaky"),
+        (lambda: snn.RLeaky(beta=0.9, linear_features=5), "init_hidden=False"),
+        (lambda: snn.RLeaky(beta=0.9, V=0.5, all_to_all=False, init_hidden=True), "one-to-one"),
+        (
+            lambda: snn.RLeaky(
+                beta=0.9, linear_features=5, init_hidden=True, reset_mechanism="zero"
+            ),
+            "zeroes the new input",
+        ),
         (lambda: snn.Leaky(beta=0.9, reset_delay=False, init_hidden=True), "reset_delay=False"),
         (lambda: snn.Leaky(beta=1.0, init_hidden=True), "beta"),
         (lambda: snn.Alpha(alpha=0.6, beta=0.5, init_hidden=True), "no HetSyn counterpart"),
@@ -291,7 +332,7 @@ def test_untraceable_forward_is_reported_and_children_searched():
         def forward(self, x):  # a loop over a traced size: fx cannot unroll it
             return [self.head(self.lif(self.fc(x_t))[0]) for x_t in x]
 
-    new, report = convert(Loop(), return_report=True)
+    _, report = convert(Loop(), return_report=True)
     status = _statuses(report)
     assert status == {"fc": "kept", "lif": "kept", "head.0 + head.1": "converted"}
     assert "cannot be traced by torch.fx" in report.kept[0].detail

@@ -339,9 +339,17 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     @classmethod
     @torch.no_grad()
     def from_leaky(
-        cls, linear: nn.Linear, leaky: snntorch.Leaky, heterogeneity: Optional[str] = None
+        cls,
+        linear: nn.Linear,
+        leaky: Union[snntorch.Leaky, snntorch.RLeaky],
+        heterogeneity: Optional[str] = None,
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
+
+        ``leaky`` is an ``snn.Leaky``, or an ``snn.RLeaky`` with an all-to-all linear recurrence
+        (``linear_features``), reset ``"subtract"`` or ``"none"`` and ungraded spikes: then the
+        layer is ``recurrent`` with the recurrent weights, its bias adds the recurrent bias,
+        and every recurrent decay is ``beta`` too (same dynamics up to float rounding).
 
         ``heterogeneity``: ``"none"`` (default for a scalar ``beta``) or ``"neuron"`` (default
         otherwise) give the same spikes and membranes bit for bit; ``"synapse"`` starts a
@@ -350,10 +358,24 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
         are taken from ``leaky``.
         """
-        if not isinstance(linear, nn.Linear) or type(leaky) is not snntorch.Leaky:
+        if not isinstance(linear, nn.Linear) or type(leaky) not in (
+            snntorch.Leaky,
+            snntorch.RLeaky,
+        ):
             raise TypeError(
                 "from_leaky needs an nn.Linear and an snntorch.Leaky; got "
-                f"{type(linear).__name__} and {type(leaky).__name__}"
+                f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
+            )
+        rec = getattr(leaky, "recurrent", None)
+        if type(leaky) is snntorch.RLeaky and not (
+            isinstance(rec, nn.Linear)
+            and leaky.reset_mechanism != "zero"
+            and bool((leaky.graded_spikes_factor == 1).all())
+        ):
+            raise ValueError(
+                "from_leaky takes an RLeaky with a linear all-to-all recurrence, reset "
+                "'subtract' or 'none' and graded_spikes_factor 1; got recurrent="
+                f"{type(rec).__name__}, reset_mechanism={leaky.reset_mechanism!r}"
             )
         weight = linear.weight
         beta = leaky.beta.detach().to(weight.dtype)
@@ -382,14 +404,22 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             learn_graded_spikes_factor=isinstance(leaky.graded_spikes_factor, nn.Parameter),
             reset_delay=leaky.reset_delay,
             heterogeneity=heterogeneity,
+            recurrent=rec is not None,
             tau_reset=Decay(neuron_beta) if per_synapse else None,
-            bias=linear.bias is not None,
+            tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
+            bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
             device=weight.device,
             dtype=weight.dtype,
         )
         lif.weight.copy_(weight)
-        if linear.bias is not None:
-            lif.bias.copy_(linear.bias)
+        if lif.bias is not None:
+            lif.bias.zero_()
+        for b in (linear.bias, getattr(rec, "bias", None)):
+            if b is not None:
+                lif.bias.add_(b)
+        if rec is not None:
+            lif.recurrent_weight.copy_(rec.weight)
+            lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
         return lif
 
     # SpikingNeuron would register its own threshold: the core layer's is the one used.

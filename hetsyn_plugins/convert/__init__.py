@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ def convert(
     learn_decays: bool = True,
     decay_parametrization: str = "logit",
     inplace: bool = False,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     return_report: bool = False,
 ):
     """Replace every Linear -> LIF pair of ``model`` by one HetSyn layer of the same host.
@@ -48,7 +48,9 @@ def convert(
     Converted pairs (each becomes one layer whose input is the Linear's input):
 
     - snnTorch: ``nn.Linear`` + ``snn.Leaky`` -> ``snn.HetSynLeaky``
-      (:meth:`HetSynLeaky.from_leaky`), with ``init_hidden`` True or False;
+      (:meth:`HetSynLeaky.from_leaky`), with ``init_hidden`` True or False; ``nn.Linear`` +
+      ``snn.RLeaky`` (``init_hidden=True``, all-to-all ``linear_features`` recurrence, reset
+      ``"subtract"``/``"none"``) -> a recurrent ``snn.HetSynLeaky``;
     - SpikingJelly: ``layer.Linear``/``nn.Linear`` (also inside ``SeqToANNContainer`` or
       ``MultiStepContainer``) + ``LIFNode``/``ParametricLIFNode`` -> ``neuron.HetSynNode``
       (:meth:`HetSynNode.from_linear_lif`), single- or multi-step.
@@ -60,8 +62,8 @@ def convert(
     model's ``forward`` (explicit ``mem`` included: ``init_leaky()``/``reset_mem()`` work)
     runs unchanged. Everything else stays as it is and is reported: conv layers, pooling,
     readout Linears, neurons not fed by a Linear, and pairs refused because no exact
-    equivalent exists (``snn.Synaptic``, ``snn.RLeaky``, other neurons, ``inhibition``,
-    ``state_quant``, ``reset_delay=False``, a decay of 0 or 1); a module whose ``forward``
+    equivalent exists (``snn.Synaptic``, other neurons, ``RLeaky`` other than above,
+    ``inhibition``, ``state_quant``, ``reset_delay=False``, a decay of 0 or 1); a module whose ``forward``
     cannot be traced is reported and its children are searched one by one.
 
     Exactness. With ``tau_jitter=0`` the converted model starts at the same dynamics, with the
@@ -98,8 +100,10 @@ def convert(
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
     check_choice("decay_parametrization", decay_parametrization, PARAMETRIZATIONS)
-    if isinstance(tau_jitter, bool) or not isinstance(tau_jitter, (int, float)) or not (
-        math.isfinite(tau_jitter) and tau_jitter >= 0
+    if (
+        isinstance(tau_jitter, bool)
+        or not isinstance(tau_jitter, (int, float))
+        or not (math.isfinite(tau_jitter) and tau_jitter >= 0)
     ):
         raise ValueError(f"tau_jitter must be a finite float >= 0; got {tau_jitter!r}")
     if tau_jitter and heterogeneity == "none":
@@ -135,7 +139,9 @@ def convert(
         )
         model.set_submodule(neuron_path, new)
         model.set_submodule(lin_path, nn.Identity())
-        entries.append(ReportEntry(pair, "converted", f"{type(new).__name__}: {layer.extra_repr()}"))
+        entries.append(
+            ReportEntry(pair, "converted", f"{type(new).__name__}: {layer.extra_repr()}")
+        )
     for path, module in _leaves(model, roles):
         if path in done:
             continue

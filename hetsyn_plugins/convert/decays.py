@@ -7,8 +7,9 @@ import torch
 from ..core.layers import HetSynLIF
 from ..core.timescales import DecayParameter
 
-# The decays that are the synapses' own: per synapse ("synapse") or the neuron's ("neuron").
-_SYNAPTIC = ("syn", "membrane")
+# The decays that are the synapses' own: per synapse ("synapse", feedforward and recurrent)
+# or the neuron's ("neuron").
+_SYNAPTIC = ("syn", "rec", "membrane")
 _EPS = 1e-6
 
 

@@ -11,7 +11,6 @@ is reported and its children are searched one by one.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
 
 from torch import fx, nn
 
@@ -28,11 +27,13 @@ class Roles:
         """The host whose spiking neuron ``module`` is, or None."""
         return next((h for h in self.hosts if isinstance(module, h.neuron_types)), None)
 
-    def linear_of(self, module: nn.Module) -> Optional[nn.Linear]:
+    def linear_of(self, module: nn.Module) -> nn.Linear | None:
         """The ``nn.Linear`` that ``module`` is (or wraps, per time step), or None."""
         if plain_linear(module):
             return module
-        return next((lin for h in self.hosts if (lin := h.wrapped_linear(module)) is not None), None)
+        return next(
+            (lin for h in self.hosts if (lin := h.wrapped_linear(module)) is not None), None
+        )
 
     def is_leaf(self, module: nn.Module) -> bool:
         return self.host_of(module) is not None or self.linear_of(module) is not None
@@ -103,9 +104,7 @@ class Search:
         for node in graph.nodes:
             if node.op == "call_module":
                 calls[node.target].append(node)
-        leaves = {
-            name: m for name, m in root.named_modules() if name and self.roles.is_leaf(m)
-        }
+        leaves = {name: m for name, m in root.named_modules() if name and self.roles.is_leaf(m)}
         paired_neurons: set[str] = set()
         for name, module in leaves.items():
             if self.roles.linear_of(module) is None:
@@ -122,7 +121,7 @@ class Search:
             if self.roles.host_of(module) is not None and name not in paired_neurons:
                 self.reasons[prefix + name] = self._source(name, calls, root)
 
-    def _feeds(self, name: str, calls, root: nn.Module) -> tuple[Optional[str], Optional[str]]:
+    def _feeds(self, name: str, calls, root: nn.Module) -> tuple[str | None, str | None]:
         """The neuron that every call of the Linear ``name`` feeds (and only it), or why not."""
         if not calls[name]:
             return None, "not called in forward"
@@ -136,7 +135,10 @@ class Search:
                 or self.roles.host_of(root.get_submodule(user.target)) is None
             ):
                 used_by = ", ".join(u.name for u in users) or "nothing"
-                return None, f"its output is not fed straight into one spiking neuron (used by: {used_by})"
+                return (
+                    None,
+                    f"its output is not fed straight into one spiking neuron (used by: {used_by})",
+                )
             if _input_of(user) is not node or list(user.all_input_nodes).count(node) != 1:
                 return None, f"its output reaches {user.target} other than as its input"
             targets.add(user.target)
@@ -162,7 +164,7 @@ class Search:
         return "its Linear was not converted (see the Linear's row)"
 
 
-def _input_of(node: fx.Node) -> Optional[fx.Node]:
+def _input_of(node: fx.Node) -> fx.Node | None:
     """The node given as a called module's first (input) argument."""
     arg = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
     return arg if isinstance(arg, fx.Node) else None

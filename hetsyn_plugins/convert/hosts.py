@@ -7,7 +7,6 @@ then), so converting never imports a host that is not installed or not used.
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import torch
 from torch import nn
@@ -25,13 +24,11 @@ def plain_linear(module: nn.Module) -> bool:
 
 def _check_decay(name: str, decay: torch.Tensor, what: str) -> None:
     if not bool(((decay > 0) & (decay < 1)).all()):
-        raise Refusal(
-            f"{name} must give decays in (0, 1) for a HetSyn layer (a leak); got {what}"
-        )
+        raise Refusal(f"{name} must give decays in (0, 1) for a HetSyn layer (a leak); got {what}")
 
 
 class SnnTorchHost:
-    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` -> ``snn.HetSynLeaky``."""
+    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` (or ``snn.RLeaky``) -> ``snn.HetSynLeaky``."""
 
     name = "snntorch"
 
@@ -47,7 +44,7 @@ class SnnTorchHost:
     def is_hetsyn(self, module: nn.Module) -> bool:
         return isinstance(module, self.adapter.HETSYN_MODULES)
 
-    def wrapped_linear(self, module: nn.Module) -> Optional[nn.Linear]:
+    def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
         return None
 
     def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str):
@@ -60,12 +57,12 @@ class SnnTorchHost:
                 "exponential per synapse does not reproduce"
             )
         if kind is snn.RLeaky:
+            self._check_rleaky(neuron)
+        elif kind is not snn.Leaky:
             raise Refusal(
-                "snn.RLeaky is not converted by this version (its call takes (input, spk, mem) "
-                "and its recurrent layer has no HetSyn adapter yet)"
+                f"{kind.__name__} has no HetSyn counterpart (snn.Leaky and snn.RLeaky are "
+                "converted)"
             )
-        if kind is not snn.Leaky:
-            raise Refusal(f"{kind.__name__} has no HetSyn counterpart (snn.Leaky is converted)")
         for flag in ("inhibition", "state_quant"):
             if getattr(neuron, flag):
                 raise Refusal(f"{flag} is not supported by HetSynLeaky")
@@ -84,12 +81,35 @@ class SnnTorchHost:
         new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity)
         return new, new.layer
 
+    @staticmethod
+    def _check_rleaky(neuron: nn.Module) -> None:
+        if not neuron.init_hidden:
+            raise Refusal(
+                "snn.RLeaky with init_hidden=False is called as (input, spk, mem), which "
+                "HetSynLeaky (input, mem) is not; convert one built with init_hidden=True"
+            )
+        if not (neuron.all_to_all and isinstance(neuron.recurrent, nn.Linear)):
+            raise Refusal(
+                "only an all-to-all linear recurrence (linear_features) maps onto HetSyn's "
+                "recurrent synapses; this RLeaky's is "
+                f"{'one-to-one' if not neuron.all_to_all else type(neuron.recurrent).__name__}"
+            )
+        if neuron.reset_mechanism == "zero":
+            raise Refusal(
+                "snn.RLeaky's reset to zero also zeroes the new input of the step after a "
+                "spike, unlike HetSyn's (and snn.Leaky's) zero reset"
+            )
+        if not bool((neuron.graded_spikes_factor == 1).all()):
+            raise Refusal("RLeaky feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes")
+
     def finish(self, model: nn.Module, copied: bool) -> None:
         if copied:  # deepcopy skips __init__: list the copies so reset_hidden() reaches them
             instances = self.snn._neurons.neurons.SpikingNeuron.instances
             listed = {id(n) for n in instances}
             instances.extend(
-                m for m in model.modules() if isinstance(m, self.neuron_types) and id(m) not in listed
+                m
+                for m in model.modules()
+                if isinstance(m, self.neuron_types) and id(m) not in listed
             )
 
 
@@ -111,7 +131,7 @@ class SpikingJellyHost:
     def is_hetsyn(self, module: nn.Module) -> bool:
         return isinstance(module, self.adapter.HetSynNode)
 
-    def wrapped_linear(self, module: nn.Module) -> Optional[nn.Linear]:
+    def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
         """The Linear of ``SeqToANNContainer(Linear)`` / ``MultiStepContainer(Linear)``."""
         if type(module) in self.containers and len(module) == 1 and plain_linear(module[0]):
             return module[0]

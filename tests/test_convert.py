@@ -340,6 +340,43 @@ def test_untraceable_forward_is_reported_and_children_searched():
     assert "head.0 + head.1" in text and "1 converted, 0 refused, 2 kept" in text
 
 
+def test_module_registered_twice_is_not_converted():
+    net = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))
+    net.alias = net[0]  # replacing "0" would leave "alias" pointing at the Linear
+    new, report = convert(net, return_report=True)
+    assert not report.converted and type(new[1]) is snn.Leaky
+    assert "registered under several names (0, alias)" in report.kept[0].detail
+
+
+class SJStepNet(nn.Module):
+    """SpikingJelly single-step network with a Python loop over time in a custom forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = layer.Linear(6, 10)
+        self.sn1 = neuron.LIFNode(tau=2.5, v_reset=None)
+        self.fc2 = layer.Linear(10, 3)
+        self.sn2 = neuron.ParametricLIFNode(init_tau=2.0, decay_input=False)
+
+    def forward(self, x_seq):
+        return torch.stack([self.sn2(self.fc2(self.sn1(self.fc1(x_seq[t])))) for t in range(5)])
+
+
+def test_spikingjelly_custom_forward_single_step():
+    net = SJStepNet()
+    _drive(net.fc1, net.fc2, gain=5.0)
+    new, report = convert(net, heterogeneity="neuron", return_report=True)
+    assert [e.modules for e in report.converted] == ["fc1 + sn1", "fc2 + sn2"]
+    assert isinstance(new.sn1, HetSynNode) and new.sn1.step_mode == "s"
+    x = torch.rand(5, 4, 6)
+    outs = []
+    for model in (net, new):
+        functional.reset_net(model)
+        outs.append(model(x))
+    assert outs[0].sum() > 0 and torch.equal(outs[0], outs[1])
+    torch.testing.assert_close(new.sn2.v, net.sn2.v, rtol=0, atol=TOL)
+
+
 def test_inplace_and_argument_errors():
     net = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))
     assert convert(net, inplace=True) is net and isinstance(net[1], HetSynLeaky)

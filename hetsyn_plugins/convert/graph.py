@@ -57,6 +57,21 @@ class Search:
         self.pairs: list[tuple[str, str]] = []
         self.reasons: dict[str, str] = {}
         self._visit(model, "")
+        self._drop_aliased(model)
+
+    def _drop_aliased(self, model: nn.Module) -> None:
+        """Unpair modules registered under several names: replacing one name leaves the other."""
+        names: dict[int, list[str]] = defaultdict(list)
+        for path, module in model.named_modules(remove_duplicate=False):
+            names[id(module)].append(path)
+        for pair in list(self.pairs):
+            for path in pair:
+                aliases = names[id(model.get_submodule(path))]
+                if len(aliases) > 1:
+                    self.pairs.remove(pair)
+                    why = f"{path} is registered under several names ({', '.join(aliases)})"
+                    self.reasons.update(dict.fromkeys(pair, why))
+                    break
 
     def _visit(self, module: nn.Module, prefix: str) -> None:
         if self.roles.is_leaf(module):

@@ -8,6 +8,9 @@ parametrization and per-synapse sums in float32).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -309,7 +312,7 @@ def test_data_flow_other_than_linear_to_neuron_is_kept():
             "zeroes the new input",
         ),
         (lambda: snn.Leaky(beta=0.9, reset_delay=False, init_hidden=True), "reset_delay=False"),
-        (lambda: snn.Leaky(beta=1.0, init_hidden=True), "beta"),
+        (lambda: snn.Leaky(beta=1.0, init_hidden=True), "beta must lie in the open interval"),
         (lambda: snn.Alpha(alpha=0.6, beta=0.5, init_hidden=True), "no HetSyn counterpart"),
         (lambda: neuron.IFNode(), "no HetSyn counterpart"),
     ],
@@ -398,3 +401,15 @@ def test_converting_twice_keeps_hetsyn_layers():
     _, report = convert(convert(net), return_report=True)
     assert {e.status for e in report} == {"kept"}
     assert "already a HetSyn layer" in {e.modules: e.detail for e in report}["1"]
+
+
+def test_works_with_only_one_host_installed():
+    code = (
+        "import sys; sys.modules['spikingjelly'] = None  # as if not installed\n"
+        "import torch, snntorch as snn, hetsyn_plugins\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))\n"
+        "new, report = hetsyn_plugins.convert(net, return_report=True)\n"
+        "print(len(report.converted), type(new[1]).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "HetSynLeaky"]

@@ -367,16 +367,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
             )
         rec = getattr(leaky, "recurrent", None)
-        if type(leaky) is snntorch.RLeaky and not (
-            isinstance(rec, nn.Linear)
-            and leaky.reset_mechanism != "zero"
-            and bool((leaky.graded_spikes_factor == 1).all())
-        ):
-            raise ValueError(
-                "from_leaky takes an RLeaky with a linear all-to-all recurrence, reset "
-                "'subtract' or 'none' and graded_spikes_factor 1; got recurrent="
-                f"{type(rec).__name__}, reset_mechanism={leaky.reset_mechanism!r}"
-            )
+        if type(leaky) is snntorch.RLeaky and (why := rleaky_mismatch(leaky)):
+            raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
         weight = linear.weight
         beta = leaky.beta.detach().to(weight.dtype)
         if heterogeneity is None:
@@ -498,6 +490,24 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         flags = {"reset_delay": self.reset_delay, "init_hidden": self.init_hidden}
         flags["output"] = self.output
         return ", ".join(f"{k}={v}" for k, v in flags.items())
+
+
+def rleaky_mismatch(rleaky: snntorch.RLeaky) -> Optional[str]:
+    """Why ``rleaky`` has no exact recurrent HetSynLeaky (None when it has one)."""
+    if not (rleaky.all_to_all and isinstance(rleaky.recurrent, nn.Linear)):
+        kind = type(rleaky.recurrent).__name__ if rleaky.all_to_all else "one-to-one"
+        return (
+            "only an all-to-all linear recurrence (linear_features) maps onto HetSyn's "
+            f"recurrent synapses; got a {kind} recurrence"
+        )
+    if rleaky.reset_mechanism == "zero":
+        return (
+            "its reset to zero also zeroes the new input of the step after a spike, unlike "
+            "HetSyn's (and snn.Leaky's) zero reset"
+        )
+    if not bool((rleaky.graded_spikes_factor == 1).all()):
+        return "it feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes"
+    return None
 
 
 class HetSynLI(_HetSynHost, nn.Module):

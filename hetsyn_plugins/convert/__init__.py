@@ -63,8 +63,8 @@ def convert(
     runs unchanged. Everything else stays as it is and is reported: conv layers, pooling,
     readout Linears, neurons not fed by a Linear, and pairs refused because no exact
     equivalent exists (``snn.Synaptic``, other neurons, ``RLeaky`` other than above,
-    ``inhibition``, ``state_quant``, ``reset_delay=False``, a decay of 0 or 1); a module whose ``forward``
-    cannot be traced is reported and its children are searched one by one.
+    ``inhibition``, ``state_quant``, ``reset_delay=False``, a decay of 0 or 1); a module
+    whose ``forward`` cannot be traced is reported and its children are searched one by one.
 
     Exactness. With ``tau_jitter=0`` the converted model starts at the same dynamics, with the
     host's own surrogate and reset: ``heterogeneity`` ``"none"``/``"neuron"`` with

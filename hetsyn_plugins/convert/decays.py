@@ -24,8 +24,8 @@ def retune(
 ) -> None:
     """Rebuild the decays of ``layer`` as ``learnable`` (with ``parametrization``); multiply
     each synaptic time constant ``tau = -1 / ln r`` by ``exp(tau_jitter * N(0, 1))``
-    (``r -> r ** exp(-tau_jitter * N(0, 1))``, kept within [1e-6, 1 - 1e-6]). Decays already as asked and
-    not jittered are left untouched (exact)."""
+    (``r -> r ** exp(-tau_jitter * N(0, 1))``, kept within [1e-6, 1 - 1e-6]). Decays already
+    as asked and not jittered are left untouched (exact)."""
     for key, old in list(layer.decays.items()):
         jitter = tau_jitter if key in _SYNAPTIC else 0.0
         if old.learnable == learnable and old.parametrization == parametrization and not jitter:

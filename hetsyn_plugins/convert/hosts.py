@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sys
 
-import torch
 from torch import nn
+
+from ..core.validation import check_decay
 
 
 class Refusal(Exception):
@@ -22,9 +23,11 @@ def plain_linear(module: nn.Module) -> bool:
     return isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward
 
 
-def _check_decay(name: str, decay: torch.Tensor, what: str) -> None:
-    if not bool(((decay > 0) & (decay < 1)).all()):
-        raise Refusal(f"{name} must give decays in (0, 1) for a HetSyn layer (a leak); got {what}")
+def _check_decay(name: str, decay: object) -> None:
+    try:
+        check_decay(name, decay)
+    except ValueError as exc:
+        raise Refusal(f"{exc} (a HetSyn synapse leaks)") from None
 
 
 class SnnTorchHost:
@@ -54,7 +57,8 @@ class SnnTorchHost:
             raise Refusal(
                 "snn.Synaptic filters its input twice (synaptic current decaying by alpha, then "
                 "membrane by beta): a difference of two exponentials per synapse, which one "
-                "exponential per synapse does not reproduce"
+                "exponential per synapse does not reproduce (with alpha = 0 it is an snn.Leaky "
+                "with a (input, syn, mem) call: rebuild it as one to convert it)"
             )
         if kind is snn.RLeaky:
             self._check_rleaky(neuron)
@@ -72,7 +76,7 @@ class SnnTorchHost:
                 "still above threshold after the reset, which HetSynLeaky does not reproduce"
             )
         beta = neuron.beta.detach()
-        _check_decay("beta", beta, f"beta={beta.tolist()}")
+        _check_decay("beta", beta)
         if heterogeneity == "none" and beta.numel() > 1:
             raise Refusal(
                 "heterogeneity='none' needs one beta for the layer; this Leaky has one per "
@@ -81,26 +85,15 @@ class SnnTorchHost:
         new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity)
         return new, new.layer
 
-    @staticmethod
-    def _check_rleaky(neuron: nn.Module) -> None:
+    def _check_rleaky(self, neuron: nn.Module) -> None:
         if not neuron.init_hidden:
             raise Refusal(
                 "snn.RLeaky with init_hidden=False is called as (input, spk, mem), which "
                 "HetSynLeaky (input, mem) is not; convert one built with init_hidden=True"
             )
-        if not (neuron.all_to_all and isinstance(neuron.recurrent, nn.Linear)):
-            raise Refusal(
-                "only an all-to-all linear recurrence (linear_features) maps onto HetSyn's "
-                "recurrent synapses; this RLeaky's is "
-                f"{'one-to-one' if not neuron.all_to_all else type(neuron.recurrent).__name__}"
-            )
-        if neuron.reset_mechanism == "zero":
-            raise Refusal(
-                "snn.RLeaky's reset to zero also zeroes the new input of the step after a "
-                "spike, unlike HetSyn's (and snn.Leaky's) zero reset"
-            )
-        if not bool((neuron.graded_spikes_factor == 1).all()):
-            raise Refusal("RLeaky feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes")
+        why = self.adapter.rleaky_mismatch(neuron)
+        if why:
+            raise Refusal(f"snn.RLeaky: {why}")
 
     def finish(self, model: nn.Module, copied: bool) -> None:
         if copied:  # deepcopy skips __init__: list the copies so reset_hidden() reaches them
@@ -144,7 +137,7 @@ class SpikingJellyHost:
                 "ParametricLIFNode are converted)"
             )
         if type(node) is self.neuron.LIFNode:
-            _check_decay("tau", torch.as_tensor(1.0 - 1.0 / node.tau), f"tau={node.tau!r}")
+            _check_decay(f"the decay 1 - 1/tau of tau={node.tau!r}", 1.0 - 1.0 / node.tau)
         new = self.adapter.HetSynNode.from_linear_lif(linear, node, heterogeneity)
         return new, new.layer
 

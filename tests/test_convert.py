@@ -102,6 +102,30 @@ def test_snntorch_explicit_mem_random_parameters(heterogeneity, reset):
     _check_same(net, new, x, exact=heterogeneity != "synapse")
 
 
+def _run_steps(model, x):
+    """Reset (``snntorch.utils.reset``), then step an ``init_hidden`` model returning
+    ``(spk, mem)`` through ``x`` (T, ...); stacked spikes and membranes."""
+    snn_utils.reset(model)
+    outs = [model(x_t) for x_t in x]
+    return torch.stack([s for s, _ in outs]), torch.stack([m for _, m in outs])
+
+
+def _check_same_steps(original, converted, x):
+    spk_a, mem_a = _run_steps(original, x)
+    spk_b, mem_b = _run_steps(converted, x)
+    assert spk_a.sum() > 0 and torch.equal(spk_a, spk_b)
+    torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
+
+
+def test_clamp_parametrization_keeps_learnable_decays_exact():
+    net = TutorialNet(12, 9, 3, beta=0.85, threshold=0.6)
+    net.lif1.beta = torch.rand(9) * 0.8 + 0.1
+    _drive(net.fc1, net.fc2)
+    new = convert(net, heterogeneity="neuron", decay_parametrization="clamp")
+    assert new.lif1.layer.decays["membrane"].raw.requires_grad
+    _check_same(net, new, torch.rand(5, 12), exact=True)
+
+
 def test_snntorch_sequential_init_hidden():
     net = nn.Sequential(
         nn.Flatten(),
@@ -115,18 +139,9 @@ def test_snntorch_sequential_init_hidden():
     assert _statuses(report) == {"1 + 2": "converted", "3 + 4": "converted", "0": "kept"}
     assert isinstance(new[2], HetSynLeaky) and new[2].init_hidden and new[4].output
     x = torch.rand(NUM_STEPS, 3, 5, 6)
-
-    def run(model):
-        snn_utils.reset(model)
-        outs = [model(x_t) for x_t in x]
-        return torch.stack([s for s, _ in outs]), torch.stack([m for _, m in outs])
-
-    spk_a, mem_a = run(net)
-    spk_b, mem_b = run(new)
-    assert spk_a.sum() > 0 and torch.equal(spk_a, spk_b)
-    torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
-    spk_c, _ = run(new)  # utils.reset reaches the converted layers: the same run again
-    assert torch.equal(spk_b, spk_c)
+    _check_same_steps(net, new, x)
+    spk_b, _ = _run_steps(new, x)  # utils.reset reaches the converted layers: the same again
+    assert torch.equal(spk_b, _run_steps(net, x)[0])
 
 
 def test_conv_front_end_only_the_head_is_converted():
@@ -144,17 +159,7 @@ def test_conv_front_end_only_the_head_is_converted():
     assert status == {"0": "kept", "1": "kept", "2": "kept", "3": "kept", "4 + 5": "converted"}
     assert "MaxPool2d, not a Linear" in {e.modules: e.detail for e in report}["2"]
     assert type(new[0]) is nn.Conv2d and type(new[2]) is snn.Leaky
-    x = torch.rand(NUM_STEPS, 2, 1, 8, 8)
-
-    def run(model):
-        snn_utils.reset(model)
-        outs = [model(x_t) for x_t in x]
-        return torch.stack([s for s, _ in outs]), torch.stack([m for _, m in outs])
-
-    spk_a, mem_a = run(net)
-    spk_b, mem_b = run(new)
-    assert spk_a.sum() > 0 and torch.equal(spk_a, spk_b)
-    torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
+    _check_same_steps(net, new, torch.rand(NUM_STEPS, 2, 1, 8, 8))
 
 
 @pytest.mark.parametrize("heterogeneity", ["neuron", "synapse"])

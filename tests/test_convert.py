@@ -406,6 +406,22 @@ def test_converting_twice_keeps_hetsyn_layers():
     _, report = convert(convert(net), return_report=True)
     assert {e.status for e in report} == {"kept"}
     assert "already a HetSyn layer" in {e.modules: e.detail for e in report}["1"]
+    net = nn.Sequential(nn.Linear(3, 4), HetSynLeaky(4, 2, beta=0.9, init_hidden=True))
+    new, report = convert(net, return_report=True)
+    assert [(e.modules, e.status) for e in report] == [("0 + 1", "kept")]
+    assert type(new[0]) is nn.Linear
+
+
+def test_converting_after_a_forward_pass():
+    # The neurons then hold states in the autograd graph, which plain deepcopy refuses.
+    snn_net = TutorialNet(5, 4, 2)
+    sj_net = nn.Sequential(layer.Linear(5, 4), neuron.LIFNode(tau=2.0, step_mode="m"))
+    sj_net(torch.rand(3, 2, 5))
+    x = torch.rand(2, 5)
+    spk, _ = snn_net(x)
+    new = convert(snn_net)
+    assert torch.equal(new(x)[0], spk)
+    assert isinstance(convert(sj_net)[1], HetSynNode)
 
 
 def test_works_with_only_one_host_installed():

@@ -125,6 +125,9 @@ def convert(
         host = roles.host_of(neuron)
         pair = f"{lin_path} + {neuron_path}"
         done.update((lin_path, neuron_path))
+        if host.is_hetsyn(neuron):
+            entries.append(ReportEntry(pair, "kept", "already a HetSyn layer (after a Linear)"))
+            continue
         try:
             new, layer = host.build(roles.linear_of(linear_like), neuron, heterogeneity)
         except Refusal as why:

@@ -348,6 +348,18 @@ def test_untraceable_forward_is_reported_and_children_searched():
     assert "head.0 + head.1" in text and "1 converted, 0 refused, 2 kept" in text
 
 
+def test_sequential_subclass_with_its_own_forward_is_traced_not_chained():
+    class Skip(nn.Sequential):
+        def forward(self, x):  # the Linear's output also skips past the neuron
+            cur = self[0](x)
+            return self[1](cur) + cur
+
+    net = Skip(nn.Linear(3, 3), snn.Leaky(beta=0.9, init_hidden=True))
+    new, report = convert(net, return_report=True)
+    assert not report.converted and type(new[0]) is nn.Linear
+    assert "not fed straight into one spiking neuron" in report.kept[0].detail
+
+
 def test_module_registered_twice_is_not_converted():
     net = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))
     net.alias = net[0]  # replacing "0" would leave "alias" pointing at the Linear

@@ -1,6 +1,7 @@
 """Find the Linear -> spiking-neuron pairs of a model by its data flow.
 
-``nn.Sequential`` (and its subclasses) are read directly: a child feeds the next one only.
+``nn.Sequential`` (and the hosts' containers that chain the same way) are read directly: a
+child feeds the next one only.
 Other modules are traced with :mod:`torch.fx`, the Linear-like modules and the neurons kept as
 leaves (snnTorch neurons with an explicit ``mem`` and Python loops over time trace fine); a
 pair is a Linear whose every call feeds one neuron only, as that neuron's input, and a neuron
@@ -33,6 +34,14 @@ class Roles:
             return module
         return next(
             (lin for h in self.hosts if (lin := h.wrapped_linear(module)) is not None), None
+        )
+
+    def is_chain(self, module: nn.Module) -> bool:
+        """An ``nn.Sequential`` whose forward feeds each child into the next (not a subclass
+        with its own forward, unless a host vouches for it)."""
+        return isinstance(module, nn.Sequential) and (
+            type(module).forward is nn.Sequential.forward
+            or any(isinstance(module, h.chains) for h in self.hosts)
         )
 
     def is_leaf(self, module: nn.Module) -> bool:
@@ -76,7 +85,7 @@ class Search:
     def _visit(self, module: nn.Module, prefix: str) -> None:
         if self.roles.is_leaf(module):
             return
-        if isinstance(module, nn.Sequential):
+        if self.roles.is_chain(module):
             self._sequential(module, prefix)
             return
         try:

@@ -43,6 +43,7 @@ class SnnTorchHost:
 
         self.snn, self.adapter = snntorch, adapter
         self.neuron_types = (SpikingNeuron, adapter.HetSynLI)
+        self.chains = ()  # nn.Sequential subclasses that chain their children
 
     def is_hetsyn(self, module: nn.Module) -> bool:
         return isinstance(module, self.adapter.HETSYN_MODULES)
@@ -119,7 +120,7 @@ class SpikingJellyHost:
 
         self.functional, self.neuron, self.adapter = functional, neuron, adapter
         self.neuron_types = (neuron.BaseNode,)
-        self.containers = (layer.SeqToANNContainer, layer.MultiStepContainer)
+        self.containers = self.chains = (layer.SeqToANNContainer, layer.MultiStepContainer)
 
     def is_hetsyn(self, module: nn.Module) -> bool:
         return isinstance(module, self.adapter.HetSynNode)

@@ -360,6 +360,22 @@ def test_sequential_subclass_with_its_own_forward_is_traced_not_chained():
     assert "not fed straight into one spiking neuron" in report.kept[0].detail
 
 
+def test_input_passed_by_keyword():
+    class Kw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.lif = nn.Linear(3, 4), snn.Leaky(beta=0.9)
+            self.fc2, self.lif2 = nn.Linear(3, 4), snn.Leaky(beta=0.9)
+
+        def forward(self, x, mem):
+            a = self.lif(mem=mem, input_=self.fc(x))  # the Linear feeds input_: a pair
+            b = self.lif2(input_=x.sum() * mem, mem=self.fc2(x))  # it feeds mem: not one
+            return a, b
+
+    _, report = convert(Kw(), return_report=True)
+    assert _statuses(report) == {"fc + lif": "converted", "fc2": "kept", "lif2": "kept"}
+
+
 def test_module_registered_twice_is_not_converted():
     net = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))
     net.alias = net[0]  # replacing "0" would leave "alias" pointing at the Linear

@@ -188,7 +188,14 @@ class Search:
         return "its Linear was not converted (see the Linear's row)"
 
 
+# The names of a neuron's input argument (snnTorch ``input_``, SpikingJelly ``x``/``x_seq``).
+_INPUT_NAMES = ("input_", "x", "x_seq", "input")
+
+
 def _input_of(node: fx.Node) -> fx.Node | None:
-    """The node given as a called module's first (input) argument."""
-    arg = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+    """The node given as a called module's first (input) argument, positional or by name."""
+    if node.args:
+        arg = node.args[0]
+    else:
+        arg = next((node.kwargs[k] for k in _INPUT_NAMES if k in node.kwargs), None)
     return arg if isinstance(arg, fx.Node) else None

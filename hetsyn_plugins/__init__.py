@@ -10,7 +10,9 @@ from .core import __all__ as _core_all
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [*_core_all, "__version__"]
+from .convert import convert  # noqa: E402  (the function; the subpackage stays importable)
+
+__all__ = [*_core_all, "__version__", "convert"]
 
 # Register the adapters of the hosts already imported and hook the others (imports no host).
 from . import _import_hook  # noqa: E402

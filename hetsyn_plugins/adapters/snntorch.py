@@ -87,6 +87,10 @@ class _HetSynHost:
         self.mem = torch.zeros_like(self.mem)
         return self.mem
 
+    def init_leaky(self) -> Tensor:
+        """Alias of :meth:`reset_mem` (``snn.Leaky.init_leaky``, kept by converted models)."""
+        return self.reset_mem()
+
     def _detach_state(self) -> None:
         if self.state is not None:
             self.state = self.state.detach()
@@ -335,9 +339,17 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     @classmethod
     @torch.no_grad()
     def from_leaky(
-        cls, linear: nn.Linear, leaky: snntorch.Leaky, heterogeneity: Optional[str] = None
+        cls,
+        linear: nn.Linear,
+        leaky: Union[snntorch.Leaky, snntorch.RLeaky],
+        heterogeneity: Optional[str] = None,
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
+
+        ``leaky`` is an ``snn.Leaky``, or an ``snn.RLeaky`` with an all-to-all linear recurrence
+        (``linear_features``), reset ``"subtract"`` or ``"none"`` and ungraded spikes: then the
+        layer is ``recurrent`` with the recurrent weights, its bias adds the recurrent bias,
+        and every recurrent decay is ``beta`` too (same dynamics up to float rounding).
 
         ``heterogeneity``: ``"none"`` (default for a scalar ``beta``) or ``"neuron"`` (default
         otherwise) give the same spikes and membranes bit for bit; ``"synapse"`` starts a
@@ -346,11 +358,17 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
         are taken from ``leaky``.
         """
-        if not isinstance(linear, nn.Linear) or type(leaky) is not snntorch.Leaky:
+        if not isinstance(linear, nn.Linear) or type(leaky) not in (
+            snntorch.Leaky,
+            snntorch.RLeaky,
+        ):
             raise TypeError(
                 "from_leaky needs an nn.Linear and an snntorch.Leaky; got "
-                f"{type(linear).__name__} and {type(leaky).__name__}"
+                f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
             )
+        rec = getattr(leaky, "recurrent", None)
+        if type(leaky) is snntorch.RLeaky and (why := rleaky_mismatch(leaky)):
+            raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
         weight = linear.weight
         beta = leaky.beta.detach().to(weight.dtype)
         if heterogeneity is None:
@@ -378,14 +396,22 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             learn_graded_spikes_factor=isinstance(leaky.graded_spikes_factor, nn.Parameter),
             reset_delay=leaky.reset_delay,
             heterogeneity=heterogeneity,
+            recurrent=rec is not None,
             tau_reset=Decay(neuron_beta) if per_synapse else None,
-            bias=linear.bias is not None,
+            tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
+            bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
             device=weight.device,
             dtype=weight.dtype,
         )
         lif.weight.copy_(weight)
-        if linear.bias is not None:
-            lif.bias.copy_(linear.bias)
+        if lif.bias is not None:
+            lif.bias.zero_()
+        for b in (linear.bias, getattr(rec, "bias", None)):
+            if b is not None:
+                lif.bias.add_(b)
+        if rec is not None:
+            lif.recurrent_weight.copy_(rec.weight)
+            lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
         return lif
 
     # SpikingNeuron would register its own threshold: the core layer's is the one used.
@@ -464,6 +490,24 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         flags = {"reset_delay": self.reset_delay, "init_hidden": self.init_hidden}
         flags["output"] = self.output
         return ", ".join(f"{k}={v}" for k, v in flags.items())
+
+
+def rleaky_mismatch(rleaky: snntorch.RLeaky) -> Optional[str]:
+    """Why ``rleaky`` has no exact recurrent HetSynLeaky (None when it has one)."""
+    if not (rleaky.all_to_all and isinstance(rleaky.recurrent, nn.Linear)):
+        kind = type(rleaky.recurrent).__name__ if rleaky.all_to_all else "one-to-one"
+        return (
+            "only an all-to-all linear recurrence (linear_features) maps onto HetSyn's "
+            f"recurrent synapses; got a {kind} recurrence"
+        )
+    if rleaky.reset_mechanism == "zero":
+        return (
+            "its reset to zero also zeroes the new input of the step after a spike, unlike "
+            "HetSyn's (and snn.Leaky's) zero reset"
+        )
+    if not bool((rleaky.graded_spikes_factor == 1).all()):
+        return "it feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes"
+    return None
 
 
 class HetSynLI(_HetSynHost, nn.Module):

@@ -223,12 +223,16 @@ class HetSynNode(BaseNode):
     # ------------------------------------------------------------------ conversion
 
     @classmethod
-    def from_linear_lif(cls, linear: nn.Linear, node: BaseNode, **kwargs) -> "HetSynNode":
+    def from_linear_lif(
+        cls, linear: nn.Linear, node: BaseNode, heterogeneity: str = "none", **kwargs
+    ) -> "HetSynNode":
         """The node equal to ``linear`` followed by a ``LIFNode`` or ``ParametricLIFNode``.
 
-        ``heterogeneity="none"`` with the node's decay ``1 - 1/tau`` (for
-        ``ParametricLIFNode``, ``1/tau = sigmoid(w)``: the decay is learnable, ``sigmoid(-w)``),
-        the same ``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
+        The node's decay ``1 - 1/tau`` (for ``ParametricLIFNode``, ``1/tau = sigmoid(w)``: the
+        decay is learnable, ``sigmoid(-w)``), shared by all (``heterogeneity="none"``), repeated
+        per neuron (``"neuron"``) or per synapse and reset current (``"synapse"``: the same
+        dynamics up to float rounding, ready to learn a decay per synapse); the same
+        ``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
         ``step_mode`` and ``store_v_seq``. ``decay_input=True`` scales the input by
         ``1/tau``: it is folded into the weights and bias (``W / tau``, ``b / tau``; for
         ``ParametricLIFNode`` at its value at conversion time). ``kwargs`` go to the
@@ -246,11 +250,17 @@ class HetSynNode(BaseNode):
                 "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
                 f"got {type(node).__name__}"
             )
+        tau_reset = None
+        if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
+            rho = decay.decay("tau", (linear.out_features,), 1.0)
+            decay = Decay(rho[:, None] if heterogeneity == "synapse" else rho)
+            tau_reset = Decay(rho) if heterogeneity == "synapse" else None
         new = cls(
             linear.in_features,
             linear.out_features,
             decay,
-            heterogeneity="none",
+            heterogeneity=heterogeneity,
+            tau_reset=tau_reset,
             bias=linear.bias is not None,
             learn_decays=learn,
             v_threshold=node.v_threshold,
@@ -268,7 +278,7 @@ class HetSynNode(BaseNode):
             new.layer.weight.copy_(linear.weight * scale)
             if linear.bias is not None:
                 new.layer.bias.copy_(linear.bias * scale)
-            if learn:
+            if learn and heterogeneity == "none":
                 new.layer.decays["membrane"].raw.copy_(-node.w)
         return new
 

@@ -1,0 +1,185 @@
+"""Convert existing snnTorch and SpikingJelly models to HetSyn: :func:`convert`.
+
+Small modules: :mod:`.graph` finds the Linear -> neuron pairs by data flow, :mod:`.hosts`
+maps a pair of each host library onto its HetSyn layer exactly (or refuses), :mod:`.decays`
+makes the decays learnable and jitters them, :mod:`.report` tabulates what happened.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..core.layers import HETEROGENEITY
+from ..core.timescales import PARAMETRIZATIONS
+from ..core.validation import check_choice
+from .decays import retune
+from .graph import Roles, Search
+from .hosts import Refusal, active_hosts
+from .report import ConversionReport, ReportEntry
+
+__all__ = ["ConversionReport", "ConversionResult", "ReportEntry", "convert"]
+
+
+class ConversionResult(NamedTuple):
+    """What ``convert(..., return_report=True)`` returns: the model and the report."""
+
+    model: nn.Module
+    report: ConversionReport
+
+
+def convert(
+    model: nn.Module,
+    *,
+    heterogeneity: str = "synapse",
+    tau_jitter: float = 0.0,
+    learn_decays: bool = True,
+    decay_parametrization: str = "logit",
+    inplace: bool = False,
+    generator: torch.Generator | None = None,
+    return_report: bool = False,
+):
+    """Replace every Linear -> LIF pair of ``model`` by one HetSyn layer of the same host.
+
+    Converted pairs (each becomes one layer whose input is the Linear's input):
+
+    - snnTorch: ``nn.Linear`` + ``snn.Leaky`` -> ``snn.HetSynLeaky``
+      (:meth:`HetSynLeaky.from_leaky`), with ``init_hidden`` True or False; ``nn.Linear`` +
+      ``snn.RLeaky`` (``init_hidden=True``, all-to-all ``linear_features`` recurrence, reset
+      ``"subtract"``/``"none"``) -> a recurrent ``snn.HetSynLeaky``;
+    - SpikingJelly: ``layer.Linear``/``nn.Linear`` (also inside ``SeqToANNContainer`` or
+      ``MultiStepContainer``) + ``LIFNode``/``ParametricLIFNode`` -> ``neuron.HetSynNode``
+      (:meth:`HetSynNode.from_linear_lif`), single- or multi-step.
+
+    Pairs are found by data flow: adjacent children of an ``nn.Sequential``, or, in a custom
+    ``forward`` traced with :mod:`torch.fx`, a Linear whose output feeds only a neuron's input
+    (on every call, e.g. in a loop over time) while that neuron takes input from nowhere else.
+    The neuron's slot gets the HetSyn layer and the Linear's slot an ``nn.Identity``, so the
+    model's ``forward`` (explicit ``mem`` included: ``init_leaky()``/``reset_mem()`` work)
+    runs unchanged. Everything else stays as it is and is reported: conv layers, pooling,
+    readout Linears, neurons not fed by a Linear, and pairs refused because no exact
+    equivalent exists (``snn.Synaptic``, other neurons, ``RLeaky`` other than above,
+    ``inhibition``, ``state_quant``, ``reset_delay=False``, a decay of 0 or 1); a module
+    whose ``forward`` cannot be traced is reported and its children are searched one by one.
+
+    Exactness. With ``tau_jitter=0`` the converted model starts at the same dynamics, with the
+    host's own surrogate and reset: ``heterogeneity`` ``"none"``/``"neuron"`` with
+    ``learn_decays=False`` gives the same spikes and membranes bit for bit; learnable decays
+    (``"logit"``: ``r = sigmoid(p)``, one rounding of ``r``) and ``"synapse"`` (per-synapse
+    sums) agree up to float rounding (the tests see identical spikes on random inputs).
+    snnTorch neurons are assumed to be called per step on (B, features) inputs, as in its
+    tutorials (a HetSynLeaky reads a (T, B, in) input as a sequence).
+
+    Args:
+        model: the model (``nn.Module``) to convert.
+        heterogeneity: ``"synapse"`` (a decay per synapse, default), ``"neuron"`` or
+            ``"none"`` (one decay for the layer; needs a scalar ``beta``).
+        tau_jitter: multiply each synaptic time constant ``tau = -1 / ln r`` by
+            ``exp(tau_jitter * N(0, 1))`` (per synapse, or per neuron for ``"neuron"``);
+            0 keeps the model exact. Not with ``"none"``.
+        learn_decays: make every decay of the new layers a learnable parameter (default), so
+            that fine-tuning learns heterogeneous time constants; False keeps them as they
+            were in the host (``snn.Leaky(learn_beta=...)``, ``ParametricLIFNode``).
+        decay_parametrization: ``"logit"`` (``r = sigmoid(p)``) or ``"clamp"`` (``r`` learned
+            directly, exact at the start; clamp it after each step with
+            :func:`hetsyn_plugins.clamp_decays_after_step`).
+        inplace: convert ``model`` itself (default: a deep copy; ``model`` is untouched).
+        generator: the random generator of the jitter.
+        return_report: also return the report.
+
+    Returns:
+        The converted model, or with ``return_report=True`` a :class:`ConversionResult`
+        ``(model, report)``; ``print(report)`` shows a table with one row per converted pair
+        and per other leaf module, and its status (``converted``, ``refused``, ``kept``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
+    check_choice("decay_parametrization", decay_parametrization, PARAMETRIZATIONS)
+    if (
+        isinstance(tau_jitter, bool)
+        or not isinstance(tau_jitter, (int, float))
+        or not (math.isfinite(tau_jitter) and tau_jitter >= 0)
+    ):
+        raise ValueError(f"tau_jitter must be a finite float >= 0; got {tau_jitter!r}")
+    if tau_jitter and heterogeneity == "none":
+        raise ValueError(
+            "tau_jitter needs heterogeneity 'synapse' or 'neuron' (with 'none' the layer has a "
+            f"single decay); got tau_jitter={tau_jitter!r} with heterogeneity='none'"
+        )
+    for name, flag in (("learn_decays", learn_decays), ("inplace", inplace)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool; got {flag!r}")
+    if not inplace:
+        model = _deepcopy(model)
+    hosts = active_hosts()
+    roles = Roles(hosts)
+    search = Search(model, roles)
+    entries, done = [], set()
+    for lin_path, neuron_path in search.pairs:
+        linear_like, neuron = model.get_submodule(lin_path), model.get_submodule(neuron_path)
+        host = roles.host_of(neuron)
+        pair = f"{lin_path} + {neuron_path}"
+        done.update((lin_path, neuron_path))
+        if host.is_hetsyn(neuron):
+            entries.append(ReportEntry(pair, "kept", "already a HetSyn layer (after a Linear)"))
+            continue
+        try:
+            new, layer = host.build(roles.linear_of(linear_like), neuron, heterogeneity)
+        except Refusal as why:
+            entries.append(ReportEntry(pair, "refused", str(why)))
+            continue
+        retune(
+            layer,
+            learnable=learn_decays,
+            parametrization=decay_parametrization,
+            tau_jitter=float(tau_jitter),
+            generator=generator,
+        )
+        model.set_submodule(neuron_path, new)
+        model.set_submodule(lin_path, nn.Identity())
+        entries.append(
+            ReportEntry(pair, "converted", f"{type(new).__name__}: {layer.extra_repr()}")
+        )
+    for path, module in _leaves(model, roles):
+        if path in done:
+            continue
+        if any(h.is_hetsyn(module) for h in hosts):
+            reason = "already a HetSyn layer"
+        else:
+            reason = search.reasons.get(path, "not a Linear -> spiking neuron pair")
+        entries.append(ReportEntry(path, "kept", reason))
+    for host in hosts:
+        host.finish(model, copied=not inplace)
+    order = {path: i for i, (path, _) in enumerate(model.named_modules())}
+    entries.sort(key=lambda e: order.get(e.modules.split(" + ")[0], len(order)))
+    report = ConversionReport(entries)
+    return ConversionResult(model, report) if return_report else model
+
+
+def _deepcopy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy``, also after a forward pass: the states that neurons keep from it
+    (tensors in the autograd graph, which deepcopy refuses) are copied detached."""
+    memo: dict[int, Any] = {}
+    for module in model.modules():
+        for value in vars(module).values():
+            items = value.values() if isinstance(value, dict) else [value]
+            for t in items:
+                if isinstance(t, torch.Tensor) and not t.is_leaf:
+                    memo[id(t)] = t.detach().clone()
+    return copy.deepcopy(model, memo)
+
+
+def _leaves(model: nn.Module, roles: Roles):
+    """The leaf modules (no children, or a neuron / Linear-like container), by path."""
+    skip: list[str] = []
+    for path, module in model.named_modules():
+        if not path or any(path.startswith(s + ".") for s in skip):
+            continue
+        if roles.is_leaf(module) or not any(True for _ in module.children()):
+            skip.append(path)
+            yield path, module

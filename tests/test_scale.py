@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from datetime import timedelta
 
 import pytest
 import torch
@@ -44,7 +46,7 @@ def _train(model, x, y, steps=3):
 
 def _ddp_worker(rank, world, port, out_path):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
     torch.set_num_threads(1)
     x, y = _data()
     shard = slice(rank * BATCH // world, (rank + 1) * BATCH // world)
@@ -53,6 +55,9 @@ def _ddp_worker(rank, world, port, out_path):
     if rank == 0:
         torch.save(params, out_path)
     dist.destroy_process_group()
+    # Leave without interpreter teardown: a worker was once seen hanging at exit (thread
+    # pools shutting down) after its work was done and saved.
+    os._exit(0)
 
 
 def _free_port():
@@ -63,7 +68,13 @@ def _free_port():
 
 def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     out = tmp_path / "ddp.pt"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    workers = mp.spawn(_ddp_worker, args=(2, _free_port(), str(out)), nprocs=2, join=False)
+    deadline = time.monotonic() + 240
+    while not workers.join(timeout=2):
+        if time.monotonic() > deadline:
+            for p in workers.processes:
+                p.kill()
+            pytest.fail("the two DDP workers did not finish within 240 s")
     ddp_params = torch.load(out)
     x, y = _data()
     single = _train(_net(), x, y)

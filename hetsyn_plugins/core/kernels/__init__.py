@@ -23,6 +23,7 @@ adaptation, spike) always runs step by step through
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from typing import Optional
@@ -39,6 +40,7 @@ from .fft_filter import final_currents, synaptic_filter
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
 
 
+@functools.cache
 def have_triton() -> bool:
     """Whether the Triton kernel can be imported."""
     return importlib.util.find_spec("triton") is not None

@@ -76,16 +76,16 @@ class _SynapticFilter(torch.autograd.Function):
         x, w, r = ctx.saved_tensors
         T = x.shape[0]
         L = 2 * T
+        need_x, need_w, need_r = ctx.needs_input_grad
         G = torch.fft.rfft(grad, n=L, dim=0)  # (F, B, out)
-        X = torch.fft.rfft(x, n=L, dim=0) if ctx.needs_input_grad[1:].count(True) else None
+        F = G.shape[0]
+        X = torch.fft.rfft(x, n=L, dim=0) if need_w or need_r else None
+        GX = G.new_empty(F, *x.shape[1:]) if need_x else None
         r_T = r.pow(T)
         r_T1 = r.pow(T - 1) * T
-        need_x, need_w, need_r = ctx.needs_input_grad
-        GX = torch.empty_like(X if X is not None else G[..., :1].expand(-1, -1, x.shape[-1]))
         gw = torch.zeros_like(w) if need_w else None
         gr = torch.zeros_like(r) if need_r else None
         step = _block_size(*w.shape)
-        F = G.shape[0]
         for lo in range(0, F, step):
             hi = min(lo + step, F)
             z, sign = _frequencies(lo, hi, L, x.dtype, x.device)

@@ -1,0 +1,39 @@
+"""The paper's experiments as tasks: data, a model factory, a loss and a metric for each.
+
+=========  =================================================================================
+name       task
+=========  =================================================================================
+dms        delayed match-to-sample (working memory), :class:`DelayedMatchToSample`
+pattern    pattern generation (regression onto a sum of cosines), :class:`PatternGeneration`
+=========  =================================================================================
+
+``make_task(name, **options)`` builds one by name; :data:`TASKS` lists them.
+"""
+
+from __future__ import annotations
+
+from ..core.validation import check_choice
+from .base import ClassificationTask, Task
+from .network import NetworkOutput, SpikingNetwork
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def make_task(name: str, **options) -> Task:
+    """The task called ``name`` (a key of :data:`TASKS`) with ``options`` as its fields."""
+    check_choice("task", name, TASKS)
+    cls = TASKS[name]
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise TypeError(f"bad option for task {name!r}: {err}") from None
+
+
+__all__ = [
+    "ClassificationTask",
+    "NetworkOutput",
+    "SpikingNetwork",
+    "TASKS",
+    "Task",
+    "make_task",
+]

@@ -1,125 +1,129 @@
-"""The first version of the main job: a toy delayed-cue task trained on the CPU in a minute.
+"""The main job (``hetsyn demo``): delayed match-to-sample with few hidden neurons, the four
+models of the paper side by side, on the CPU in a few minutes.
 
-The task: one of two cues (a burst on its own group of input channels) is shown at the start,
-followed by a delay of background noise; at the end the network must say which cue it saw.
-Bridging the delay needs memory longer than the neurons' own time constants, which is what
-per-synapse time constants can learn. The network is ``HetSynLIF -> HetSynReadout``; the
-readout is fast and fixed, so the memory has to live in the spiking layer, and the decision is
-the readout averaged over the last steps.
+It trains each model (HetSynLIF, HetNeuLIF, HomNeuLIF, HomNeuALIF) for every seed, prints a
+result table, and saves to its output folder: ``results.json`` (every number), ``accuracy.png``
+(test accuracy per model), ``deletion_noise.png`` (accuracy vs input-spike deletion),
+``taus_HetSynLIF.png`` (learned vs initial time constants of the first HetSynLIF network).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from .core import PRESETS, HetSynLIF, HetSynReadout
+from .analysis import learned_taus, plot_curves, plot_tau_histograms
+from .core import PRESETS
+from .tasks.dms import DelayedMatchToSample
+from .tasks.evaluation import robustness, summarize
+from .tasks.training import train
 
-
-@dataclass
-class DelayedCueTask:
-    """Generator of the delayed-cue data set (spikes as 0./1. floats, time first)."""
-
-    channels_per_group: int = 8
-    cue_steps: int = 10
-    delay_steps: int = 100
-    decision_steps: int = 5
-    cue_rate: float = 0.4
-    noise_rate: float = 0.05
-
-    @property
-    def in_features(self) -> int:
-        return 3 * self.channels_per_group  # left cue, right cue, noise
-
-    @property
-    def steps(self) -> int:
-        return self.cue_steps + self.delay_steps + self.decision_steps
-
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """``(x, label)``: spikes (T, B, in) and the cue shown (B,), 0 or 1."""
-        g = self.channels_per_group
-        label = torch.randint(0, 2, (batch,), generator=generator)
-        rate = torch.full((self.steps, batch, self.in_features), self.noise_rate)
-        cue = torch.zeros(batch, self.in_features, dtype=torch.bool)
-        cue[label == 0, :g] = True
-        cue[label == 1, g : 2 * g] = True
-        rate[: self.cue_steps] = torch.where(cue, self.cue_rate, self.noise_rate)
-        x = torch.bernoulli(rate, generator=generator)
-        return x, label
+DELETION_LEVELS = (0.0, 0.2, 0.4, 0.6)
 
 
-class DelayedCueNet(nn.Module):
-    """``HetSynLIF(in, hidden) -> HetSynReadout(hidden, 2)``, decision over the last steps."""
-
-    def __init__(self, model: str, in_features: int, hidden: int, decision_steps: int):
-        super().__init__()
-        options = dict(PRESETS[model])
-        self.hidden = HetSynLIF(in_features, hidden, **options)
-        # A fast, fixed readout: the memory of the cue has to live in the spiking layer.
-        self.readout = HetSynReadout(
-            hidden, 2, heterogeneity="none", tau_syn=2.0, learn_decays=False
-        )
-        self.decision_steps = decision_steps
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.readout(self.hidden(x))[-self.decision_steps :].mean(0)
-
-
-def train(
-    model: str = "HetSynLIF",
+def run_demo(
+    models: Sequence[str] = tuple(PRESETS),
     *,
-    hidden: int = 8,
-    seconds: float = 60.0,
-    batch: int = 64,
-    lr: float = 1e-2,
-    seed: int = 0,
-    task: DelayedCueTask | None = None,
+    seeds: Sequence[int] = (0,),
+    hidden: int = 5,
+    steps: int = 300,
+    delay_ms: float = 800.0,
+    out: str | Path = "hetsyn-demo",
     progress: bool = True,
+    print_fn=print,
 ) -> dict:
-    """Train one model on the delayed-cue task for about ``seconds``; return its results."""
-    task = task or DelayedCueTask()
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    net = DelayedCueNet(model, task.in_features, hidden, task.decision_steps)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
-    x_test, y_test = task.sample(512, torch.Generator().manual_seed(seed + 10_000))
-    start, steps, loss = time.monotonic(), 0, float("nan")
-    bar = tqdm(total=int(seconds), desc=f"{model:<10}", unit="s", disable=not progress)
-    while time.monotonic() - start < seconds:
-        x, y = task.sample(batch, gen)
-        loss_t = loss_fn(net(x), y)
-        opt.zero_grad()
-        loss_t.backward()
-        opt.step()
-        steps, loss = steps + 1, loss_t.item()
-        bar.set_postfix(loss=f"{loss:.3f}", steps=steps, refresh=False)
-        bar.update(min(int(time.monotonic() - start), int(seconds)) - bar.n)
-    bar.close()
-    with torch.no_grad():
-        accuracy = (net(x_test).argmax(-1) == y_test).float().mean().item()
-    return {
-        "model": model,
-        "steps": steps,
-        "loss": loss,
-        "accuracy": accuracy,
-        "seconds": time.monotonic() - start,
-    }
+    """Train and evaluate every model on DMS; write the figures and ``results.json`` to ``out``.
 
-
-def run_demo(models=("HetSynLIF", "HomNeuLIF"), seconds: float = 30.0, **kwargs) -> list[dict]:
-    """Train each model for ``seconds`` and print a result table."""
-    task = kwargs.pop("task", None) or DelayedCueTask()
-    print(
-        f"Delayed-cue task: {task.in_features} inputs, cue {task.cue_steps} steps, "
-        f"delay {task.delay_steps} steps, decision over the last {task.decision_steps}."
+    Returns the results (as written to ``results.json``).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    task = DelayedMatchToSample(hidden=hidden, delay_ms=delay_ms)
+    print_fn(
+        f"Delayed match-to-sample: {task.in_features} inputs, cues of {task.cue_ms:g} ms, "
+        f"delay {task.delay_ms:g} ms, dt {task.dt_ms:g} ms ({task.steps} steps), "
+        f"{hidden} hidden neurons, {steps} training steps, seeds {list(seeds)}."
     )
-    results = [train(m, seconds=seconds, task=task, **kwargs) for m in models]
-    print(f"\n{'model':<12}{'steps':>8}{'loss':>10}{'test accuracy':>16}")
-    for r in results:
-        print(f"{r['model']:<12}{r['steps']:>8}{r['loss']:>10.3f}{r['accuracy']:>16.1%}")
-    return results
+    start = time.monotonic()
+    record: dict = {"task": task.config(), "steps": steps, "seeds": list(seeds), "models": {}}
+    first_net = {}
+    for model in models:
+        accs, deletion, seconds = [], [], []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            initial = learned_taus(task.build_model(model), task.dt_ms)  # the same draw as train's
+            result = train(task, model, steps=steps, seed=seed, progress=progress)
+            accs.append(result.test_metric)
+            seconds.append(result.seconds)
+            deletion.append(robustness(result.net, task, "deletion", DELETION_LEVELS))
+            first_net.setdefault(model, (result.net, initial))
+        record["models"][model] = {
+            "accuracy": summarize(accs),
+            "accuracy_per_seed": accs,
+            "train_seconds": summarize(seconds),
+            "deletion_levels": list(DELETION_LEVELS),
+            "deletion_accuracy": [summarize(col)["mean"] for col in zip(*deletion)],
+        }
+        print_fn(_row(model, record["models"][model]))
+    record["total_seconds"] = time.monotonic() - start
+
+    (out / "results.json").write_text(json.dumps(record, indent=1))
+    _figures(record, first_net, task, out)
+    print_fn("")
+    print_fn(table(record))
+    print_fn(f"\nDone in {record['total_seconds']:.0f} s. Figures and results.json in {out}/")
+    return record
+
+
+def table(record: dict) -> str:
+    """The result table of a demo record (a string)."""
+    lines = [f"{'model':<12}{'test accuracy':>18}{'min':>8}{'max':>8}{'seeds':>7}{'s/model':>9}"]
+    for model, r in record["models"].items():
+        a = r["accuracy"]
+        lines.append(
+            f"{model:<12}{a['mean']:>10.1%} ± {a['std']:<5.1%}{a['min']:>8.1%}{a['max']:>8.1%}"
+            f"{a['n']:>7}{r['train_seconds']['mean']:>9.0f}"
+        )
+    return "\n".join(lines)
+
+
+def _row(model: str, r: dict) -> str:
+    a = r["accuracy"]
+    return f"  {model:<11} test accuracy {a['mean']:.1%} (seeds: {', '.join(f'{v:.0%}' for v in r['accuracy_per_seed'])})"
+
+
+def _figures(record: dict, first_net: dict, task: DelayedMatchToSample, out: Path) -> None:
+    from .analysis import _pyplot
+
+    plt = _pyplot()
+    models = list(record["models"])
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    means = [record["models"][m]["accuracy"]["mean"] for m in models]
+    stds = [record["models"][m]["accuracy"]["std"] for m in models]
+    ax.bar(models, means, yerr=stds, color=[f"C{i}" for i in range(len(models))], capsize=4)
+    ax.axhline(0.5, color="0.6", ls="--", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"DMS, {task.hidden} hidden neurons, delay {task.delay_ms:g} ms", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+
+    plot_curves(
+        {m: (r["deletion_levels"], r["deletion_accuracy"]) for m, r in record["models"].items()},
+        out / "deletion_noise.png",
+        xlabel="probability of deleting an input spike",
+        ylabel="test accuracy",
+        chance=0.5,
+    )
+    if "HetSynLIF" in first_net:
+        net, initial = first_net["HetSynLIF"]
+        plot_tau_histograms(
+            learned_taus(net, task.dt_ms), out / "taus_HetSynLIF.png",
+            compare=initial, title="HetSynLIF on DMS: learned time constants",
+        )

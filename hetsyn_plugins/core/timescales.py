@@ -236,6 +236,20 @@ class DecayParameter(nn.Module):
         return self.raw
 
     @torch.no_grad()
+    def assign_(self, decay: Tensor) -> None:
+        """Overwrite the decay factors with ``decay`` (broadcastable to the shape, in (0, 1))."""
+        current = self()
+        decay = torch.as_tensor(decay, dtype=current.dtype, device=current.device)
+        check_decay("decay", decay)
+        decay = check_broadcastable("decay", decay, tuple(current.shape))
+        if not self.learnable:
+            self.value.copy_(decay)
+        elif self.parametrization == "logit":
+            self.raw.copy_(torch.logit(decay))
+        else:
+            self.raw.copy_(decay)
+
+    @torch.no_grad()
     def clamp_(self, eps: float = DEFAULT_CLAMP_EPS) -> None:
         """Clamp directly learned decays into ``[eps, 1 - eps]`` (no-op for other modes)."""
         if self.learnable and self.parametrization == "clamp":

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 from ..core.validation import check_choice
 from .base import ClassificationTask, Task
+from .dms import DelayedMatchToSample
 from .network import NetworkOutput, SpikingNetwork
+from .pattern import PatternGeneration
 
-TASKS: dict[str, type[Task]] = {}
+TASKS: dict[str, type[Task]] = {
+    DelayedMatchToSample.name: DelayedMatchToSample,
+    PatternGeneration.name: PatternGeneration,
+}
 
 
 def make_task(name: str, **options) -> Task:
@@ -31,7 +36,9 @@ def make_task(name: str, **options) -> Task:
 
 __all__ = [
     "ClassificationTask",
+    "DelayedMatchToSample",
     "NetworkOutput",
+    "PatternGeneration",
     "SpikingNetwork",
     "TASKS",
     "Task",

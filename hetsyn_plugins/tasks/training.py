@@ -1,0 +1,284 @@
+"""Training, evaluation and checkpoints for any :class:`~hetsyn_plugins.tasks.base.Task`.
+
+A checkpoint is a folder with ``config.json`` (task, task options, model, model options,
+training options, history: human-readable, enough to rebuild everything) and ``state.pt``
+(the network's ``state_dict``, the optimizer's, the step and the random generator's state).
+``train(..., checkpoint=folder, resume=True)`` continues a run where its checkpoint stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..core import PRESETS
+from ..core.validation import check_choice, check_positive_int
+from .base import Task
+from .network import SpikingNetwork
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.pt"
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder that is missing, incomplete or does not match its config."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained network, its task, the history and the final
+    test figures (``test_loss``, ``test_metric``)."""
+
+    net: SpikingNetwork
+    task: Task
+    model: str
+    history: list[dict] = field(default_factory=list)
+    test_loss: float = math.nan
+    test_metric: float = math.nan
+    seconds: float = 0.0
+    steps: int = 0
+
+
+@torch.no_grad()
+def evaluate(
+    net: SpikingNetwork,
+    task: Task,
+    *,
+    split: str = "test",
+    batch_size: int = 256,
+    transform: Optional[Transform] = None,
+    generator: Optional[torch.Generator] = None,
+    device: Optional[torch.device | str] = None,
+) -> tuple[float, float]:
+    """Mean loss and metric of ``net`` over one pass of ``split``, optionally with the inputs
+    changed by ``transform(x, generator)`` (see :mod:`hetsyn_plugins.tasks.perturbations`)."""
+    generator = generator or torch.Generator().manual_seed(0)
+    device = torch.device(device) if device is not None else _device_of(net)
+    was_training = net.training
+    net.eval()
+    total, loss_sum, metric_sum = 0, 0.0, 0.0
+    for x, target in task.batches(split, batch_size, generator):
+        if transform is not None:
+            x = transform(x, generator)
+        x, target = x.to(device), target.to(device)
+        out = net(x)
+        n = x.shape[1]
+        loss_sum += task.loss(out, target).item() * n
+        metric_sum += task.metric(out, target) * n
+        total += n
+    net.train(was_training)
+    return loss_sum / total, metric_sum / total
+
+
+def train(
+    task: Task,
+    model: str,
+    *,
+    steps: int = 500,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: str = "cpu",
+    model_options: Optional[dict] = None,
+    time_limit: Optional[float] = None,
+    eval_every: int = 0,
+    checkpoint: Optional[str | Path] = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` (one of the four presets) on ``task`` with Adam.
+
+    Args:
+        steps: optimizer steps in all (a resumed run counts the steps already done).
+        time_limit: stop after this many seconds even if ``steps`` are not done.
+        eval_every: evaluate on the test split every so many steps (0: only at the end).
+        checkpoint: folder to save the run to (at every evaluation and at the end).
+        resume: continue from ``checkpoint`` (which must exist and match ``task``/``model``).
+
+    Returns a :class:`TrainResult`; the test figures come from :func:`evaluate`.
+    """
+    check_choice("model", model, PRESETS)
+    steps = check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    device_ = _resolve_device(device)
+    model_options = dict(model_options or {})
+    torch.manual_seed(seed)
+    net = task.build_model(model, **model_options).to(device_)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    config = _as_json({
+        "task": task.name,
+        "task_options": task.config(),
+        "model": model,
+        "model_options": model_options,
+        "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+    })
+    result = TrainResult(net, task, model)
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=<folder of an earlier run>")
+        result.steps, result.history = _restore(Path(checkpoint), config, net, optimizer, generator)
+
+    start = time.monotonic()
+    bar = tqdm(
+        total=steps, initial=result.steps, desc=f"{task.name}/{model}", disable=not progress,
+        leave=False,
+    )
+    net.train()
+    while result.steps < steps and not _out_of_time(start, time_limit):
+        for x, target in task.batches("train", batch_size, generator):
+            x, target = x.to(device_), target.to(device_)
+            loss = task.loss(net(x), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            result.steps += 1
+            record = {"step": result.steps, "loss": loss.item()}
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+            if eval_every and result.steps % eval_every == 0:
+                record["test_loss"], record["test_metric"] = evaluate(net, task)
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+            result.history.append(record)
+            if result.steps >= steps or _out_of_time(start, time_limit):
+                break
+    bar.close()
+    result.seconds = time.monotonic() - start
+    result.test_loss, result.test_metric = evaluate(net, task)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+    return result
+
+
+# ---------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    folder: str | Path,
+    net: SpikingNetwork,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config: dict,
+    result: TrainResult,
+) -> Path:
+    """Write ``config.json`` and ``state.pt`` into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        **config,
+        "step": result.steps,
+        "test_loss": None if math.isnan(result.test_loss) else result.test_loss,
+        "test_metric": None if math.isnan(result.test_metric) else result.test_metric,
+        "metric_name": result.task.metric_name,
+        "history": result.history,
+    }
+    state = {
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "step": result.steps,
+    }
+    torch.save(state, folder / STATE_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(record, indent=1))
+    return folder
+
+
+def read_config(folder: str | Path) -> dict:
+    """The ``config.json`` of a checkpoint, or a :class:`CheckpointError` saying what is wrong."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
+    if not path.is_file() or not (folder / STATE_FILE).is_file():
+        raise CheckpointError(
+            f"{str(folder)!r} is not a checkpoint: it must hold {CONFIG_FILE} and {STATE_FILE}"
+        )
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{str(path)!r} is not valid JSON: {err}") from None
+    missing = [k for k in ("task", "task_options", "model", "model_options") if k not in config]
+    if missing:
+        raise CheckpointError(f"{str(path)!r} lacks the keys {missing}")
+    return config
+
+
+def load_checkpoint(folder: str | Path, device: str = "cpu") -> tuple[SpikingNetwork, Task, dict]:
+    """Rebuild the task and the trained network of a checkpoint: ``(net, task, config)``."""
+    from . import make_task
+
+    config = read_config(folder)
+    try:
+        task = make_task(config["task"], **config["task_options"])
+        net = task.build_model(config["model"], **config["model_options"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"the config of {str(folder)!r} does not build a model: {err}") from None
+    state = _load_state(Path(folder))
+    try:
+        net.load_state_dict(state["net"])
+    except RuntimeError as err:
+        raise CheckpointError(f"the weights in {str(folder)!r} do not fit its config: {err}") from None
+    return net.to(_resolve_device(device)), task, config
+
+
+def _load_state(folder: Path) -> dict:
+    try:
+        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise CheckpointError(f"cannot read {str(folder / STATE_FILE)!r}: {err}") from None
+    if not isinstance(state, dict) or "net" not in state:
+        raise CheckpointError(f"{str(folder / STATE_FILE)!r} holds no network state")
+    return state
+
+
+def _restore(folder, config, net, optimizer, generator) -> tuple[int, list[dict]]:
+    saved = read_config(folder)
+    for key in ("task", "task_options", "model", "model_options"):
+        if saved[key] != config[key]:
+            raise CheckpointError(
+                f"cannot resume from {str(folder)!r}: its {key} is {saved[key]!r}, "
+                f"this run's is {config[key]!r}"
+            )
+    state = _load_state(folder)
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    return int(state["step"]), list(saved.get("history", []))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _as_json(config: dict) -> dict:
+    """``config`` as it reads back from JSON (tuples become lists), so configs compare."""
+    try:
+        return json.loads(json.dumps(config))
+    except TypeError as err:
+        raise ValueError(f"task and model options must be JSON-serialisable: {err}") from None
+
+
+def _out_of_time(start: float, limit: Optional[float]) -> bool:
+    return limit is not None and time.monotonic() - start >= limit
+
+
+def _device_of(net: torch.nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device must be available on this machine; got {str(device)!r} (no CUDA)")
+    return device

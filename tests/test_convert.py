@@ -308,12 +308,22 @@ def test_data_flow_other_than_linear_to_neuron_is_kept():
     "make, reason",
     [
         (lambda: snn.Synaptic(alpha=0.5, beta=0.9, init_hidden=True), "two exponentials"),
-        (lambda: snn.RLeaky(beta=0.9, linear_features=5), "init_hidden=False"),
-        (lambda: snn.RLeaky(beta=0.9, V=0.5, all_to_all=False, init_hidden=True), "one-to-one"),
+        (
+            lambda: snn.RLeaky(beta=0.9, conv2d_channels=5, kernel_size=3, init_hidden=True),
+            "got a Conv2d recurrence",
+        ),
+        (
+            lambda: snn.RLeaky(beta=0.9, V=torch.ones(3), all_to_all=False, init_hidden=True),
+            "V must be a scalar or have shape (5,)",
+        ),
         (
             lambda: snn.RLeaky(
                 beta=0.9, linear_features=5, init_hidden=True, reset_mechanism="zero"
             ),
+            "zeroes the new input",
+        ),
+        (
+            lambda: snn.RLeaky(beta=0.9, V=0.5, all_to_all=False, reset_mechanism="zero"),
             "zeroes the new input",
         ),
         (lambda: snn.Leaky(beta=0.9, reset_delay=False, init_hidden=True), "reset_delay=False"),

@@ -644,7 +644,10 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         or ``mem`` (every other field) was passed (what cutting snn.RLeaky's arguments does)."""
         if mem is not None and self.mem.requires_grad and not mem.requires_grad:
             state = HetSynState(
-                *(t if t is None or f == "spike" else t.detach() for f, t in zip(state._fields, state))
+                *(
+                    t if t is None or f == "spike" else t.detach()
+                    for f, t in zip(state._fields, state)
+                )
             )
         if spk is not None and self.spk.requires_grad and not spk.requires_grad:
             state = state._replace(spike=state.spike.detach())

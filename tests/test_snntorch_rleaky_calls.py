@@ -238,7 +238,44 @@ def test_call_errors_name_the_argument():
     lif(x)
     with pytest.raises(TypeError, match="spk must be None when mem is a HetSynState"):
         lif(x, z, lif.state)
+    rlif = _lif(call_convention="rleaky", **RECURRENT[0])
+    rlif(x)
+    with pytest.raises(TypeError, match="spk must be a torch.Tensor; got HetSynState"):
+        rlif(x, rlif.state)  # RLeaky's order: the one positional argument is spk
     hidden = _lif(init_hidden=True, **RECURRENT[0])
     msg = "`spk` should not be passed as an argument while `init_hidden=True`"
     with pytest.raises(TypeError, match=msg):
         hidden(x, spk=z)
+
+
+@pytest.mark.parametrize("heterogeneity", ["none", "synapse"])
+def test_detached_mem_alias_cuts_the_gradient_like_leaky(heterogeneity):
+    """snn.Leaky's convention (feedforward): ``mem = mem.detach()`` in the loop cuts the
+    gradient through the state the layer carries on, as it does for snn.Leaky."""
+    fc, leaky = nn.Linear(N_IN, N_OUT), snn.Leaky(beta=0.8)
+    with torch.no_grad():
+        fc.weight.mul_(3.0)
+    lif = HetSynLeaky.from_leaky(fc, leaky, heterogeneity)
+    x = torch.rand(40, B, N_IN)
+    weights = torch.rand(40, B, N_OUT)
+
+    def grad(step, param, mem, cut_at):
+        param.grad = None
+        mems = []
+        for t, x_t in enumerate(x):
+            if t == cut_at:
+                mem = mem.detach()
+            _, mem = step(x_t, mem)
+            mems.append(mem)
+        (torch.stack(mems)[-20:] * weights[-20:]).sum().backward()
+        return param.grad.clone()
+
+    def leaky_step(x_t, mem):
+        return leaky(fc(x_t), mem)
+
+    truncated = grad(leaky_step, fc.weight, leaky.init_leaky(), 20)
+    full = grad(leaky_step, fc.weight, leaky.init_leaky(), None)
+    assert not torch.allclose(truncated, full, rtol=1e-3)  # the cut matters here
+    tol = dict(rtol=1e-4, atol=1e-5 * full.abs().max())
+    torch.testing.assert_close(grad(lif, lif.weight, lif.init_leaky(), 20), truncated, **tol)
+    torch.testing.assert_close(grad(lif, lif.weight, lif.init_leaky(), None), full, **tol)

@@ -156,7 +156,9 @@ class _HetSynHost:
             return mem
         if mem is None or (isinstance(mem, Tensor) and _same_tensor(mem, self.mem)):
             state = self.state  # carried on, as snn.Leaky carries its ``mem``
-            return state if state is not None and state.v.shape[0] == batch else None
+            if state is None or state.v.shape[0] != batch:
+                return None
+            return self._cut_like(state, None, mem)
         mem = check_float_tensor("mem", mem)
         shape = (batch, self.layer.out_features)
         if tuple(mem.shape) != shape:
@@ -171,6 +173,22 @@ class _HetSynHost:
                 f"non-zero tensor with heterogeneity={self.layer.heterogeneity!r}"
             )
         return self._state_from_membrane(mem)
+
+    def _cut_like(self, state: HetSynState, spk, mem) -> HetSynState:
+        """The kept state, cut from the autograd graph where a detached alias of what this
+        layer returned was passed back (truncated BPTT), as cutting snnTorch's arguments does:
+        ``mem`` cuts every field (a recurrent layer's spikes excepted, which ``spk`` cuts)."""
+        if mem is not None and self.mem.requires_grad and not mem.requires_grad:
+            keep = ("spike",) if getattr(self.layer, "recurrent", False) else ()
+            state = HetSynState(
+                *(
+                    t if t is None or f in keep else t.detach()
+                    for f, t in zip(state._fields, state)
+                )
+            )
+        if spk is not None and self.spk.requires_grad and not spk.requires_grad:
+            state = state._replace(spike=state.spike.detach())
+        return state
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -210,7 +228,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
 
     - the tensor this layer returned last (or ``reset_mem()``; detached aliases included):
       carries on from the kept state — the usual ``mem = lif.reset_mem(); spk, mem = lif(x,
-      mem)`` loop;
+      mem)`` loop; a detached alias (``mem.detach()``, truncated BPTT) cuts the gradient
+      through the kept state, as it does for ``snn.Leaky`` (in a recurrent layer, all of it
+      but the spikes fed back, which a detached ``spk`` cuts);
     - a tensor of zeros: starts from rest;
     - any other (B, out) tensor: sets the state from the membrane as ``snn.Leaky`` does (the
       reset of the next step follows ``mem > threshold``); only possible where the membrane is
@@ -591,6 +611,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 )
             return mem
         # snn.RLeaky's convention: (spk, mem), a missing one being the one kept.
+        spk = None if spk is None else check_float_tensor("spk", spk)
+        mem = None if mem is None else check_float_tensor("mem", mem)
         passed = [(spk, self.spk), (mem, self.mem)]
         if all(a is None or _same_tensor(a, own) for a, own in passed):
             state = self.state
@@ -598,8 +620,12 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 return None
             return self._cut_like(state, spk, mem)
         shape = (batch, self.layer.out_features)
-        spk = self._rleaky_tensor("spk", self.spk if spk is None else spk, shape)
-        mem = self._rleaky_tensor("mem", self.mem if mem is None else mem, shape)
+        # a kept tensor of another batch size counts as zeros (snn.RLeaky's rule)
+        spk, mem = (
+            (own if own.shape == shape else None) if a is None else a for a, own in passed
+        )
+        spk = None if spk is None else self._rleaky_tensor("spk", spk, shape)
+        mem = None if mem is None else self._rleaky_tensor("mem", mem, shape)
         if spk is None and mem is None:
             return None
         factory = {"dtype": self.layer.weight.dtype, "device": self.layer.weight.device}
@@ -618,7 +644,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             )
         factor = self.graded_spikes_factor
         spike = spk if bool((factor == 1).all()) else spk / factor
-        expected = self._spike(mem - self.threshold).detach()
+        expected = self._spike((mem - self.threshold).detach())
         if not torch.equal(spike.detach().to(expected.dtype), expected):
             raise ValueError(
                 "spk must be the spikes of mem (spk == spike(mem - threshold) * "
@@ -638,20 +664,6 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         if tuple(value.shape) != shape:
             raise ValueError(f"{name} must have shape (B, out) = {shape}; got {tuple(value.shape)}")
         return value
-
-    def _cut_like(self, state: HetSynState, spk, mem) -> HetSynState:
-        """The kept state, cut from the graph where a detached alias of ``spk`` (the spikes)
-        or ``mem`` (every other field) was passed (what cutting snn.RLeaky's arguments does)."""
-        if mem is not None and self.mem.requires_grad and not mem.requires_grad:
-            state = HetSynState(
-                *(
-                    t if t is None or f == "spike" else t.detach()
-                    for f, t in zip(state._fields, state)
-                )
-            )
-        if spk is not None and self.spk.requires_grad and not spk.requires_grad:
-            state = state._replace(spike=state.spike.detach())
-        return state
 
     def reset_mem(self):
         """Forget the state (the next call starts from rest). Returns the zeroed ``mem``, or

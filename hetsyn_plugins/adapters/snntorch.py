@@ -240,7 +240,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     snn.RLeaky's call convention (recurrent layers, ``init_hidden=False``). A recurrent layer
     also takes the spikes it returned, as ``snn.RLeaky`` does::
 
-        spk, mem = rlif.init_rleaky()          # zeros (rlif.reset_mem() too, see below)
+        spk, mem = rlif.init_rleaky()          # zeros (call_convention="rleaky": reset_mem() too)
         for x_t in x:
             spk, mem = rlif(x_t, spk, mem)     # or rlif(x_t, spk=spk, mem=mem)
 

@@ -196,6 +196,111 @@ def test_snntorch_rleaky_network(heterogeneity):
     torch.testing.assert_close(mem_b, mem_a, rtol=0, atol=TOL)
 
 
+RLEAKY_STEPS = 120  # >= 100 steps of the tutorial loop below (fx unrolls it)
+
+
+class RLeakyTutorialNet(nn.Module):
+    """snnTorch's RLeaky example: explicit (spk, mem) state, a loop over time; a hidden layer
+    with an all-to-all recurrence (``linear_features``) and an output layer with a one-to-one
+    recurrence (``all_to_all=False``, per-neuron ``V``), random parameters."""
+
+    def __init__(self, reset_mechanism="subtract", scalar_beta=False, n_in=10, n_hidden=16):
+        super().__init__()
+        beta1 = torch.tensor(0.85) if scalar_beta else torch.rand(n_hidden) * 0.8 + 0.1
+        beta2 = torch.tensor(0.7) if scalar_beta else torch.rand(4) * 0.8 + 0.1
+        self.fc1 = nn.Linear(n_in, n_hidden)
+        self.rlif1 = snn.RLeaky(
+            beta=beta1,
+            linear_features=n_hidden,
+            threshold=torch.rand(n_hidden) * 0.5 + 0.75,
+            reset_mechanism=reset_mechanism,
+        )
+        self.fc2 = nn.Linear(n_hidden, 4)
+        self.rlif2 = snn.RLeaky(
+            beta=beta2,
+            all_to_all=False,
+            V=torch.randn(4),
+            threshold=0.6,
+            reset_mechanism=reset_mechanism,
+        )
+        _drive(self.fc1, self.rlif1.recurrent)
+
+    def forward(self, x):  # x: (T, B, in)
+        spk1, mem1 = self.rlif1.init_rleaky()
+        spk2, mem2 = self.rlif2.reset_mem()  # RLeaky's reset_mem returns (spk, mem) too
+        record = [], [], [], []
+        for step in range(RLEAKY_STEPS):
+            cur1 = self.fc1(x[step])
+            spk1, mem1 = self.rlif1(cur1, spk1, mem1)
+            cur2 = self.fc2(spk1)
+            spk2, mem2 = self.rlif2(cur2, spk2, mem2)
+            for rec, value in zip(record, (spk1, mem1, spk2, mem2)):
+                rec.append(value)
+        return tuple(torch.stack(r) for r in record)
+
+
+def _check_rleaky_same(net, new, x):
+    """Same spikes in both layers, membranes within float32 rounding (the sums are grouped
+    differently), and the same input gradients through the fed-back spikes."""
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    weights = torch.rand(x.shape[0], x.shape[1], 4)
+    outs = []
+    for model, xx in ((net, xa), (new, xb)):
+        spk1, mem1, spk2, mem2 = model(xx)
+        ((mem2 * weights).sum() + mem1[::7].sum()).backward()
+        outs.append((spk1, mem1, spk2, mem2))
+    (spk1_a, mem1_a, spk2_a, mem2_a), (spk1_b, mem1_b, spk2_b, mem2_b) = outs
+    for spk in (spk1_a, spk2_a):  # not void: both layers spike, not always
+        assert 0 < spk.count_nonzero() < spk.numel()
+    assert torch.equal(spk1_a, spk1_b) and torch.equal(spk2_a, spk2_b)
+    for a, b in ((mem1_a, mem1_b), (mem2_a, mem2_b)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-4)
+    assert xa.grad.abs().max() > 0
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-4, atol=1e-5 * xa.grad.abs().max())
+
+
+@pytest.mark.parametrize("reset_mechanism", ["subtract", "none"])
+@pytest.mark.parametrize("heterogeneity", ["none", "neuron", "synapse"])
+def test_snntorch_rleaky_tutorial_explicit_state(heterogeneity, reset_mechanism):
+    net = RLeakyTutorialNet(reset_mechanism, scalar_beta=heterogeneity == "none")
+    new, report = convert(net, heterogeneity=heterogeneity, return_report=True)
+    assert _statuses(report) == {"fc1 + rlif1": "converted", "fc2 + rlif2": "converted"}
+    for lif in (new.rlif1, new.rlif2):
+        assert type(lif) is HetSynLeaky and lif.layer.recurrent
+        assert lif.call_convention == "rleaky" and lif.layer.heterogeneity == heterogeneity
+    assert type(new.fc1) is nn.Identity
+    # the one-to-one recurrence is the diagonal recurrent weight diag(V)
+    assert torch.equal(new.rlif2.recurrent_weight, torch.diag(net.rlif2.V.detach()))
+    x = torch.rand(RLEAKY_STEPS, 3, 10)
+    _check_rleaky_same(net, new, x)
+    _check_rleaky_same(net, new, torch.rand(RLEAKY_STEPS, 5, 10))  # a new batch size
+
+
+def test_converted_rleaky_tutorial_fine_tunes_per_synapse_decays():
+    net = RLeakyTutorialNet()
+    new = convert(net, heterogeneity="synapse")
+    lif = new.rlif1
+    syn, rec = lif.syn_decay.detach().clone(), lif.recurrent_decay.detach().clone()
+    # it starts with one decay per neuron (beta_j), repeated along every row
+    assert torch.equal(syn, syn[:, :1].expand_as(syn))
+    optimizer = torch.optim.Adam(new.parameters(), lr=1e-2)
+    x = torch.rand(RLEAKY_STEPS, 4, 10)
+    target = torch.rand(RLEAKY_STEPS, 4, 4)
+    for _ in range(3):
+        optimizer.zero_grad()
+        _, _, _, mem2 = new(x)
+        loss = ((mem2 - target) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    assert lif.weight.grad is not None and lif.recurrent_weight.grad.abs().sum() > 0
+    changed = lif.syn_decay.detach()
+    assert not torch.equal(changed, syn) and not torch.equal(lif.recurrent_decay.detach(), rec)
+    # the decays of one neuron's synapses now differ: per-synapse time constants were learned
+    assert (changed.std(dim=1) > 0).any()
+    out_decay = new.rlif2.syn_decay.detach()
+    assert not torch.equal(out_decay, out_decay[:, :1].expand_as(out_decay))
+
+
 def _sj_mlp(v_reset, decay_input):
     return nn.Sequential(
         layer.Flatten(step_mode="m"),
@@ -308,12 +413,22 @@ def test_data_flow_other_than_linear_to_neuron_is_kept():
     "make, reason",
     [
         (lambda: snn.Synaptic(alpha=0.5, beta=0.9, init_hidden=True), "two exponentials"),
-        (lambda: snn.RLeaky(beta=0.9, linear_features=5), "init_hidden=False"),
-        (lambda: snn.RLeaky(beta=0.9, V=0.5, all_to_all=False, init_hidden=True), "one-to-one"),
+        (
+            lambda: snn.RLeaky(beta=0.9, conv2d_channels=5, kernel_size=3, init_hidden=True),
+            "got a Conv2d recurrence",
+        ),
+        (
+            lambda: snn.RLeaky(beta=0.9, V=torch.ones(3), all_to_all=False, init_hidden=True),
+            "V must be a scalar or have shape (5,)",
+        ),
         (
             lambda: snn.RLeaky(
                 beta=0.9, linear_features=5, init_hidden=True, reset_mechanism="zero"
             ),
+            "zeroes the new input",
+        ),
+        (
+            lambda: snn.RLeaky(beta=0.9, V=0.5, all_to_all=False, reset_mechanism="zero"),
             "zeroes the new input",
         ),
         (lambda: snn.Leaky(beta=0.9, reset_delay=False, init_hidden=True), "reset_delay=False"),

@@ -29,11 +29,15 @@ from .._import_hook import when_imported
 from ..core.dynamics import HetSynState, post_reset_membrane
 from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput
 from ..core.timescales import Decay, TimescaleSpec
-from ..core.validation import check_decay, check_float_tensor
+from ..core.validation import check_choice, check_decay, check_float_tensor
 
 __all__ = ["HetSynLeaky", "HetSynLI", "register"]
 
 Membrane = Union[Tensor, HetSynState]
+
+# How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)`` or
+# snn.RLeaky's ``(input_, spk, mem)`` (see HetSynLeaky.forward).
+CALL_CONVENTIONS = ("leaky", "rleaky")
 
 
 def _decays(beta, tau_syn) -> TimescaleSpec:
@@ -118,11 +122,17 @@ class _HetSynHost:
 
     # ------------------------------------------------------------------ one call
 
-    def _run(self, input_: Tensor, mem: Optional[Membrane]) -> tuple[LayerOutput, Tensor]:
+    def _run(
+        self, input_: Tensor, mem: Optional[Membrane], spk: Optional[Tensor] = None
+    ) -> tuple[LayerOutput, Tensor]:
         """Run one step (B, in) or a sequence (T, B, in); returns the core output and the
-        membrane to report, and keeps the final state."""
-        if self.init_hidden and mem is not None:
-            raise TypeError("`mem` should not be passed as an argument while `init_hidden=True`")
+        membrane to report, and keeps the final state. ``spk``: the spikes passed in
+        snn.RLeaky's convention (recurrent HetSynLeaky only)."""
+        for name, value in (("mem", mem), ("spk", spk)):
+            if self.init_hidden and value is not None:
+                raise TypeError(
+                    f"`{name}` should not be passed as an argument while `init_hidden=True`"
+                )
         x = check_float_tensor("input_", input_)
         n_in = self.layer.in_features
         if x.dim() not in (2, 3) or x.shape[-1] != n_in:
@@ -130,20 +140,25 @@ class _HetSynHost:
                 f"input_ must have shape (B, in) for one step or (T, B, in) for a sequence, with "
                 f"in={n_in}; got shape {tuple(x.shape)}"
             )
-        state = self._start(mem, x.shape[-2])
+        state = self._start(mem, x.shape[-2], spk)
         out = self.layer.step(x, state) if x.dim() == 2 else self.layer.run(x, state)
         membrane = self._report(out)
         self.state = out.state
         self.mem = membrane if x.dim() == 2 else membrane[-1]
         return out, membrane
 
-    def _start(self, mem: Optional[Membrane], batch: int) -> Optional[HetSynState]:
-        """The core state before this call (None: rest), following snnTorch's ``mem``."""
+    def _start(
+        self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
+    ) -> Optional[HetSynState]:
+        """The core state before this call (None: rest), following snnTorch's ``mem``
+        (``spk`` is None here; HetSynLeaky reads it)."""
         if isinstance(mem, HetSynState):
             return mem
         if mem is None or (isinstance(mem, Tensor) and _same_tensor(mem, self.mem)):
             state = self.state  # carried on, as snn.Leaky carries its ``mem``
-            return state if state is not None and state.v.shape[0] == batch else None
+            if state is None or state.v.shape[0] != batch:
+                return None
+            return self._cut_like(state, None, mem)
         mem = check_float_tensor("mem", mem)
         shape = (batch, self.layer.out_features)
         if tuple(mem.shape) != shape:
@@ -158,6 +173,22 @@ class _HetSynHost:
                 f"non-zero tensor with heterogeneity={self.layer.heterogeneity!r}"
             )
         return self._state_from_membrane(mem)
+
+    def _cut_like(self, state: HetSynState, spk, mem) -> HetSynState:
+        """The kept state, cut from the autograd graph where a detached alias of what this
+        layer returned was passed back (truncated BPTT), as cutting snnTorch's arguments does:
+        ``mem`` cuts every field (a recurrent layer's spikes excepted, which ``spk`` cuts)."""
+        if mem is not None and self.mem.requires_grad and not mem.requires_grad:
+            keep = ("spike",) if getattr(self.layer, "recurrent", False) else ()
+            state = HetSynState(
+                *(
+                    t if t is None or f in keep else t.detach()
+                    for f, t in zip(state._fields, state)
+                )
+            )
+        if spk is not None and self.spk.requires_grad and not spk.requires_grad:
+            state = state._replace(spike=state.spike.detach())
+        return state
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -197,12 +228,46 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
 
     - the tensor this layer returned last (or ``reset_mem()``; detached aliases included):
       carries on from the kept state — the usual ``mem = lif.reset_mem(); spk, mem = lif(x,
-      mem)`` loop;
+      mem)`` loop; a detached alias (``mem.detach()``, truncated BPTT) cuts the gradient
+      through the kept state, as it does for ``snn.Leaky`` (in a recurrent layer, all of it
+      but the spikes fed back, which a detached ``spk`` cuts);
     - a tensor of zeros: starts from rest;
     - any other (B, out) tensor: sets the state from the membrane as ``snn.Leaky`` does (the
       reset of the next step follows ``mem > threshold``); only possible where the membrane is
       the whole state (``heterogeneity`` "neuron" or "none", no adaptation), else ``ValueError``;
     - a ``HetSynState`` (e.g. ``lif.state`` saved earlier): starts from exactly that state.
+
+    snn.RLeaky's call convention (recurrent layers, ``init_hidden=False``). A recurrent layer
+    also takes the spikes it returned, as ``snn.RLeaky`` does::
+
+        spk, mem = rlif.init_rleaky()          # zeros (call_convention="rleaky": reset_mem() too)
+        for x_t in x:
+            spk, mem = rlif(x_t, spk, mem)     # or rlif(x_t, spk=spk, mem=mem)
+
+    ``(spk, mem)`` maps onto the core state by this rule (exact in every case it accepts):
+
+    - ``spk`` and ``mem`` are the tensors this layer returned last (or those of
+      ``init_rleaky()``/``reset_mem()``; detached aliases included), or not given: the layer
+      carries on from its kept core state ``self.state``, which holds what ``(spk, mem)``
+      cannot (per-synapse currents, reset current, adaptation). This is the tutorial loop,
+      exact for every ``heterogeneity``. A detached alias (``spk.detach()``, ``mem.detach()``,
+      truncated BPTT) cuts the gradient through the matching part of the kept state: ``spk``
+      the spikes, ``mem`` all the rest — what snn.RLeaky's detached arguments cut.
+    - any other tensors (a missing one is the one this layer returned last, as in
+      snn.RLeaky): all zeros (or empty) start from rest; otherwise they set the state where
+      ``(spk, mem)`` is the whole state (``heterogeneity`` "neuron" or "none", no
+      adaptation), and only when ``spk`` are the spikes of ``mem``
+      (``spk == spike(mem - threshold) * graded_spikes_factor``): snn.RLeaky feeds ``spk``
+      back but derives its reset from ``mem``, while the core keeps one spike for both.
+      Otherwise ``ValueError`` naming the argument, what was expected and what was received.
+    - ``spk`` together with a ``HetSynState`` as ``mem``: ``TypeError`` (the state holds its
+      spikes).
+
+    ``call_convention`` chooses how positional state arguments are read: ``"leaky"``
+    (default): ``lif(x, mem)``, and for a recurrent layer also ``lif(x, spk, mem)``;
+    ``"rleaky"`` (recurrent layers only; :meth:`from_leaky` sets it for an ``snn.RLeaky``):
+    exactly snn.RLeaky's ``forward(input_, spk=None, mem=None)``, and ``reset_mem()`` returns
+    ``(spk, mem)`` as RLeaky's does, so that converted RLeaky code runs unchanged.
 
     Args:
         in_features, out_features: inputs and neurons of the layer.
@@ -233,6 +298,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             ``Decay(beta)``).
         detach_reset: stop gradients through the reset; default ``reset_delay`` (what snnTorch
             does: its delayed reset is detached, its immediate one is not).
+        call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
+            arguments are read and what ``reset_mem()`` returns (above).
 
     The positional order of the arguments after ``out_features`` is ``snn.Leaky``'s.
     Not supported (``ValueError`` unless false): ``inhibition``, ``state_quant``.
@@ -280,9 +347,16 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         decay_parametrization: str = "logit",
         dt: float = 1.0,
         kernel: str = "auto",
+        call_convention: str = "leaky",
         device=None,
         dtype=None,
     ):
+        check_choice("call_convention", call_convention, CALL_CONVENTIONS)
+        if call_convention == "rleaky" and not recurrent:
+            raise ValueError(
+                "call_convention='rleaky' (snn.RLeaky's (input_, spk, mem)) needs recurrent=True; "
+                f"got recurrent={recurrent!r}"
+            )
         for name, value in (("inhibition", inhibition), ("state_quant", state_quant)):
             if value:  # accepted only to keep snn.Leaky's positional order
                 raise ValueError(f"{name} is not supported by HetSynLeaky; got {name}={value!r}")
@@ -334,7 +408,10 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 device=device,
                 dtype=dtype,
             )
+            self.call_convention = call_convention
             self._init_state()
+            # the spikes last returned (snn.RLeaky's ``spk``), to recognise them when passed back
+            self.register_buffer("spk", torch.zeros(0), persistent=False)
 
     @classmethod
     @torch.no_grad()
@@ -346,10 +423,17 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
 
-        ``leaky`` is an ``snn.Leaky``, or an ``snn.RLeaky`` with an all-to-all linear recurrence
-        (``linear_features``), reset ``"subtract"`` or ``"none"`` and ungraded spikes: then the
-        layer is ``recurrent`` with the recurrent weights, its bias adds the recurrent bias,
-        and every recurrent decay is ``beta`` too (same dynamics up to float rounding).
+        ``leaky`` is an ``snn.Leaky``, or an ``snn.RLeaky`` with a linear recurrence, reset
+        ``"subtract"`` or ``"none"`` and ungraded spikes: then the layer is ``recurrent``, with
+        ``call_convention="rleaky"`` (it is called as the RLeaky was: ``(input_, spk, mem)``,
+        ``init_rleaky()``/``reset_mem()`` returning ``(spk, mem)``), and every recurrent decay
+        is ``beta`` too. An all-to-all recurrence (``linear_features``) gives its weights to
+        ``recurrent_weight`` and its bias is added to the layer's; a one-to-one recurrence
+        (``all_to_all=False``, ``spk * V``) becomes the diagonal ``recurrent_weight = diag(V)``
+        (exact: the off-diagonal products are zeros), learnable when ``V`` is — fine-tuning
+        can then grow connections between neurons, which the RLeaky did not have. Same
+        dynamics up to float rounding (the sums are grouped differently: same spikes in the
+        tests, membranes within 1e-5 in float32).
 
         ``heterogeneity``: ``"none"`` (default for a scalar ``beta``) or ``"neuron"`` (default
         otherwise) give the same spikes and membranes bit for bit; ``"synapse"`` starts a
@@ -367,7 +451,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
             )
         rec = getattr(leaky, "recurrent", None)
-        if type(leaky) is snntorch.RLeaky and (why := rleaky_mismatch(leaky)):
+        if type(leaky) is snntorch.RLeaky and (
+            why := rleaky_mismatch(leaky, linear.out_features)
+        ):
             raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
         weight = linear.weight
         beta = leaky.beta.detach().to(weight.dtype)
@@ -400,6 +486,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             tau_reset=Decay(neuron_beta) if per_synapse else None,
             tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
             bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
+            call_convention="leaky" if rec is None else "rleaky",
             device=weight.device,
             dtype=weight.dtype,
         )
@@ -409,9 +496,13 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         for b in (linear.bias, getattr(rec, "bias", None)):
             if b is not None:
                 lif.bias.add_(b)
-        if rec is not None:
+        if isinstance(rec, nn.Linear):
             lif.recurrent_weight.copy_(rec.weight)
             lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
+        elif rec is not None:  # one-to-one: spk * V
+            v = torch.as_tensor(leaky.V)
+            lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
+            lif.recurrent_weight.requires_grad_(v.requires_grad)
         return lif
 
     # SpikingNeuron would register its own threshold: the core layer's is the one used.
@@ -445,16 +536,157 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             f"state); build a new layer instead of setting it to {value!r}"
         )
 
-    def forward(self, input_: Tensor, mem: Optional[Membrane] = None):
-        """One step (B, in) or a sequence (T, B, in); see the class docstring for ``mem``.
+    def forward(
+        self,
+        input_: Tensor,
+        *state: Optional[Membrane],
+        spk: Optional[Tensor] = None,
+        mem: Optional[Membrane] = None,
+    ):
+        """One step (B, in) or a sequence (T, B, in); see the class docstring for the state.
+
+        Calls: ``lif(x)``, ``lif(x, mem)`` (snn.Leaky); for a recurrent layer also
+        ``lif(x, spk, mem)`` and ``lif(x, spk=spk)`` (snn.RLeaky). With
+        ``call_convention="rleaky"`` a single positional state argument is ``spk``, as in
+        snn.RLeaky's ``forward(input_, spk=None, mem=None)``; otherwise it is ``mem``.
 
         Returns ``(spk, mem)``, or ``spk`` alone with ``init_hidden=True`` and ``output=False``.
         """
-        out, membrane = self._run(input_, mem)
-        spk = out.spikes * self.graded_spikes_factor
+        spk, mem = self._state_arguments(state, spk, mem)
+        out, membrane = self._run(input_, mem, spk)
+        spikes = out.spikes * self.graded_spikes_factor
+        self.spk = spikes if spikes.dim() == 2 else spikes[-1]
         if self.init_hidden and not self.output:
-            return spk
-        return spk, membrane
+            return spikes
+        return spikes, membrane
+
+    def _state_arguments(self, state: tuple, spk, mem) -> tuple[Optional[Tensor], object]:
+        """``(spk, mem)`` from the positional and keyword state arguments of ``forward``."""
+        recurrent = self.layer.recurrent
+        names = ("spk", "mem") if recurrent else ("mem",)
+        if len(state) > len(names):
+            raise TypeError(
+                f"HetSynLeaky takes at most {len(names)} state argument(s) after input_ "
+                f"({', '.join(names)}{'' if recurrent else '; spk needs recurrent=True'}); "
+                f"got {len(state)}"
+            )
+        if len(state) == 1:
+            names = ("spk",) if self.call_convention == "rleaky" else ("mem",)
+            (value,) = state
+            if (
+                recurrent
+                and names == ("mem",)
+                and isinstance(value, Tensor)
+                and self.spk.numel()
+                and _same_tensor(value, self.spk)
+            ):
+                raise TypeError(
+                    "the single state argument of HetSynLeaky(call_convention='leaky') is mem "
+                    "(snn.Leaky's order), but the tensor passed is the spikes this layer "
+                    "returned last: call lif(input_, spk, mem) or lif(input_, spk=spk) "
+                    "(call_convention='rleaky' reads a single argument as spk, as snn.RLeaky)"
+                )
+        given = {"spk": spk, "mem": mem}
+        for name, value in zip(names, state):
+            if given[name] is not None:
+                raise TypeError(f"forward() got multiple values for argument {name!r}")
+            given[name] = value
+        if given["spk"] is not None and not recurrent:
+            raise TypeError(
+                "spk (snn.RLeaky's spikes fed back) needs a recurrent HetSynLeaky "
+                "(recurrent=True); this layer is feedforward: call lif(input_, mem)"
+            )
+        return given["spk"], given["mem"]
+
+    def _start(
+        self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
+    ) -> Optional[HetSynState]:
+        if spk is None and self.call_convention == "leaky":
+            return super()._start(mem, batch)
+        if isinstance(mem, HetSynState):
+            if spk is not None:
+                raise TypeError(
+                    "spk must be None when mem is a HetSynState (the state holds its spikes); "
+                    f"got a {type(spk).__name__} for spk"
+                )
+            return mem
+        # snn.RLeaky's convention: (spk, mem), a missing one being the one kept.
+        spk = None if spk is None else check_float_tensor("spk", spk)
+        mem = None if mem is None else check_float_tensor("mem", mem)
+        passed = [(spk, self.spk), (mem, self.mem)]
+        if all(a is None or _same_tensor(a, own) for a, own in passed):
+            state = self.state
+            if state is None or state.v.shape[0] != batch:
+                return None
+            return self._cut_like(state, spk, mem)
+        shape = (batch, self.layer.out_features)
+        # a kept tensor of another batch size counts as zeros (snn.RLeaky's rule)
+        spk, mem = (
+            (own if own.shape == shape else None) if a is None else a for a, own in passed
+        )
+        spk = None if spk is None else self._rleaky_tensor("spk", spk, shape)
+        mem = None if mem is None else self._rleaky_tensor("mem", mem, shape)
+        if spk is None and mem is None:
+            return None
+        factory = {"dtype": self.layer.weight.dtype, "device": self.layer.weight.device}
+        spk = torch.zeros(shape, **factory) if spk is None else spk
+        mem = torch.zeros(shape, **factory) if mem is None else mem
+        if not (spk.any() or mem.any() or spk.requires_grad or mem.requires_grad):
+            return None  # zeros: rest
+        if not self.layer.shared or self.layer.adaptation:
+            raise ValueError(
+                "spk and mem can set the full state only for heterogeneity 'neuron' or 'none' "
+                "without adaptation; otherwise pass the spk and mem this layer returned last "
+                "(or those of init_rleaky()/reset_mem(), or zeros without gradient), or a "
+                "HetSynState as mem; got other tensors (non-zero, or carrying gradients) with "
+                f"heterogeneity={self.layer.heterogeneity!r}"
+                f"{' and adaptation' if self.layer.adaptation else ''}"
+            )
+        factor = self.graded_spikes_factor
+        spike = spk if bool((factor == 1).all()) else spk / factor
+        expected = self._spike((mem - self.threshold).detach())
+        if not torch.equal(spike.detach().to(expected.dtype), expected):
+            raise ValueError(
+                "spk must be the spikes of mem (spk == spike(mem - threshold) * "
+                "graded_spikes_factor): snn.RLeaky feeds spk back but resets by mem, and "
+                "HetSynLeaky keeps one spike for both; pass the spk and mem this layer "
+                f"returned together; got spk with {int((spike.detach() != expected).sum())} "
+                "entries that differ from the spikes of mem"
+            )
+        return HetSynState(syn=mem, v=mem, spike=spike.to(mem.dtype))
+
+    @staticmethod
+    def _rleaky_tensor(name: str, value: object, shape: tuple) -> Optional[Tensor]:
+        """``value`` checked to be a (B, out) float tensor; None for an empty one."""
+        value = check_float_tensor(name, value)
+        if value.numel() == 0:
+            return None  # snn.RLeaky's fresh state, torch.zeros(0): zeros
+        if tuple(value.shape) != shape:
+            raise ValueError(f"{name} must have shape (B, out) = {shape}; got {tuple(value.shape)}")
+        return value
+
+    def reset_mem(self):
+        """Forget the state (the next call starts from rest). Returns the zeroed ``mem``, or
+        ``(spk, mem)`` with ``call_convention="rleaky"`` (as snn.RLeaky's ``reset_mem``)."""
+        mem = super().reset_mem()
+        self.spk = torch.zeros_like(self.spk)
+        return (self.spk, mem) if self.call_convention == "rleaky" else mem
+
+    def init_rleaky(self) -> tuple[Tensor, Tensor]:
+        """snn.RLeaky's name: forget the state; returns the zeroed ``(spk, mem)`` to pass to the
+        first call (recurrent layers)."""
+        if not self.layer.recurrent:
+            raise TypeError(
+                "init_rleaky() returns (spk, mem) for snn.RLeaky's call convention, which needs "
+                "a recurrent HetSynLeaky (recurrent=True); this layer is feedforward: use "
+                "init_leaky() or reset_mem()"
+            )
+        self.reset_mem()
+        return self.spk, self.mem
+
+    def _detach_state(self) -> None:
+        super()._detach_state()
+        self.spk = self.spk.detach()
 
     def _report(self, out: LayerOutput) -> Tensor:
         if self.reset_delay:
@@ -492,14 +724,21 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         return ", ".join(f"{k}={v}" for k, v in flags.items())
 
 
-def rleaky_mismatch(rleaky: snntorch.RLeaky) -> Optional[str]:
-    """Why ``rleaky`` has no exact recurrent HetSynLeaky (None when it has one)."""
-    if not (rleaky.all_to_all and isinstance(rleaky.recurrent, nn.Linear)):
-        kind = type(rleaky.recurrent).__name__ if rleaky.all_to_all else "one-to-one"
+def rleaky_mismatch(rleaky: snntorch.RLeaky, n: Optional[int] = None) -> Optional[str]:
+    """Why ``rleaky`` (fed by ``n`` features, when known) has no exact recurrent HetSynLeaky
+    (None when it has one)."""
+    if rleaky.all_to_all and not isinstance(rleaky.recurrent, nn.Linear):
         return (
-            "only an all-to-all linear recurrence (linear_features) maps onto HetSyn's "
-            f"recurrent synapses; got a {kind} recurrence"
+            "only a linear recurrence (all-to-all linear_features, or one-to-one V) maps onto "
+            f"HetSyn's recurrent synapses; got a {type(rleaky.recurrent).__name__} recurrence"
         )
+    if not rleaky.all_to_all:
+        v = torch.as_tensor(rleaky.V)
+        if v.dim() > 1 or v.numel() not in (1, n if n is not None else v.numel()):
+            return (
+                f"its one-to-one weight V must be a scalar or have shape ({n},) (one per "
+                f"neuron); got shape {tuple(v.shape)}"
+            )
     if rleaky.reset_mechanism == "zero":
         return (
             "its reset to zero also zeroes the new input of the step after a spike, unlike "

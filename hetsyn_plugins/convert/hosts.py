@@ -62,7 +62,7 @@ class SnnTorchHost:
                 "with a (input, syn, mem) call: rebuild it as one to convert it)"
             )
         if kind is snn.RLeaky:
-            self._check_rleaky(neuron)
+            self._check_rleaky(neuron, linear.out_features)
         elif kind is not snn.Leaky:
             raise Refusal(
                 f"{kind.__name__} has no HetSyn counterpart (snn.Leaky and snn.RLeaky are "
@@ -86,13 +86,9 @@ class SnnTorchHost:
         new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity)
         return new, new.layer
 
-    def _check_rleaky(self, neuron: nn.Module) -> None:
-        if not neuron.init_hidden:
-            raise Refusal(
-                "snn.RLeaky with init_hidden=False is called as (input, spk, mem), which "
-                "HetSynLeaky (input, mem) is not; convert one built with init_hidden=True"
-            )
-        why = self.adapter.rleaky_mismatch(neuron)
+    def _check_rleaky(self, neuron: nn.Module, n: int) -> None:
+        # init_hidden True or False: the recurrent HetSynLeaky takes RLeaky's (input, spk, mem)
+        why = self.adapter.rleaky_mismatch(neuron, n)
         if why:
             raise Refusal(f"snn.RLeaky: {why}")
 

@@ -5,6 +5,8 @@ name       task
 =========  =================================================================================
 dms        delayed match-to-sample (working memory), :class:`DelayedMatchToSample`
 pattern    pattern generation (regression onto a sum of cosines), :class:`PatternGeneration`
+shd        Spiking Heidelberg Digits (700 channels, 20 classes), :class:`SpikingHeidelbergDigits`
+digits     scikit-learn's 8x8 digits shown row by row as spikes, :class:`SequentialDigits`
 =========  =================================================================================
 
 ``make_task(name, **options)`` builds one by name; :data:`TASKS` lists them.
@@ -14,9 +16,13 @@ from __future__ import annotations
 
 from ..core.validation import check_choice
 from .base import ClassificationTask, Task
+from .digits import SequentialDigits
 from .network import NetworkOutput, SpikingNetwork
+from .shd import SpikingHeidelbergDigits
 
 TASKS: dict[str, type[Task]] = {}
+TASKS["shd"] = SpikingHeidelbergDigits
+TASKS["digits"] = SequentialDigits
 
 
 def make_task(name: str, **options) -> Task:
@@ -32,6 +38,8 @@ def make_task(name: str, **options) -> Task:
 __all__ = [
     "ClassificationTask",
     "NetworkOutput",
+    "SequentialDigits",
+    "SpikingHeidelbergDigits",
     "SpikingNetwork",
     "TASKS",
     "Task",

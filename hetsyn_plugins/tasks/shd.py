@@ -31,16 +31,19 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional
 
-import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ..core.timescales import Normal
 from ..core.validation import check_positive, check_positive_int
 from .base import ClassificationTask
 from .network import SpikingNetwork
+
+if TYPE_CHECKING:
+    import numpy as np
 
 N_CHANNELS = 700
 N_CLASSES = 20
@@ -234,12 +237,15 @@ class SpikingHeidelbergDigits(ClassificationTask):
         return open_shd(self.root, split, download=self.download, transform=transform)
 
     def _binned(self, split: str) -> _Binned:
+        import numpy as np  # numpy comes with tonic; imported here to keep the tasks importable
+
         if split not in self._cache:
             ds = self.dataset(split)
             n = len(ds) if self.limit is None else min(self.limit, len(ds))
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us
-            for i in range(n):
+            # read once (tonic opens the file per sample: about half a minute for all of SHD)
+            for i in tqdm(range(n), desc=f"reading SHD {split}", disable=None, leave=False):
                 events, label = ds[i]
                 t, ch = events["t"], events["x"]
                 keep = (t >= 0) & (t < limit_us)
@@ -262,6 +268,8 @@ class SpikingHeidelbergDigits(ClassificationTask):
 
     def frames(self, split: str, index: Sequence[int] | Tensor) -> Tensor:
         """The binned spikes of samples ``index`` of ``split``: (T, B, 700) float32."""
+        import numpy as np
+
         data = self._binned(split)
         index = torch.as_tensor(index, dtype=torch.int64).reshape(-1).tolist()
         frame = self._steps * N_CHANNELS

@@ -187,6 +187,33 @@ def test_shd_missing_data_is_a_clear_error(tmp_path, monkeypatch):
         task.num_samples("train")
 
 
+def test_shd_reads_the_h5_alone_and_downloads_only_when_asked(tmp_path, monkeypatch):
+    import tonic
+
+    from hetsyn_plugins.tasks.shd import tonic_shd_class
+
+    write_shd(tmp_path, "test", class_pattern_samples(2, seed=0))
+    ds = tonic_shd_class()(str(tmp_path), train=False)
+    assert len(ds) == 2 and ds.location_on_system == str(tmp_path / "SHD")
+    # tonic's own check also wants the .zip: it would fetch the archive again
+    assert not tonic.datasets.SHD._check_exists(ds)
+
+    # missing file: the subclass refuses to download unless allowed
+    calls = []
+
+    def fake_download(self):  # stands in for tonic's (md5-checked) download, offline
+        calls.append(self.url)
+        write_shd(tmp_path, "train", class_pattern_samples(3, seed=0))
+
+    monkeypatch.setattr(tonic.datasets.SHD, "download", fake_download)
+    with pytest.raises(SHDNotFoundError, match="download=True"):
+        tonic_shd_class()(str(tmp_path), train=True, download=False)
+    assert calls == []
+    task = SpikingHeidelbergDigits(root=str(tmp_path), download=True)
+    assert task.num_samples("train") == 3
+    assert calls == ["https://zenkelab.org/datasets/shd_train.h5.zip"]
+
+
 def test_shd_rejects_bad_options():
     with pytest.raises(ValueError, match="multiple of bin_ms"):
         SpikingHeidelbergDigits(bin_ms=3.0, duration_ms=1000.0)
@@ -301,6 +328,15 @@ def test_digits_rejects_bad_options():
         SequentialDigits(steps_per_row=2, decision_steps=17)
     with pytest.raises(TypeError, match="bad option"):
         make_task("digits", rows=3)
+
+
+def test_digits_config_rebuilds_the_task():
+    task = SequentialDigits(steps_per_row=2, hidden=16, limit=10)
+    config = task.config()
+    assert config["decision_steps"] == 2 and config["hidden"] == 16
+    rebuilt = type(task)(**config)
+    assert rebuilt == task
+    assert torch.equal(rebuilt.test_spikes(), task.test_spikes())
 
 
 @pytest.mark.parametrize("model", MODELS)

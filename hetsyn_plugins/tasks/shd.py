@@ -74,7 +74,7 @@ def missing_data_message(root: Optional[str | os.PathLike], split: str) -> str:
     path = data_file(root, split)
     return (
         f"the SHD {split} data are not at {path}. To get them, either let the task download "
-        f"them (download=True, e.g. make_task('shd', download=True); about 0.5 GB from {URL}), "
+        f"them (download=True, e.g. make_task('shd', download=True); from {URL}), "
         f"or download {URL}{FILES[split]}.zip yourself and unzip it into {path.parent}; or "
         f"point the task at a folder that already holds {FOLDER}/{FILES[split]} with root=... "
         f"or the environment variable {ROOT_ENV}."
@@ -244,7 +244,7 @@ class SpikingHeidelbergDigits(ClassificationTask):
             n = len(ds) if self.limit is None else min(self.limit, len(ds))
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us
-            # read once (tonic opens the file per sample: about half a minute for all of SHD)
+            # read once: tonic opens the file for every sample (a few ms each)
             for i in tqdm(range(n), desc=f"reading SHD {split}", disable=None, leave=False):
                 events, label = ds[i]
                 t, ch = events["t"], events["x"]

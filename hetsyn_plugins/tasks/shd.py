@@ -237,10 +237,10 @@ class SpikingHeidelbergDigits(ClassificationTask):
         return open_shd(self.root, split, download=self.download, transform=transform)
 
     def _binned(self, split: str) -> _Binned:
-        import numpy as np  # numpy comes with tonic; imported here to keep the tasks importable
-
         if split not in self._cache:
             ds = self.dataset(split)
+            import numpy as np  # comes with tonic; imported here to keep the tasks importable
+
             n = len(ds) if self.limit is None else min(self.limit, len(ds))
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us

@@ -291,7 +291,8 @@ def test_digits_split_and_shapes():
     assert x.dtype == torch.float32 and set(x.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(torch.cat([y for _, y in batches]), test_labels)
     # the test spikes are the same on every pass, whatever the generator
-    again = torch.cat([x for x, _ in task.batches("test", 449, torch.Generator().manual_seed(3))], 1)
+    other = torch.Generator().manual_seed(3)
+    again = torch.cat([x for x, _ in task.batches("test", 449, other)], 1)
     assert torch.equal(again, x)
 
 
@@ -312,7 +313,8 @@ def test_digits_training_order_is_shuffled_by_the_generator():
     task = SequentialDigits(limit=40)
 
     def labels(seed):
-        return torch.cat([y for _, y in task.batches("train", 16, torch.Generator().manual_seed(seed))])
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat([y for _, y in task.batches("train", 16, generator)])
 
     assert torch.equal(labels(0), labels(0))
     assert not torch.equal(labels(0), labels(1))

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--delay-ms", type=float, default=800.0, help="delay between the cues")
     demo.add_argument("--out", default="hetsyn-demo", help="folder for figures and results")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--threads", type=int, default=1,
+        help="torch CPU threads (default 1: the demo's networks are too small to share out)",
+    )
 
     tr = sub.add_parser("train", help="train one model on one task, with checkpoints")
     tr.add_argument("--task", required=True, choices=sorted(_tasks()))
@@ -88,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="checkpoint folder")
     tr.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
 
     ev = sub.add_parser("eval", help="robustness of a trained model to input noise / time warp")
     ev.add_argument("checkpoint")
@@ -108,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .tasks.training import CheckpointError
 
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            parser.error(f"--threads must be a positive integer; got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         return _COMMANDS[args.command](args)
     except (CheckpointError, FileNotFoundError, ValueError, TypeError) as err:

@@ -5,6 +5,8 @@ name       task
 =========  =================================================================================
 dms        delayed match-to-sample (working memory), :class:`DelayedMatchToSample`
 pattern    pattern generation (regression onto a sum of cosines), :class:`PatternGeneration`
+shd        Spiking Heidelberg Digits (700 channels, 20 classes), :class:`SpikingHeidelbergDigits`
+digits     scikit-learn's 8x8 digits shown row by row as spikes, :class:`SequentialDigits`
 =========  =================================================================================
 
 ``make_task(name, **options)`` builds one by name; :data:`TASKS` lists them.
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 from ..core.validation import check_choice
 from .base import ClassificationTask, Task
+from .digits import SequentialDigits
 from .dms import DelayedMatchToSample
 from .network import NetworkOutput, SpikingNetwork
 from .pattern import PatternGeneration
+from .shd import SpikingHeidelbergDigits
 
 TASKS: dict[str, type[Task]] = {
-    DelayedMatchToSample.name: DelayedMatchToSample,
-    PatternGeneration.name: PatternGeneration,
+    cls.name: cls
+    for cls in (DelayedMatchToSample, PatternGeneration, SpikingHeidelbergDigits, SequentialDigits)
 }
 
 
@@ -39,6 +43,8 @@ __all__ = [
     "DelayedMatchToSample",
     "NetworkOutput",
     "PatternGeneration",
+    "SequentialDigits",
+    "SpikingHeidelbergDigits",
     "SpikingNetwork",
     "TASKS",
     "Task",

@@ -1,0 +1,349 @@
+"""The data-set tasks: SHD (through tonic, on small files written here in SHD's format, since
+the tests run offline) and the sequential 8x8 digits of scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+h5py = pytest.importorskip("h5py")
+pytest.importorskip("tonic")
+pytest.importorskip("sklearn")
+
+from hetsyn_plugins.core import PRESETS  # noqa: E402
+from hetsyn_plugins.tasks import TASKS, make_task  # noqa: E402
+from hetsyn_plugins.tasks.digits import SequentialDigits, load_digit_images  # noqa: E402
+from hetsyn_plugins.tasks.shd import (  # noqa: E402
+    ROOT_ENV,
+    SHDNotFoundError,
+    SpikingHeidelbergDigits,
+    data_file,
+)
+
+MODELS = tuple(PRESETS)
+
+# --------------------------------------------------------------------------- SHD files
+
+
+def write_shd(root, split, samples):
+    """Write ``samples`` [(times in s, units, label), ...] as ``<root>/SHD/shd_<split>.h5`` in
+    the layout of the published files: ragged float16 ``spikes/times`` (seconds) and uint16
+    ``spikes/units``, uint16 ``labels``, ``extra/keys`` (class names), ``extra/speaker`` and
+    ``extra/meta_info``. No ``.zip`` is written: the loader must find the ``.h5`` alone."""
+    path = data_file(root, split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(samples)
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
+        units = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (t, u, _) in enumerate(samples):
+            times[i] = np.asarray(t, dtype=np.float16)
+            units[i] = np.asarray(u, dtype=np.uint16)
+        f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint16))
+        keys = [f"{lang}-{d}".encode() for lang in ("english", "german") for d in range(10)]
+        f.create_dataset("extra/keys", data=np.array(keys))
+        f.create_dataset("extra/speaker", data=np.arange(n, dtype=np.uint16) % 10)
+        for name in ("gender", "age", "body_height"):
+            f.create_dataset(f"extra/meta_info/{name}", data=np.zeros(10, dtype=np.uint16))
+    return path
+
+
+# Spike times chosen to be exact in float16, so that their microseconds are known:
+# 2**-8 s = 3906.25 us -> bin 0 (just below the 4000 us edge), 2**-7 s = 7812.5 us -> bin 1,
+# 0.25 s -> bin 62, 0.5 s -> bin 125, 1 - 2**-11 s = 999511.7 us -> bin 249, >= 1 s -> dropped.
+KNOWN = [
+    # (time s, channel, expected bin or None when dropped)
+    (0.0, 0, 0),
+    (2.0**-8, 5, 0),
+    (2.0**-7, 5, 1),
+    (0.25, 699, 62),
+    (0.25, 699, 62),
+    (0.5, 10, 125),
+    (1 - 2.0**-11, 3, 249),
+    (1.0, 4, None),
+    (1.25, 4, None),
+]
+
+
+def class_pattern_samples(n, seed, n_classes=20, spikes=300):
+    """Random sorted spikes whose channels depend on the class (a learnable signal)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        label = i % n_classes
+        t = np.sort(rng.uniform(0, 1.1, spikes))
+        block = 700 // n_classes
+        u = np.where(
+            rng.random(spikes) < 0.7,
+            label * block + rng.integers(0, block, spikes),
+            rng.integers(0, 700, spikes),
+        )
+        out.append((t, u, label))
+    return out
+
+
+@pytest.fixture
+def shd_root(tmp_path):
+    known = ([k[0] for k in KNOWN], [k[1] for k in KNOWN], 7)
+    write_shd(tmp_path, "train", [known] + class_pattern_samples(6, seed=1))
+    write_shd(tmp_path, "test", [known] + class_pattern_samples(4, seed=2) + [([], [], 19)])
+    return tmp_path
+
+
+def test_shd_is_registered():
+    assert TASKS["shd"] is SpikingHeidelbergDigits
+    assert TASKS["digits"] is SequentialDigits
+
+
+def test_shd_bins_known_spikes_into_known_bins(shd_root):
+    task = SpikingHeidelbergDigits(root=str(shd_root))
+    assert (task.steps, task.in_features, task.out_features) == (250, 700, 20)
+    x, target = next(task.batches("test", 1, torch.Generator()))
+    assert x.shape == (250, 1, 700) and x.dtype == torch.float32
+    assert target.tolist() == [7] and target.dtype == torch.int64
+    expected = torch.zeros(250, 700)
+    for _, channel, step in KNOWN:
+        if step is not None:
+            expected[step, channel] += 1
+    assert torch.equal(x[:, 0], expected)
+    assert x.sum() == 7  # the two spikes at or after 1 s are dropped
+    assert x[62, 0, 699] == 2
+
+    binary = SpikingHeidelbergDigits(root=str(shd_root), binary=True)
+    xb, _ = next(binary.batches("test", 1, torch.Generator()))
+    assert torch.equal(xb[:, 0], expected.clamp(max=1))
+
+    coarse = SpikingHeidelbergDigits(root=str(shd_root), bin_ms=10.0, duration_ms=500.0)
+    xc, _ = next(coarse.batches("test", 1, torch.Generator()))
+    assert xc.shape == (50, 1, 700)
+    # 0, 3.9 and 7.8 ms share the first 10 ms bin; 0.25 s -> bin 25; 0.5 s and later dropped
+    assert (xc[0, 0, 0], xc[0, 0, 5], xc[25, 0, 699], xc.sum()) == (1, 2, 2, 5)
+
+
+def test_shd_matches_tonic_to_frame(shd_root):
+    from tonic.transforms import ToFrame
+
+    task = SpikingHeidelbergDigits(root=str(shd_root))
+    to_frame = ToFrame(
+        sensor_size=(700, 1, 1), time_window=4000, start_time=0, end_time=1_000_000
+    )
+    ds = task.dataset("test", transform=to_frame)
+    x = task.frames("test", range(5))
+    for i in range(5):
+        frames, label = ds[i]
+        assert frames.shape == (250, 1, 700)
+        assert torch.equal(x[:, i], torch.as_tensor(frames[:, 0], dtype=torch.float32))
+        assert x[:, i].sum() > 0
+
+
+def test_shd_batches_shapes_labels_and_order(shd_root):
+    task = SpikingHeidelbergDigits(root=str(shd_root))
+    assert task.num_samples("train") == 7 and task.num_samples("test") == 6
+    test = [(x, y) for x, y in task.batches("test", 4, torch.Generator())]
+    assert [x.shape for x, _ in test] == [(250, 4, 700), (250, 2, 700)]
+    labels = torch.cat([y for _, y in test]).tolist()
+    assert labels == [7, 0, 1, 2, 3, 19]  # file order
+    assert test[1][0][:, 1].sum() == 0  # the empty recording
+    again = torch.cat([x for x, _ in task.batches("test", 4, torch.Generator().manual_seed(5))], 1)
+    assert torch.equal(again, torch.cat([x for x, _ in test], 1))
+
+    def train_order(seed):
+        batches = list(task.batches("train", 3, torch.Generator().manual_seed(seed)))
+        return torch.cat([x for x, _ in batches], 1), torch.cat([y for _, y in batches])
+
+    x1, y1 = train_order(0)
+    x2, y2 = train_order(0)
+    x3, y3 = train_order(1)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert sorted(y1.tolist()) == sorted([7, 0, 1, 2, 3, 4, 5])
+    assert not torch.equal(y1, y3)
+    # the same sample travels with its label
+    ref = {y: task.frames("train", [i])[:, 0] for i, y in enumerate([7, 0, 1, 2, 3, 4, 5])}
+    for b, y in enumerate(y3.tolist()):
+        assert torch.equal(x3[:, b], ref[y])
+
+    limited = SpikingHeidelbergDigits(root=str(shd_root), limit=3)
+    assert limited.num_samples("train") == 3 and limited.num_samples("test") == 3
+
+
+def test_shd_missing_data_is_a_clear_error(tmp_path, monkeypatch):
+    task = SpikingHeidelbergDigits(root=str(tmp_path / "nowhere"))
+    with pytest.raises(SHDNotFoundError) as err:
+        next(task.batches("train", 4, torch.Generator()))
+    message = str(err.value)
+    expected = tmp_path / "nowhere" / "SHD" / "shd_train.h5"
+    assert str(expected) in message
+    assert "download=True" in message and "shd_train.h5.zip" in message
+    assert ROOT_ENV in message
+    assert not expected.parent.exists() or not any(expected.parent.iterdir())
+
+    # the default root comes from the environment variable
+    write_shd(tmp_path / "env", "test", class_pattern_samples(2, seed=0))
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path / "env"))
+    task = make_task("shd")
+    assert task.num_samples("test") == 2
+    with pytest.raises(SHDNotFoundError, match="shd_train.h5"):
+        task.num_samples("train")
+
+
+def test_shd_reads_the_h5_alone_and_downloads_only_when_asked(tmp_path, monkeypatch):
+    import tonic
+
+    from hetsyn_plugins.tasks.shd import tonic_shd_class
+
+    write_shd(tmp_path, "test", class_pattern_samples(2, seed=0))
+    ds = tonic_shd_class()(str(tmp_path), train=False)
+    assert len(ds) == 2 and ds.location_on_system == str(tmp_path / "SHD")
+    # tonic's own check also wants the .zip: it would fetch the archive again
+    assert not tonic.datasets.SHD._check_exists(ds)
+
+    # missing file: the subclass refuses to download unless allowed
+    calls = []
+
+    def fake_download(self):  # stands in for tonic's (md5-checked) download, offline
+        calls.append(self.url)
+        write_shd(tmp_path, "train", class_pattern_samples(3, seed=0))
+
+    monkeypatch.setattr(tonic.datasets.SHD, "download", fake_download)
+    with pytest.raises(SHDNotFoundError, match="download=True"):
+        tonic_shd_class()(str(tmp_path), train=True, download=False)
+    assert calls == []
+    task = SpikingHeidelbergDigits(root=str(tmp_path), download=True)
+    assert task.num_samples("train") == 3
+    assert calls == ["https://zenkelab.org/datasets/shd_train.h5.zip"]
+
+
+def test_shd_rejects_bad_options():
+    with pytest.raises(ValueError, match="multiple of bin_ms"):
+        SpikingHeidelbergDigits(bin_ms=3.0, duration_ms=1000.0)
+    with pytest.raises(ValueError, match="limit"):
+        SpikingHeidelbergDigits(limit=0)
+    with pytest.raises(ValueError, match="split"):
+        next(SpikingHeidelbergDigits().batches("valid", 4, torch.Generator()))
+
+
+def test_shd_config_rebuilds_the_task(shd_root):
+    task = SpikingHeidelbergDigits(root=str(shd_root), hidden=[16, 8], limit=3)
+    config = task.config()
+    assert config["hidden"] == (16, 8) and config["root"] == str(shd_root)
+    assert type(task)(**config) == task
+
+
+def test_shd_paper_network():
+    net = SpikingHeidelbergDigits().build_model("HetSynLIF")
+    sizes = [(layer.in_features, layer.out_features, layer.recurrent) for layer in net.hidden]
+    assert sizes == [(700, 128, True), (128, 64, True)]
+    assert (net.readout.in_features, net.readout.out_features) == (64, 20)
+    assert net.hidden[0].syn_decay.shape == (128, 700)
+    tau = net.hidden[0].tau_syn  # N(20, 5) ms in 4 ms steps: mean 5 steps, std 1.25
+    assert abs(tau.mean().item() - 5.0) < 0.1 and 1.0 < tau.std().item() < 1.5
+
+
+# --------------------------------------------------------------------------- training
+
+
+def loss_drops(task, model, x, y, steps, lr, **options):
+    """Loss on one fixed batch before and after ``steps`` Adam steps on it."""
+    torch.manual_seed(0)
+    net = task.build_model(model, **options)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    with torch.no_grad():
+        before = task.loss(net(x), y).item()
+    for _ in range(steps):
+        opt.zero_grad()
+        task.loss(net(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        after = task.loss(net(x), y).item()
+    return before, after
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_shd_models_train(shd_root, model):
+    task = SpikingHeidelbergDigits(root=str(shd_root), duration_ms=200.0)
+    x, y = next(task.batches("train", 8, torch.Generator().manual_seed(0)))
+    assert x.shape == (50, 7, 700)
+    before, after = loss_drops(task, model, x, y, steps=8, lr=2e-2)
+    assert after < 0.6 * before, (before, after)
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def test_digits_split_and_shapes():
+    task = SequentialDigits()
+    assert (task.steps, task.in_features, task.out_features) == (32, 8, 10)
+    assert task.decision_steps == 4
+    train_images, train_labels = task.split_images("train")
+    test_images, test_labels = task.split_images("test")
+    assert (len(train_labels), len(test_labels)) == (1348, 449)
+    all_images, _ = load_digit_images()
+    assert all_images.shape == (1797, 8, 8) and 0 <= all_images.min() and all_images.max() == 1
+    # a fixed split: another instance with the same seed agrees, another seed does not
+    assert torch.equal(SequentialDigits().split_images("test")[1], test_labels)
+    assert not torch.equal(SequentialDigits(seed=1).split_images("test")[1], test_labels)
+    assert set(test_labels.tolist()) == set(range(10))
+
+    batches = list(task.batches("test", 200, torch.Generator()))
+    assert [tuple(x.shape) for x, _ in batches] == [(32, 200, 8), (32, 200, 8), (32, 49, 8)]
+    x = torch.cat([x for x, _ in batches], 1)
+    assert x.dtype == torch.float32 and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(torch.cat([y for _, y in batches]), test_labels)
+    # the test spikes are the same on every pass, whatever the generator
+    other = torch.Generator().manual_seed(3)
+    again = torch.cat([x for x, _ in task.batches("test", 449, other)], 1)
+    assert torch.equal(again, x)
+
+
+def test_digits_row_by_row_encoding():
+    task = SequentialDigits(steps_per_row=3)
+    images, _ = task.split_images("train")
+    images = images[:64]
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([task.encode(images, g) for _ in range(400)])  # (draws, T, B, 8)
+    assert draws.shape == (400, 24, 64, 8)
+    pixel = images.permute(1, 0, 2).repeat_interleave(3, dim=0)  # (T, B, 8): row t // 3
+    assert (draws[:, pixel == 0] == 0).all()  # dark pixels never spike
+    assert (draws[:, pixel == 1] == 1).all()  # full-intensity pixels always spike
+    assert torch.allclose(draws.mean(0), pixel, atol=0.1)  # rate = intensity
+
+
+def test_digits_training_order_is_shuffled_by_the_generator():
+    task = SequentialDigits(limit=40)
+
+    def labels(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat([y for _, y in task.batches("train", 16, generator)])
+
+    assert torch.equal(labels(0), labels(0))
+    assert not torch.equal(labels(0), labels(1))
+    assert sorted(labels(0).tolist()) == sorted(task.split_images("train")[1].tolist())
+
+
+def test_digits_rejects_bad_options():
+    with pytest.raises(ValueError, match="steps_per_row"):
+        SequentialDigits(steps_per_row=0)
+    with pytest.raises(ValueError, match="test_fraction"):
+        SequentialDigits(test_fraction=1.0)
+    with pytest.raises(ValueError, match="decision_steps"):
+        SequentialDigits(steps_per_row=2, decision_steps=17)
+    with pytest.raises(TypeError, match="bad option"):
+        make_task("digits", rows=3)
+
+
+def test_digits_config_rebuilds_the_task():
+    task = SequentialDigits(steps_per_row=2, hidden=16, limit=10)
+    config = task.config()
+    assert config["decision_steps"] == 2 and config["hidden"] == 16
+    rebuilt = type(task)(**config)
+    assert rebuilt == task
+    assert torch.equal(rebuilt.test_spikes(), task.test_spikes())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_digits_models_train(model):
+    task = SequentialDigits(limit=64)
+    x, y = next(task.batches("train", 64, torch.Generator().manual_seed(0)))
+    before, after = loss_drops(task, model, x, y, steps=15, lr=1e-2)
+    assert after < 0.7 * before, (before, after)

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="DMS with few hidden neurons: the four models compared")
     demo.add_argument("--models", nargs="+", default=list(PRESETS), choices=models)
-    demo.add_argument("--seeds", nargs="+", type=int, default=[0])
+    demo.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     demo.add_argument("--hidden", type=int, default=5, help="hidden neurons (default 5)")
     demo.add_argument("--steps", type=int, default=300, help="training steps per model")
     demo.add_argument("--delay-ms", type=float, default=800.0, help="delay between the cues")

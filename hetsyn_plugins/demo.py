@@ -28,7 +28,7 @@ DELETION_LEVELS = (0.0, 0.2, 0.4, 0.6)
 def run_demo(
     models: Sequence[str] = tuple(PRESETS),
     *,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] = (0, 1, 2),
     hidden: int = 5,
     steps: int = 300,
     delay_ms: float = 800.0,

@@ -32,14 +32,20 @@ CANONICAL: dict[int, str] = {}
 HOSTS = ("snntorch", "spikingjelly.activation_based.neuron")
 
 
-def _modules(package: str) -> list[types.ModuleType]:
-    # The hosts first: importing an adapter module before its host would make the host's
-    # import hook register a half-imported adapter.
+def _import_hosts() -> None:
+    """Import the host libraries before any adapter module: an adapter imported first makes
+    the host's import hook try to register the half-imported adapter (and fail)."""
     for host in HOSTS:
         try:
             importlib.import_module(host)
         except ImportError:
             pass
+
+
+_import_hosts()
+
+
+def _modules(package: str) -> list[types.ModuleType]:
     root = importlib.import_module(package)
     names = [package]
     for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):

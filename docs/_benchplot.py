@@ -112,15 +112,19 @@ def b1_figure(b1: dict, path: Path) -> None:
         mem = [(t, e["peak_above_baseline_bytes"] / GIB) for t, e in pts if "peak_above_baseline_bytes" in e]
         if mem:
             ax_m.plot([t for t, _ in mem], [m for _, m in mem], "o-", label=label.replace("`", ""))
+    ts = [r["T"] for r in b1["rows"]]
     for ax, ylabel in ((ax_t, "seconds (forward + backward)"), (ax_m, "peak memory above baseline (GiB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(ts, [str(t) for t in ts])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xlabel("sequence length T (steps)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
     ax_t.legend()
     sizes = "-".join(str(s) for s in b1.get("sizes", []))
-    fig.suptitle(f"B1: SHD network {sizes}, batch {b1.get('batch')}, per-synapse decays")
+    fig.suptitle(f"B1: SHD network {sizes} (recurrent hidden layers), batch {b1.get('batch')}, "
+                 "per-synapse decays")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

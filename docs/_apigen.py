@@ -13,6 +13,7 @@ re-exported paths (``hetsyn_plugins.HetSynLIF``) are redirected there by
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import inspect
 import pkgutil
@@ -296,3 +297,23 @@ def join_wrapped_arg_names(app, what, name, obj, options, lines):
 def _names(text: str) -> bool:
     """True for ``a, b, c``: identifiers separated by commas."""
     return all(part.strip().isidentifier() for part in text.split(","))
+
+
+_SECTION_WITH_NOTE = re.compile(
+    r"^(\s*)(Args|Arguments|Parameters|Attributes|Returns|Raises)\s*\((.+)\):\s*$"
+)
+
+
+def split_section_notes(app, what, name, obj, options, lines):
+    """``Args (durations in ms):`` -> the note as a sentence, then a bare ``Args:`` header.
+
+    napoleon recognises a section only by its bare name; with a note in parentheses the
+    indented entries below would be read as a stray block quote.
+    """
+    for i, line in enumerate(list(lines)):
+        match = _SECTION_WITH_NOTE.match(line)
+        if match:
+            indent, section, note = match.groups()
+            note = note[0].upper() + note[1:]
+            lines[i : i + 1] = [f"{indent}{note}.", "", f"{indent}{section}:"]
+            break

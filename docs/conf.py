@@ -14,6 +14,7 @@ Intersphinx needs the network: it is off unless ``HETSYN_DOCS_INTERSPHINX=1``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -70,10 +71,25 @@ html_static_path = []
 # ---------------------------------------------------------------- MyST / myst-nb
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
-# "cache" re-executes a notebook only when its code changed (docs/_build/.jupyter_cache);
+# "cache" re-executes a notebook when its code or the package's source changed (the cache
+# lives in docs/_build/.jupyter_cache/<digest of hetsyn_plugins/**/*.py>);
 # HETSYN_DOCS_EXECUTE=force runs every notebook, "off" none (a quick look at the text).
 nb_execution_mode = os.environ.get("HETSYN_DOCS_EXECUTE", "cache")
-nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
+
+
+def _package_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "hetsyn_plugins").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_CACHES = DOCS / "_build" / ".jupyter_cache"
+nb_execution_cache_path = str(_CACHES / _package_digest())
+for _old in _CACHES.glob("*") if _CACHES.is_dir() else ():
+    if _old.is_dir() and str(_old) != nb_execution_cache_path:
+        shutil.rmtree(_old, ignore_errors=True)  # caches of earlier package sources
 nb_execution_timeout = 180  # seconds per cell; a whole notebook runs in under a minute by default
 nb_execution_raise_on_error = True  # a failing notebook fails the build
 nb_execution_show_tb = True
@@ -154,3 +170,4 @@ def setup(app):
     app.connect("missing-reference", _apigen.resolve_alias)
     # Before napoleon (priority 500): argument groups whose names wrap onto a second line.
     app.connect("autodoc-process-docstring", _apigen.join_wrapped_arg_names, priority=400)
+    app.connect("autodoc-process-docstring", _apigen.split_section_notes, priority=400)

@@ -12,7 +12,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
 
-.PHONY: install test demo bench clean
+DOCS_STAMP := $(VENV)/.installed-docs
+
+.PHONY: install test demo bench docs clean
 
 install: $(STAMP)
 
@@ -37,5 +39,15 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet -e ".[docs]"
+	touch $@
+
+# Executes every notebook of tutorials/ (cached in docs/_build/.jupyter_cache), fails on any
+# warning, then checks the HTML: tutorial outputs and figures, every public name documented.
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python docs/check_html.py docs/_build/html
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/api docs/tutorials docs/_generated

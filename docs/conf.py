@@ -1,0 +1,173 @@
+"""Sphinx configuration of the hetsyn-plugins docs.
+
+Three build steps run before Sphinx reads the sources (all outputs are git-ignored, so a
+fresh clone builds the same way):
+
+1. the notebooks of the top-level ``tutorials/`` folder are copied to ``docs/tutorials/``,
+   where the glob of ``tutorials.md`` picks up every one of them and myst-nb executes it;
+2. one API page per public module of ``hetsyn_plugins`` is written to ``docs/api/``
+   (``_apigen.py``): a new module appears without any docs change;
+3. the benchmark figure is drawn from ``benchmarks/results/*.json`` (``_benchplot.py``).
+
+Intersphinx needs the network: it is off unless ``HETSYN_DOCS_INTERSPHINX=1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+
+# Document (and run the notebooks against) this checkout, whatever is installed.
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+
+import hetsyn_plugins  # noqa: E402
+
+import _apigen  # noqa: E402
+import _benchplot  # noqa: E402
+
+project = "hetsyn-plugins"
+author = "hetsyn-plugins developers"
+copyright = "2025, hetsyn-plugins developers"
+release = hetsyn_plugins.__version__
+version = release
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+
+INTERSPHINX = os.environ.get("HETSYN_DOCS_INTERSPHINX") == "1"
+if INTERSPHINX:
+    extensions.append("sphinx.ext.intersphinx")
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "torch": ("https://docs.pytorch.org/docs/stable", None),
+        "snntorch": ("https://snntorch.readthedocs.io/en/latest", None),
+    }
+
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+templates_path = []
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+
+# ---------------------------------------------------------------- HTML
+html_theme = "furo"
+html_title = f"hetsyn-plugins {release}"
+html_static_path = []
+
+# ---------------------------------------------------------------- MyST / myst-nb
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+# "cache" re-executes a notebook when its code or the package's source changed (the cache
+# lives in docs/_build/.jupyter_cache/<digest of hetsyn_plugins/**/*.py>);
+# HETSYN_DOCS_EXECUTE=force runs every notebook, "off" none (a quick look at the text).
+nb_execution_mode = os.environ.get("HETSYN_DOCS_EXECUTE", "cache")
+
+
+def _package_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "hetsyn_plugins").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_CACHES = DOCS / "_build" / ".jupyter_cache"
+nb_execution_cache_path = str(_CACHES / _package_digest())
+for _old in _CACHES.glob("*") if _CACHES.is_dir() else ():
+    if _old.is_dir() and str(_old) != nb_execution_cache_path:
+        shutil.rmtree(_old, ignore_errors=True)  # caches of earlier package sources
+nb_execution_timeout = 180  # seconds per cell; a whole notebook runs in under a minute by default
+nb_execution_raise_on_error = True  # a failing notebook fails the build
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+# ---------------------------------------------------------------- autodoc
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autodoc_default_options = {"show-inheritance": True}
+autodoc_inherit_docstrings = False  # not the hosts' docstrings of overridden methods
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+napoleon_custom_sections = [("Shapes", "notes_style")]
+
+# Without intersphinx, references to torch, snnTorch and SpikingJelly stay plain text.
+nitpicky = False
+
+
+# ---------------------------------------------------------------- build steps
+def _copy_tutorials() -> None:
+    """Mirror ``tutorials/*.ipynb`` into ``docs/tutorials/`` (stale copies removed)."""
+    src, dst = ROOT / "tutorials", DOCS / "tutorials"
+    dst.mkdir(exist_ok=True)
+    wanted = {p.name for p in src.glob("*.ipynb")}
+    for old in dst.glob("*.ipynb"):
+        if old.name not in wanted:
+            old.unlink()
+    for name in sorted(wanted):
+        target = dst / name
+        if not target.exists() or target.read_bytes() != (src / name).read_bytes():
+            shutil.copyfile(src / name, target)
+
+
+THREADS = os.environ.get("HETSYN_DOCS_THREADS", "1")
+
+
+def _kernel_for_this_interpreter() -> None:
+    """Run the notebooks with the interpreter that runs Sphinx (its venv, this checkout).
+
+    A kernelspec named like the notebooks' (``python3``) is written under ``docs/_build`` and
+    put first on ``JUPYTER_PATH``, so no user- or system-wide kernel can shadow it.
+    """
+    names = set()
+    for nb in (ROOT / "tutorials").glob("*.ipynb"):
+        spec = json.loads(nb.read_text()).get("metadata", {}).get("kernelspec", {})
+        names.add(spec.get("name", "python3"))
+    base = DOCS / "_build" / "jupyter"
+    for name in names or {"python3"}:
+        kdir = base / "kernels" / name
+        kdir.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (hetsyn-plugins docs)",
+            "language": "python",
+            "env": {
+                "PYTHONPATH": os.environ["PYTHONPATH"],
+                # The tutorials' models are small: one thread is fastest, and it keeps the
+                # build from stalling on a busy 2-core machine (threads spinning for cores).
+                "OMP_NUM_THREADS": THREADS,
+                "NUMBA_NUM_THREADS": THREADS,
+            },
+        }
+        (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(base), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+    )
+
+
+_copy_tutorials()
+_kernel_for_this_interpreter()
+_apigen.write_pages(DOCS / "api", package="hetsyn_plugins")
+_benchplot.write_figures(ROOT / "benchmarks" / "results", DOCS / "_generated")
+
+
+def setup(app):
+    app.connect("missing-reference", _apigen.resolve_alias)
+    # Before napoleon (priority 500): argument groups whose names wrap onto a second line.
+    app.connect("autodoc-process-docstring", _apigen.join_wrapped_arg_names, priority=400)
+    app.connect("autodoc-process-docstring", _apigen.split_section_notes, priority=400)

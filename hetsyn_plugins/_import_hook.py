@@ -65,6 +65,11 @@ def autoload() -> None:
 
 
 def _register(adapter: str) -> None:
+    partial = sys.modules.get(adapter)
+    if partial is not None and getattr(getattr(partial, "__spec__", None), "_initializing", False):
+        # The adapter is importing its host right now (it was imported first): it registers
+        # itself when its own import finishes.
+        return
     try:
         module = importlib.import_module(adapter)
     except ModuleNotFoundError as err:

@@ -133,6 +133,25 @@ def test_registration_through_import_hetsyn_plugins(code):
     assert _python(code) == "True True"
 
 
+@pytest.mark.parametrize("autoload_off", ["0", "1"])
+@pytest.mark.parametrize("adapter", ["snntorch", "spikingjelly"])
+def test_importing_an_adapter_before_its_host_registers_it(adapter, autoload_off):
+    """The adapter imports its host, which fires the hook while the adapter is half imported:
+    no warning, and the classes are there afterwards (also with the autoload off)."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("spikingjelly")
+    code = f"""
+        import warnings
+        warnings.simplefilter("error", RuntimeWarning)
+        import hetsyn_plugins.adapters.{adapter}
+        import snntorch
+        from spikingjelly.activation_based import neuron
+        print(hasattr(snntorch, "HetSynLeaky"), hasattr(neuron, "HetSynNode"))
+    """
+    out = _python(code, env_extra={_import_hook.NO_AUTOLOAD_ENV: autoload_off})
+    assert out == "True True"
+
+
 def test_pth_file_is_one_import_line_calling_the_stdlib_only_entry():
     lines = PTH.read_text().splitlines()
     assert lines == ["import _hetsyn_plugins_autoload; _hetsyn_plugins_autoload.install()"]

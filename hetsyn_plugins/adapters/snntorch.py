@@ -889,3 +889,8 @@ def _guard_backprop(backprop) -> None:
 def _guard_export_nir(export_nir) -> None:
     why = "NIR has no neuron with a time constant per synapse (it would be dropped silently)"
     _patch(export_nir, "export_to_nir", _refuse("snntorch.export_nir.export_to_nir", why, "module"))
+
+
+# Importing this module imports snnTorch: register now (idempotent), so that importing the adapter
+# before the host, or with the autoload turned off, still registers it.
+register()

@@ -407,3 +407,8 @@ def register() -> None:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+# Importing this module imports SpikingJelly: register now (idempotent), so that importing the adapter
+# before the host, or with the autoload turned off, still registers it.
+register()

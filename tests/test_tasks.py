@@ -231,7 +231,7 @@ def test_learned_taus_and_reset_ablation():
     assert set(taus) == {"hidden0.feedforward", "hidden0.reset", "hidden0.recurrent",
                          "readout.membrane"}
     ff = taus["hidden0.feedforward"]
-    assert ff.shape == (6 * 30,) and 20 <= ff.min() and ff.max() <= 1000 + 1e-6
+    assert ff.shape == (6 * 30,) and 50 <= ff.min() and ff.max() <= 2000 + 1e-6
     frac = analysis.long_tau_fraction(taus, 500.0)["hidden0.feedforward"]
     assert frac == pytest.approx((ff > 500).double().mean().item())
     ablated, counts = analysis.reset_long_taus(net, 500.0, 50.0, dt_ms=5.0)

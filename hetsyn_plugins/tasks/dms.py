@@ -65,8 +65,8 @@ class DelayedMatchToSample(ClassificationTask):
     channels_per_group: int = 10
     hidden: int = 5
     recurrent: bool = True
-    tau_min_ms: float = 20.0
-    tau_max_ms: float = 1000.0
+    tau_min_ms: float = 50.0
+    tau_max_ms: float = 2000.0
     frozen_fraction: float = 0.0
     readout_tau_ms: float = 10.0
     train_samples: int = 2048

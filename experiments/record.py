@@ -49,8 +49,13 @@ def main(argv=None) -> None:
     else:
         dms = run_demo(seeds=args.seeds, steps=args.dms_steps, out=RESULTS / "dms", progress=False)
     record["dms"] = {
-        "settings": {"task": dms["task"], "steps": dms["steps"], "seeds": dms["seeds"],
-                     "batch_size": 64, "lr": 1e-2},
+        "settings": {
+            "task": dms["task"],
+            "steps": dms["steps"],
+            "seeds": dms["seeds"],
+            "batch_size": 64,
+            "lr": 1e-2,
+        },
         "accuracy": {m: r["accuracy"] for m, r in dms["models"].items()},
         "per_seed": {m: r["accuracy_per_seed"] for m, r in dms["models"].items()},
     }
@@ -58,15 +63,26 @@ def main(argv=None) -> None:
     mse = {}
     for model in PRESETS:
         runs = [
-            train(task, model, steps=args.pattern_steps, batch_size=16, lr=1e-2, seed=s,
-                  progress=False)
+            train(
+                task,
+                model,
+                steps=args.pattern_steps,
+                batch_size=16,
+                lr=1e-2,
+                seed=s,
+                progress=False,
+            )
             for s in args.seeds
         ]
         mse[model] = [r.test_metric for r in runs]
         print(f"pattern {model:<11} test MSE {[round(v, 4) for v in mse[model]]}", flush=True)
     record["pattern"] = {
-        "settings": {"task": task.config(), "steps": args.pattern_steps, "batch_size": 16,
-                     "lr": 1e-2},
+        "settings": {
+            "task": task.config(),
+            "steps": args.pattern_steps,
+            "batch_size": 16,
+            "lr": 1e-2,
+        },
         "mse": {m: summarize(v) for m, v in mse.items()},
         "per_seed": mse,
     }
@@ -77,8 +93,10 @@ def main(argv=None) -> None:
 
 def markdown(record: dict) -> str:
     """The two tables of the reproduction record, in Markdown."""
-    lines = ["| model | DMS accuracy, 5 hidden (mean ± sd) | min-max | pattern MSE (mean ± sd) | min-max |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | DMS accuracy, 5 hidden (mean ± sd) | min-max | pattern MSE (mean ± sd) | min-max |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for m in record["dms"]["accuracy"]:
         a, p = record["dms"]["accuracy"][m], record["pattern"]["mse"][m]
         lines.append(

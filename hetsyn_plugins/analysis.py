@@ -98,7 +98,9 @@ def reset_long_taus(
     params = decay_parameters(net)
     if pathways is None:
         pathways = [
-            n for n in params if n.startswith("hidden") and n.endswith((".feedforward", ".recurrent"))
+            n
+            for n in params
+            if n.startswith("hidden") and n.endswith((".feedforward", ".recurrent"))
         ]
     unknown = sorted(set(pathways) - set(params))
     if unknown:
@@ -136,7 +138,12 @@ def plot_tau_histograms(
             torch.log10(values.min() * 0.9), torch.log10(values.max() * 1.1), bins + 1
         )
         if compare is not None and name in compare:
-            ax.hist(compare[name].clamp(min=1e-3).numpy(), bins=edges.numpy(), color="0.8", label="initial")
+            ax.hist(
+                compare[name].clamp(min=1e-3).numpy(),
+                bins=edges.numpy(),
+                color="0.8",
+                label="initial",
+            )
         ax.hist(values.numpy(), bins=edges.numpy(), color="C0", alpha=0.85, label="learned")
         ax.set_xscale("log")
         ax.set_xlabel("tau (ms)")

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="hetsyn-demo", help="folder for figures and results")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch CPU threads (default 1: the demo's networks are too small to share out)",
     )
 
@@ -131,8 +133,13 @@ def _demo(args) -> int:
     from .demo import run_demo
 
     run_demo(
-        args.models, seeds=args.seeds, hidden=args.hidden, steps=args.steps,
-        delay_ms=args.delay_ms, out=args.out, progress=not args.quiet,
+        args.models,
+        seeds=args.seeds,
+        hidden=args.hidden,
+        steps=args.steps,
+        delay_ms=args.delay_ms,
+        out=args.out,
+        progress=not args.quiet,
     )
     return 0
 
@@ -148,9 +155,15 @@ def _train(args) -> int:
         if getattr(args, key) is not None:
             training[key] = getattr(args, key)
     result = train(
-        task, args.model, **training, device=args.device,
-        model_options=config.get("model_options"), eval_every=args.eval_every,
-        checkpoint=args.out, resume=args.resume, progress=not args.quiet,
+        task,
+        args.model,
+        **training,
+        device=args.device,
+        model_options=config.get("model_options"),
+        eval_every=args.eval_every,
+        checkpoint=args.out,
+        resume=args.resume,
+        progress=not args.quiet,
     )
     print(
         f"{task.name}/{args.model}: {result.steps} steps, test loss {result.test_loss:.4f}, "
@@ -165,20 +178,32 @@ def _eval(args) -> int:
     from .tasks.training import load_checkpoint
 
     net, task, config = load_checkpoint(args.checkpoint)
-    defaults = {"deletion": [0, 0.2, 0.4, 0.6], "addition": [0, 0.01, 0.02, 0.05],
-                "warp": [0.5, 0.75, 1.0, 1.5, 2.0]}
+    defaults = {
+        "deletion": [0, 0.2, 0.4, 0.6],
+        "addition": [0, 0.01, 0.02, 0.05],
+        "warp": [0.5, 0.75, 1.0, 1.5, 2.0],
+    }
     levels = args.levels or defaults[args.kind]
     scores = robustness(net, task, args.kind, levels, repeats=args.repeats)
     out = Path(args.out or args.checkpoint)
     print(f"{'level':>8}  {task.metric_name}")
     for level, score in zip(levels, scores):
         print(f"{level:>8g}  {score:.4f}")
-    record = {"kind": args.kind, "levels": levels, task.metric_name: scores, "model": config["model"]}
+    record = {
+        "kind": args.kind,
+        "levels": levels,
+        task.metric_name: scores,
+        "model": config["model"],
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"eval_{args.kind}.json").write_text(json.dumps(record, indent=1))
     xlabel = "warp factor" if args.kind == "warp" else f"{args.kind} probability per input"
-    path = plot_curves({config["model"]: (levels, scores)}, out / f"eval_{args.kind}.png",
-                       xlabel=xlabel, ylabel=task.metric_name)
+    path = plot_curves(
+        {config["model"]: (levels, scores)},
+        out / f"eval_{args.kind}.png",
+        xlabel=xlabel,
+        ylabel=task.metric_name,
+    )
     print(f"saved {path} and {out / f'eval_{args.kind}.json'}")
     return 0
 
@@ -201,8 +226,9 @@ def _taus(args) -> int:
         f"{report['metric_before']:.4f} -> {report['metric_after']:.4f}"
     )
     (out / "taus.json").write_text(json.dumps(report, indent=1))
-    path = plot_tau_histograms(learned_taus(net, dt_ms), out / "taus.png",
-                               title=f"{config['model']} on {task.name}")
+    path = plot_tau_histograms(
+        learned_taus(net, dt_ms), out / "taus.png", title=f"{config['model']} on {task.name}"
+    )
     print(f"saved {path} and {out / 'taus.json'}")
     return 0
 

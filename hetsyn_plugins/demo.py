@@ -92,8 +92,8 @@ def table(record: dict) -> str:
 
 
 def _row(model: str, r: dict) -> str:
-    a = r["accuracy"]
-    return f"  {model:<11} test accuracy {a['mean']:.1%} (seeds: {', '.join(f'{v:.0%}' for v in r['accuracy_per_seed'])})"
+    per_seed = ", ".join(f"{v:.0%}" for v in r["accuracy_per_seed"])
+    return f"  {model:<11} test accuracy {r['accuracy']['mean']:.1%} (seeds: {per_seed})"
 
 
 def _figures(record: dict, first_net: dict, task: DelayedMatchToSample, out: Path) -> None:
@@ -124,6 +124,8 @@ def _figures(record: dict, first_net: dict, task: DelayedMatchToSample, out: Pat
     if "HetSynLIF" in first_net:
         net, initial = first_net["HetSynLIF"]
         plot_tau_histograms(
-            learned_taus(net, task.dt_ms), out / "taus_HetSynLIF.png",
-            compare=initial, title="HetSynLIF on DMS: learned time constants",
+            learned_taus(net, task.dt_ms),
+            out / "taus_HetSynLIF.png",
+            compare=initial,
+            title="HetSynLIF on DMS: learned time constants",
         )

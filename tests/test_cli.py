@@ -10,7 +10,6 @@ import pytest
 from hetsyn_plugins.cli import main
 
 
-
 @pytest.fixture(autouse=True)
 def keep_torch_threads():
     """``--threads`` sets torch's thread count for the process; give it back after each test."""
@@ -32,14 +31,42 @@ def run(capsys, *argv):
 
 def test_train_resume_eval_taus(tmp_path, capsys):
     out = tmp_path / "run"
-    code, text, _ = run(capsys, "train", "--task", "dms", "--model", "HetSynLIF", *TINY_DMS,
-                        "--steps", "2", "--batch-size", "16", "--out", str(out), "--quiet")
+    code, text, _ = run(
+        capsys,
+        "train",
+        "--task",
+        "dms",
+        "--model",
+        "HetSynLIF",
+        *TINY_DMS,
+        "--steps",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert code == 0 and "2 steps" in text
     config = json.loads((out / "config.json").read_text())
     assert config["task_options"]["hidden"] == 4 and config["step"] == 2
-    code, text, _ = run(capsys, "train", "--task", "dms", "--model", "HetSynLIF", *TINY_DMS,
-                        "--steps", "3", "--batch-size", "16", "--out", str(out), "--resume",
-                        "--quiet")
+    code, text, _ = run(
+        capsys,
+        "train",
+        "--task",
+        "dms",
+        "--model",
+        "HetSynLIF",
+        *TINY_DMS,
+        "--steps",
+        "3",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--resume",
+        "--quiet",
+    )
     assert code == 0 and "3 steps" in text
     assert len(json.loads((out / "config.json").read_text())["history"]) == 3
 
@@ -59,20 +86,55 @@ def test_train_resume_eval_taus(tmp_path, capsys):
 
 def test_train_with_config_file(tmp_path, capsys):
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({
-        "task_options": {"inputs": 10, "hidden": 8, "segment_ms": 50, "gap_ms": 20,
-                         "train_samples": 8, "test_samples": 8},
-        "training": {"steps": 2, "batch_size": 8},
-    }))
-    code, text, _ = run(capsys, "train", "--task", "pattern", "--model", "HomNeuALIF",
-                        "--config", str(cfg), "--out", str(tmp_path / "p"), "--quiet")
+    cfg.write_text(
+        json.dumps(
+            {
+                "task_options": {
+                    "inputs": 10,
+                    "hidden": 8,
+                    "segment_ms": 50,
+                    "gap_ms": 20,
+                    "train_samples": 8,
+                    "test_samples": 8,
+                },
+                "training": {"steps": 2, "batch_size": 8},
+            }
+        )
+    )
+    code, text, _ = run(
+        capsys,
+        "train",
+        "--task",
+        "pattern",
+        "--model",
+        "HomNeuALIF",
+        "--config",
+        str(cfg),
+        "--out",
+        str(tmp_path / "p"),
+        "--quiet",
+    )
     assert code == 0 and "test mse" in text
     assert json.loads((tmp_path / "p" / "config.json").read_text())["training"]["steps"] == 2
 
 
 def test_demo_writes_table_and_figures(tmp_path, capsys):
-    code, text, _ = run(capsys, "demo", "--models", "HetSynLIF", "HomNeuLIF", "--steps", "2",
-                        "--hidden", "3", "--delay-ms", "50", "--out", str(tmp_path), "--quiet")
+    code, text, _ = run(
+        capsys,
+        "demo",
+        "--models",
+        "HetSynLIF",
+        "HomNeuLIF",
+        "--steps",
+        "2",
+        "--hidden",
+        "3",
+        "--delay-ms",
+        "50",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert code == 0
     assert "HetSynLIF" in text and "HomNeuLIF" in text and str(tmp_path) in text
     record = json.loads((tmp_path / "results.json").read_text())
@@ -84,7 +146,10 @@ def test_demo_writes_table_and_figures(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--task", "mnist", "--model", "HetSynLIF", "--out", "x"], "invalid choice: 'mnist'"),
+        (
+            ["train", "--task", "mnist", "--model", "HetSynLIF", "--out", "x"],
+            "invalid choice: 'mnist'",
+        ),
         (["train", "--task", "dms", "--model", "LIF", "--out", "x"], "invalid choice: 'LIF'"),
         (["demo", "--models", "GRU"], "invalid choice: 'GRU'"),
         (["eval", "ckpt", "--kind", "blur"], "invalid choice: 'blur'"),
@@ -108,27 +173,70 @@ def test_usage_errors(argv, message, capsys):
     ],
 )
 def test_bad_training_options(argv, message, tmp_path, capsys):
-    code, _, err = run(capsys, "train", "--task", "dms", "--model", "HetSynLIF",
-                       "--out", str(tmp_path), "--quiet", *argv)
+    code, _, err = run(
+        capsys,
+        "train",
+        "--task",
+        "dms",
+        "--model",
+        "HetSynLIF",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        *argv,
+    )
     assert code == 1 and message in err
 
 
 def test_resume_without_checkpoint_and_cuda_without_gpu(tmp_path, capsys):
-    code, _, err = run(capsys, "train", "--task", "dms", "--model", "HetSynLIF", *TINY_DMS,
-                       "--out", str(tmp_path / "none"), "--resume", "--quiet")
+    code, _, err = run(
+        capsys,
+        "train",
+        "--task",
+        "dms",
+        "--model",
+        "HetSynLIF",
+        *TINY_DMS,
+        "--out",
+        str(tmp_path / "none"),
+        "--resume",
+        "--quiet",
+    )
     assert code == 1 and "does not exist" in err
     import torch
 
     if not torch.cuda.is_available():
-        code, _, err = run(capsys, "train", "--task", "dms", "--model", "HetSynLIF", *TINY_DMS,
-                           "--out", str(tmp_path / "c"), "--device", "cuda", "--quiet")
+        code, _, err = run(
+            capsys,
+            "train",
+            "--task",
+            "dms",
+            "--model",
+            "HetSynLIF",
+            *TINY_DMS,
+            "--out",
+            str(tmp_path / "c"),
+            "--device",
+            "cuda",
+            "--quiet",
+        )
         assert code == 1 and "no CUDA" in err
 
 
 def test_missing_shd_data_says_how_to_get_it(tmp_path, capsys):
-    code, _, err = run(capsys, "train", "--task", "shd", "--model", "HetSynLIF",
-                       "--set", f"root={json.dumps(str(tmp_path))}", "--out", str(tmp_path / "r"),
-                       "--quiet")
+    code, _, err = run(
+        capsys,
+        "train",
+        "--task",
+        "shd",
+        "--model",
+        "HetSynLIF",
+        "--set",
+        f"root={json.dumps(str(tmp_path))}",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    )
     assert code == 1 and "download=True" in err and str(tmp_path) in err
 
 
@@ -137,12 +245,16 @@ def test_bad_checkpoints(tmp_path, capsys):
     assert code == 1 and "does not exist" in err
     code, _, err = run(capsys, "taus", str(tmp_path))
     assert code == 1 and "is not a checkpoint" in err
-    (tmp_path / "config.json").write_text(json.dumps({"task": "dms", "task_options": {},
-                                                      "model": "HetSynLIF", "model_options": {}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"task": "dms", "task_options": {}, "model": "HetSynLIF", "model_options": {}})
+    )
     (tmp_path / "state.pt").write_bytes(b"\x00not a torch file")
     code, _, err = run(capsys, "eval", str(tmp_path))
     assert code == 1 and "cannot read" in err
-    (tmp_path / "config.json").write_text(json.dumps({"task": "dms", "task_options": {"x": 1},
-                                                      "model": "HetSynLIF", "model_options": {}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {"task": "dms", "task_options": {"x": 1}, "model": "HetSynLIF", "model_options": {}}
+        )
+    )
     code, _, err = run(capsys, "eval", str(tmp_path))
     assert code == 1 and "does not build a model" in err

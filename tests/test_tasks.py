@@ -17,8 +17,9 @@ from hetsyn_plugins.tasks.training import CheckpointError, evaluate, load_checkp
 
 SMALL = {
     "dms": dict(delay_ms=100.0, hidden=6, train_samples=64, test_samples=64),
-    "pattern": dict(inputs=20, hidden=16, segment_ms=100.0, gap_ms=50.0, train_samples=16,
-                    test_samples=16),
+    "pattern": dict(
+        inputs=20, hidden=16, segment_ms=100.0, gap_ms=50.0, train_samples=16, test_samples=16
+    ),
 }
 
 
@@ -83,7 +84,9 @@ def test_dms_frozen_fraction_keeps_decays():
 
 
 def test_pattern_input_repeats_and_target():
-    task = PatternGeneration(background_rate=(0.0, 0.0), **{k: v for k, v in SMALL["pattern"].items()})
+    task = PatternGeneration(
+        background_rate=(0.0, 0.0), **{k: v for k, v in SMALL["pattern"].items()}
+    )
     x, target = task.sample(3, torch.Generator().manual_seed(0))
     seg, gap = 20, 10
     assert x.shape == (3 * seg + 2 * gap, 3, 20) and target.shape == (x.shape[0], 3, 1)
@@ -216,8 +219,12 @@ def test_robustness_curve_drops_with_deletion():
     majority = max(targets.float().mean().item(), 1 - targets.float().mean().item())
     assert none_left <= majority + 1e-6
     with pytest.raises(ValueError, match="classification"):
-        robustness(PatternGeneration(**SMALL["pattern"]).build_model("HomNeuLIF"),
-                   PatternGeneration(**SMALL["pattern"]), "warp", [2.0])
+        robustness(
+            PatternGeneration(**SMALL["pattern"]).build_model("HomNeuLIF"),
+            PatternGeneration(**SMALL["pattern"]),
+            "warp",
+            [2.0],
+        )
 
 
 # ---------------------------------------------------------------------- time constants
@@ -228,8 +235,12 @@ def test_learned_taus_and_reset_ablation():
     torch.manual_seed(0)
     net = task.build_model("HetSynLIF")
     taus = analysis.learned_taus(net, dt_ms=5.0)
-    assert set(taus) == {"hidden0.feedforward", "hidden0.reset", "hidden0.recurrent",
-                         "readout.membrane"}
+    assert set(taus) == {
+        "hidden0.feedforward",
+        "hidden0.reset",
+        "hidden0.recurrent",
+        "readout.membrane",
+    }
     ff = taus["hidden0.feedforward"]
     assert ff.shape == (6 * 30,) and 50 <= ff.min() and ff.max() <= 2000 + 1e-6
     frac = analysis.long_tau_fraction(taus, 500.0)["hidden0.feedforward"]
@@ -250,8 +261,9 @@ def test_learned_taus_and_reset_ablation():
 def test_figures_are_written(tmp_path):
     taus = {"a": torch.tensor([1.0, 10.0, 100.0]), "b": torch.tensor([5.0, 6.0])}
     path = analysis.plot_tau_histograms(taus, tmp_path / "t.png", compare=taus)
-    curve = analysis.plot_curves({"m": ([0, 1], [1.0, 0.5])}, tmp_path / "c.png",
-                                 xlabel="x", ylabel="y", chance=0.5)
+    curve = analysis.plot_curves(
+        {"m": ([0, 1], [1.0, 0.5])}, tmp_path / "c.png", xlabel="x", ylabel="y", chance=0.5
+    )
     assert path.stat().st_size > 1000 and curve.stat().st_size > 1000
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..core.validation import check_choice
+from ..core.validation import check_choice, check_positive_int
 from .network import NetworkOutput, SpikingNetwork
 
 SPLITS = ("train", "test")
@@ -100,3 +100,37 @@ class ClassificationTask(Task):
 
     def metric(self, output: NetworkOutput, target: Tensor) -> float:
         return (self.logits(output).argmax(-1) == target).float().mean().item()
+
+
+class SyntheticTask(Task):
+    """A task whose samples are generated: every training epoch draws ``train_samples`` fresh
+    samples; the test set is the same ``test_samples`` every time (drawn from
+    :attr:`test_seed`). Subclasses implement :meth:`sample` and have a ``dt_ms`` field."""
+
+    train_samples: int
+    test_samples: int
+    dt_ms: float
+
+    @abstractmethod
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``batch`` fresh samples ``(x, target)`` drawn with ``generator``."""
+
+    @property
+    def test_seed(self) -> int:
+        return self.seed  # type: ignore[attr-defined]
+
+    def _steps(self, ms: float) -> int:
+        """A duration in ms as a whole number of steps (at least one)."""
+        return max(1, round(ms / self.dt_ms))
+
+    def batches(
+        self, split: str, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        self.check_split(split)
+        batch_size = check_positive_int("batch_size", batch_size)
+        if split == "train":
+            total, gen = self.train_samples, generator
+        else:  # the same test set every time
+            total, gen = self.test_samples, torch.Generator().manual_seed(self.test_seed)
+        for start in range(0, total, batch_size):
+            yield self.sample(min(batch_size, total - start), gen)

@@ -14,7 +14,6 @@ delay has to live in the spiking layer, where per-synapse time constants can hol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
@@ -23,12 +22,12 @@ from torch import Tensor
 
 from ..core.timescales import Constant, TimescaleSpec, Uniform
 from ..core.validation import check_positive, check_positive_int
-from .base import ClassificationTask
+from .base import ClassificationTask, SyntheticTask
 from .network import SpikingNetwork
 
 
 @dataclass
-class DelayedMatchToSample(ClassificationTask):
+class DelayedMatchToSample(SyntheticTask, ClassificationTask):
     """The delayed match-to-sample task.
 
     Args (all fields; durations in ms, rates in Hz):
@@ -74,13 +73,22 @@ class DelayedMatchToSample(ClassificationTask):
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        for name in ("delay_ms", "cue_ms", "decision_ms", "dt_ms", "tau_min_ms", "tau_max_ms", "readout_tau_ms"):
+        for name in (
+            "delay_ms",
+            "cue_ms",
+            "decision_ms",
+            "dt_ms",
+            "tau_min_ms",
+            "tau_max_ms",
+            "readout_tau_ms",
+        ):
             check_positive(name, getattr(self, name))
         for name in ("cue_rate", "noise_rate"):
             rate = getattr(self, name)
             if not 0 <= rate * self.dt_ms / 1000 <= 1:
                 raise ValueError(
-                    f"{name} must be in [0, 1000 / dt_ms] Hz = [0, {1000 / self.dt_ms:g}]; got {rate!r}"
+                    f"{name} must be in [0, 1000 / dt_ms] Hz = [0, {1000 / self.dt_ms:g}]; "
+                    f"got {rate!r}"
                 )
         for name in ("channels_per_group", "hidden", "train_samples", "test_samples"):
             check_positive_int(name, getattr(self, name))
@@ -92,9 +100,6 @@ class DelayedMatchToSample(ClassificationTask):
             raise ValueError(f"frozen_fraction must be in [0, 1]; got {self.frozen_fraction!r}")
 
     # ------------------------------------------------------------------ shape of the data
-
-    def _steps(self, ms: float) -> int:
-        return max(1, round(ms / self.dt_ms))
 
     @property
     def decision_steps(self) -> int:  # type: ignore[override]
@@ -128,18 +133,6 @@ class DelayedMatchToSample(ClassificationTask):
             prob[window] = torch.where(on, p_cue, p_noise)
         return torch.bernoulli(prob, generator=generator), (first == second).long()
 
-    def batches(
-        self, split: str, batch_size: int, generator: torch.Generator
-    ) -> Iterator[tuple[Tensor, Tensor]]:
-        self.check_split(split)
-        batch_size = check_positive_int("batch_size", batch_size)
-        if split == "train":
-            total, gen = self.train_samples, generator
-        else:  # the same test set every time
-            total, gen = self.test_samples, torch.Generator().manual_seed(self.seed)
-        for start in range(0, total, batch_size):
-            yield self.sample(min(batch_size, total - start), gen)
-
     # ------------------------------------------------------------------ model
 
     def tau_init(self) -> TimescaleSpec:
@@ -156,13 +149,17 @@ class DelayedMatchToSample(ClassificationTask):
             readout_heterogeneity="none",
             learn_readout_decays=False,
         )
-        net = SpikingNetwork(self.in_features, out_features=2, model=model, **{**defaults, **options})
+        net = SpikingNetwork(
+            self.in_features, out_features=2, model=model, **{**defaults, **options}
+        )
         if self.frozen_fraction > 0:
             freeze_decays(net, self.frozen_fraction, torch.Generator().manual_seed(self.seed))
         return net
 
 
-def freeze_decays(net: SpikingNetwork, fraction: float, generator: Optional[torch.Generator] = None):
+def freeze_decays(
+    net: SpikingNetwork, fraction: float, generator: Optional[torch.Generator] = None
+):
     """Keep a random ``fraction`` of every hidden layer's learnable decays at their initial
     values: their gradients are zeroed by a hook (the optimizer then leaves them as they are,
     for SGD and Adam without weight decay)."""

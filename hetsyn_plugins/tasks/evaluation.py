@@ -63,7 +63,10 @@ def robustness(
         transform = make_perturbation(kind, level)
         scores = [
             evaluate(
-                net, task, batch_size=batch_size, transform=transform,
+                net,
+                task,
+                batch_size=batch_size,
+                transform=transform,
                 generator=torch.Generator().manual_seed(r),
             )[1]
             for r in range(repeats)

@@ -14,7 +14,6 @@ neurons' rates ``rate_j`` in Hz, averaged over the batch and the trial. Metric: 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,12 +21,12 @@ import torch
 from torch import Tensor
 
 from ..core.validation import check_positive, check_positive_int
-from .base import Task
+from .base import SyntheticTask
 from .network import NetworkOutput, SpikingNetwork
 
 
 @dataclass
-class PatternGeneration(Task):
+class PatternGeneration(SyntheticTask):
     """The pattern-generation task (durations in ms, rates in Hz).
 
     Args:
@@ -82,10 +81,14 @@ class PatternGeneration(Task):
             )
         self.background_rate = _range("background_rate", self.background_rate, allow_zero=True)
         self.freq_range = _range("freq_range", self.freq_range, allow_zero=False)
-        for name, rate in (("segment_rate", self.segment_rate),
-                           ("background_rate", self.background_rate[1])):
+        for name, rate in (
+            ("segment_rate", self.segment_rate),
+            ("background_rate", self.background_rate[1]),
+        ):
             if rate * self.dt_ms / 1000 > 1:
-                raise ValueError(f"{name} must be <= 1000 / dt_ms = {1000 / self.dt_ms:g} Hz; got {rate!r}")
+                raise ValueError(
+                    f"{name} must be <= 1000 / dt_ms = {1000 / self.dt_ms:g} Hz; got {rate!r}"
+                )
         gen = torch.Generator().manual_seed(self.seed)
         p = self.segment_rate * self.dt_ms / 1000
         self._segment = torch.bernoulli(
@@ -94,9 +97,6 @@ class PatternGeneration(Task):
         self._target = self._make_target(gen)
 
     # ------------------------------------------------------------------ shape of the data
-
-    def _steps(self, ms: float) -> int:
-        return max(1, round(ms / self.dt_ms))
 
     @property
     def in_features(self) -> int:
@@ -141,17 +141,9 @@ class PatternGeneration(Task):
             x[start : start + seg] = torch.maximum(x[start : start + seg], self._segment[:, None])
         return x, self._target[:, None, None].expand(-1, batch, 1)
 
-    def batches(
-        self, split: str, batch_size: int, generator: torch.Generator
-    ) -> Iterator[tuple[Tensor, Tensor]]:
-        self.check_split(split)
-        batch_size = check_positive_int("batch_size", batch_size)
-        if split == "train":
-            total, gen = self.train_samples, generator
-        else:
-            total, gen = self.test_samples, torch.Generator().manual_seed(self.seed + 1)
-        for start in range(0, total, batch_size):
-            yield self.sample(min(batch_size, total - start), gen)
+    @property
+    def test_seed(self) -> int:
+        return self.seed + 1  # the seed itself draws the frozen pattern and the target
 
     # ------------------------------------------------------------------ model, loss, metric
 
@@ -181,5 +173,7 @@ def _range(name: str, value, *, allow_zero: bool) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (low, high); got {value!r}") from None
     if not (lo >= 0 if allow_zero else lo > 0) or hi < lo:
-        raise ValueError(f"{name} must satisfy {'0 <=' if allow_zero else '0 <'} low <= high; got {value!r}")
+        raise ValueError(
+            f"{name} must satisfy {'0 <=' if allow_zero else '0 <'} low <= high; got {value!r}"
+        )
     return lo, hi

@@ -117,13 +117,15 @@ def train(
     net = task.build_model(model, **model_options).to(device_)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    config = _as_json({
-        "task": task.name,
-        "task_options": task.config(),
-        "model": model,
-        "model_options": model_options,
-        "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
-    })
+    config = _as_json(
+        {
+            "task": task.name,
+            "task_options": task.config(),
+            "model": model,
+            "model_options": model_options,
+            "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+        }
+    )
     result = TrainResult(net, task, model)
     if resume:
         if checkpoint is None:
@@ -132,7 +134,10 @@ def train(
 
     start = time.monotonic()
     bar = tqdm(
-        total=steps, initial=result.steps, desc=f"{task.name}/{model}", disable=not progress,
+        total=steps,
+        initial=result.steps,
+        desc=f"{task.name}/{model}",
+        disable=not progress,
         leave=False,
     )
     net.train()
@@ -224,12 +229,16 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> tuple[SpikingNet
         task = make_task(config["task"], **config["task_options"])
         net = task.build_model(config["model"], **config["model_options"])
     except (TypeError, ValueError) as err:
-        raise CheckpointError(f"the config of {str(folder)!r} does not build a model: {err}") from None
+        raise CheckpointError(
+            f"the config of {str(folder)!r} does not build a model: {err}"
+        ) from None
     state = _load_state(Path(folder))
     try:
         net.load_state_dict(state["net"])
     except RuntimeError as err:
-        raise CheckpointError(f"the weights in {str(folder)!r} do not fit its config: {err}") from None
+        raise CheckpointError(
+            f"the weights in {str(folder)!r} do not fit its config: {err}"
+        ) from None
     return net.to(_resolve_device(device)), task, config
 
 

@@ -1,12 +1,13 @@
-"""The ``hetsyn`` command: ``demo`` (the main job), ``train``, ``eval`` and ``taus``.
+"""The ``hetsyn`` command: ``demo`` (the main job), ``train``, ``eval``, ``taus`` and ``sweep``.
 
 Examples::
 
-    hetsyn demo                                   # DMS, four models, ~3 minutes on 2 cores
+    hetsyn demo                                   # DMS, four models, 3 seeds, ~4 min on 2 cores
     hetsyn train --task dms --model HetSynLIF --out runs/dms --set hidden=5 delay_ms=1200
     hetsyn train --task dms --model HetSynLIF --out runs/dms --steps 1000 --resume
     hetsyn eval runs/dms --kind deletion --levels 0 0.2 0.4
     hetsyn taus runs/dms --threshold-ms 400
+    hetsyn sweep --task dms --sizes 2 5 10 --models HetSynLIF HomNeuLIF --out runs/sweep
 """
 
 from __future__ import annotations
@@ -107,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("checkpoint")
     ta.add_argument("--threshold-ms", type=float, default=400.0, help="what counts as long")
     ta.add_argument("--out", help="folder for the figure and JSON (default: the checkpoint)")
+
+    sw = sub.add_parser("sweep", help="test metric vs hidden size, per model, over seeds")
+    sw.add_argument("--task", required=True, choices=sorted(_tasks()))
+    sw.add_argument("--models", nargs="+", default=list(PRESETS), choices=models)
+    sw.add_argument("--sizes", nargs="+", type=int, required=True, help="hidden sizes")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0])
+    sw.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="task options")
+    sw.add_argument("--steps", type=int, default=300, help="training steps per run")
+    sw.add_argument("--out", required=True, help="folder for the figure and JSON")
+    sw.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     return parser
 
 
@@ -233,7 +244,42 @@ def _taus(args) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _demo, "train": _train, "eval": _eval, "taus": _taus}
+def _sweep(args) -> int:
+    from .analysis import plot_curves
+    from .tasks import make_task
+    from .tasks.evaluation import hidden_size_sweep
+
+    task = make_task(args.task, **_parse_options(args.set))
+    if isinstance(getattr(task, "hidden", None), tuple):  # several layers (SHD): scale them all
+        sizes = [
+            tuple(max(1, round(h * s / task.hidden[0])) for h in task.hidden) for s in args.sizes
+        ]
+    else:
+        sizes = args.sizes
+    table = hidden_size_sweep(
+        task, args.models, sizes, seeds=args.seeds, steps=args.steps, progress=False
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{'model':<12}" + "".join(f"{str(s):>14}" for s in sizes) + f"   ({task.metric_name})")
+    for model, row in table.items():
+        cells = "".join(f"{r['mean']:>9.3f}±{r['std']:<4.2f}" for r in row.values())
+        print(f"{model:<12}{cells}")
+    record = {m: [{"size": s, **r} for s, r in row.items()] for m, row in table.items()}
+    (out / "sweep.json").write_text(json.dumps({"task": task.config(), "table": record}, indent=1))
+    curves = {m: (args.sizes, [r["mean"] for r in row.values()]) for m, row in table.items()}
+    path = plot_curves(
+        curves,
+        out / "sweep.png",
+        xlabel="hidden neurons (first layer)",
+        ylabel=task.metric_name,
+        title=f"{task.name}: {task.metric_name} vs size",
+    )
+    print(f"saved {path} and {out / 'sweep.json'}")
+    return 0
+
+
+_COMMANDS = {"demo": _demo, "train": _train, "eval": _eval, "taus": _taus, "sweep": _sweep}
 
 
 if __name__ == "__main__":  # pragma: no cover

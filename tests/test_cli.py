@@ -143,6 +143,29 @@ def test_demo_writes_table_and_figures(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 1000
 
 
+def test_sweep(tmp_path, capsys):
+    code, text, _ = run(
+        capsys,
+        "sweep",
+        "--task",
+        "dms",
+        "--models",
+        "HomNeuLIF",
+        "--sizes",
+        "2",
+        "4",
+        "--steps",
+        "1",
+        *TINY_DMS,
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 0 and "HomNeuLIF" in text
+    record = json.loads((tmp_path / "sweep.json").read_text())
+    assert [row["size"] for row in record["table"]["HomNeuLIF"]] == [2, 4]
+    assert (tmp_path / "sweep.png").stat().st_size > 1000
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -277,3 +277,16 @@ def test_registry():
     assert {"dms", "pattern"} <= set(TASKS)
     for name, cls in TASKS.items():
         assert cls.name == name
+
+
+def test_compare_models_and_hidden_size_sweep():
+    from hetsyn_plugins.tasks.evaluation import compare_models, hidden_size_sweep
+
+    task = make_task("dms", **{**SMALL["dms"], "train_samples": 16, "test_samples": 16})
+    options = dict(steps=1, batch_size=16, progress=False)
+    results = compare_models(task, ["HetSynLIF", "HomNeuLIF"], seeds=(0, 1), **options)
+    assert {m: len(r) for m, r in results.items()} == {"HetSynLIF": 2, "HomNeuLIF": 2}
+    assert results["HetSynLIF"][0].model == "HetSynLIF" and results["HetSynLIF"][0].steps == 1
+    table = hidden_size_sweep(task, ["HomNeuLIF"], sizes=(2, 7), seeds=(0,), **options)
+    assert set(table["HomNeuLIF"]) == {2, 7} and table["HomNeuLIF"][7]["n"] == 1
+    assert all(0 <= v["mean"] <= 1 for v in table["HomNeuLIF"].values())

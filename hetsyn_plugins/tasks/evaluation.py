@@ -78,13 +78,14 @@ def robustness(
 def hidden_size_sweep(
     task: Task,
     models: Sequence[str],
-    sizes: Sequence[int],
+    sizes: Sequence,
     seeds: Sequence[int] = (0,),
     **train_options,
 ) -> dict[str, dict[int, dict]]:
     """Test metric vs hidden size: ``{model: {size: summarize(metric over seeds)}}``.
 
-    ``task`` must have a ``hidden`` option (DMS, pattern generation, digits)."""
+    ``task`` must have a ``hidden`` option; a size is what that option takes (an int for DMS,
+    pattern generation and digits, a tuple of layer sizes for SHD)."""
     if not hasattr(task, "hidden"):
         raise ValueError(f"task {task.name!r} has no 'hidden' option to sweep")
     table: dict[str, dict[int, dict]] = {}

@@ -2,7 +2,7 @@
 
 Examples::
 
-    hetsyn demo                                   # DMS, four models, 3 seeds, ~4 min on 2 cores
+    hetsyn demo                                   # DMS, four models, 3 seeds, ~3 min on 2 cores
     hetsyn train --task dms --model HetSynLIF --out runs/dms --set hidden=5 delay_ms=1200
     hetsyn train --task dms --model HetSynLIF --out runs/dms --steps 1000 --resume
     hetsyn eval runs/dms --kind deletion --levels 0 0.2 0.4

@@ -97,7 +97,7 @@ def _row(model: str, r: dict) -> str:
 
 
 def _figures(record: dict, first_net: dict, task: DelayedMatchToSample, out: Path) -> None:
-    from .analysis import _pyplot
+    from .analysis import _pyplot, _save
 
     plt = _pyplot()
     models = list(record["models"])
@@ -110,9 +110,7 @@ def _figures(record: dict, first_net: dict, task: DelayedMatchToSample, out: Pat
     ax.set_ylabel("test accuracy")
     ax.set_title(f"DMS, {task.hidden} hidden neurons, delay {task.delay_ms:g} ms", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "accuracy.png")
 
     plot_curves(
         {m: (r["deletion_levels"], r["deletion_accuracy"]) for m, r in record["models"].items()},

@@ -21,120 +21,56 @@ def keep_torch_threads():
 
 
 TINY_DMS = ["--set", "delay_ms=50", "hidden=4", "train_samples=32", "test_samples=32"]
+TRAIN_DMS = ["train", "--task", "dms", "--model", "HetSynLIF", "--quiet"]
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def test_train_resume_eval_taus(tmp_path, capsys):
     out = tmp_path / "run"
-    code, text, _ = run(
-        capsys,
-        "train",
-        "--task",
-        "dms",
-        "--model",
-        "HetSynLIF",
-        *TINY_DMS,
-        "--steps",
-        "2",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--quiet",
-    )
+    small = [*TINY_DMS, "--batch-size", 16, "--out", out]
+    code, text, _ = run(capsys, *TRAIN_DMS, *small, "--steps", 2)
     assert code == 0 and "2 steps" in text
     config = json.loads((out / "config.json").read_text())
     assert config["task_options"]["hidden"] == 4 and config["step"] == 2
-    code, text, _ = run(
-        capsys,
-        "train",
-        "--task",
-        "dms",
-        "--model",
-        "HetSynLIF",
-        *TINY_DMS,
-        "--steps",
-        "3",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--resume",
-        "--quiet",
-    )
+    code, text, _ = run(capsys, *TRAIN_DMS, *small, "--steps", 3, "--resume")
     assert code == 0 and "3 steps" in text
     assert len(json.loads((out / "config.json").read_text())["history"]) == 3
 
-    code, text, _ = run(capsys, "eval", str(out), "--kind", "deletion", "--levels", "0", "1")
+    code, text, _ = run(capsys, "eval", out, "--kind", "deletion", "--levels", 0, 1)
     assert code == 0 and "accuracy" in text
     record = json.loads((out / "eval_deletion.json").read_text())
     assert record["levels"] == [0.0, 1.0] and len(record["accuracy"]) == 2
     assert (out / "eval_deletion.png").stat().st_size > 1000
 
-    code, text, _ = run(capsys, "eval", str(out), "--kind", "warp", "--levels", "0.5", "2")
+    code, text, _ = run(capsys, "eval", out, "--kind", "warp", "--levels", 0.5, 2)
     assert code == 0 and (out / "eval_warp.json").exists()
 
-    code, text, _ = run(capsys, "taus", str(out), "--threshold-ms", "300")
+    code, text, _ = run(capsys, "taus", out, "--threshold-ms", 300)
     assert code == 0 and "hidden0.feedforward" in text and "ablation" in text
     assert json.loads((out / "taus.json").read_text())["threshold_ms"] == 300.0
 
 
 def test_train_with_config_file(tmp_path, capsys):
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "task_options": {
-                    "inputs": 10,
-                    "hidden": 8,
-                    "segment_ms": 50,
-                    "gap_ms": 20,
-                    "train_samples": 8,
-                    "test_samples": 8,
-                },
-                "training": {"steps": 2, "batch_size": 8},
-            }
-        )
-    )
-    code, text, _ = run(
-        capsys,
-        "train",
-        "--task",
-        "pattern",
-        "--model",
-        "HomNeuALIF",
-        "--config",
-        str(cfg),
-        "--out",
-        str(tmp_path / "p"),
-        "--quiet",
-    )
+    task_options = dict(inputs=10, hidden=8, segment_ms=50, gap_ms=20, train_samples=8,
+                        test_samples=8)  # fmt: skip
+    training = {"steps": 2, "batch_size": 8}
+    cfg.write_text(json.dumps({"task_options": task_options, "training": training}))
+    argv = ["train", "--task", "pattern", "--model", "HomNeuALIF", "--config", cfg]
+    code, text, _ = run(capsys, *argv, "--out", tmp_path / "p", "--quiet")
     assert code == 0 and "test mse" in text
     assert json.loads((tmp_path / "p" / "config.json").read_text())["training"]["steps"] == 2
 
 
 def test_demo_writes_table_and_figures(tmp_path, capsys):
-    code, text, _ = run(
-        capsys,
-        "demo",
-        "--models",
-        "HetSynLIF",
-        "HomNeuLIF",
-        "--steps",
-        "2",
-        "--hidden",
-        "3",
-        "--delay-ms",
-        "50",
-        "--out",
-        str(tmp_path),
-        "--quiet",
-    )
+    models = ["--models", "HetSynLIF", "HomNeuLIF"]
+    small = ["--steps", 2, "--hidden", 3, "--delay-ms", 50]
+    code, text, _ = run(capsys, "demo", *models, *small, "--out", tmp_path, "--quiet")
     assert code == 0
     assert "HetSynLIF" in text and "HomNeuLIF" in text and str(tmp_path) in text
     record = json.loads((tmp_path / "results.json").read_text())
@@ -144,22 +80,8 @@ def test_demo_writes_table_and_figures(tmp_path, capsys):
 
 
 def test_sweep(tmp_path, capsys):
-    code, text, _ = run(
-        capsys,
-        "sweep",
-        "--task",
-        "dms",
-        "--models",
-        "HomNeuLIF",
-        "--sizes",
-        "2",
-        "4",
-        "--steps",
-        "1",
-        *TINY_DMS,
-        "--out",
-        str(tmp_path),
-    )
+    argv = ["sweep", "--task", "dms", "--models", "HomNeuLIF", "--sizes", 2, 4, "--steps", 1]
+    code, text, _ = run(capsys, *argv, *TINY_DMS, "--out", tmp_path)
     assert code == 0 and "HomNeuLIF" in text
     record = json.loads((tmp_path / "sweep.json").read_text())
     assert [row["size"] for row in record["table"]["HomNeuLIF"]] == [2, 4]
@@ -196,70 +118,25 @@ def test_usage_errors(argv, message, capsys):
     ],
 )
 def test_bad_training_options(argv, message, tmp_path, capsys):
-    code, _, err = run(
-        capsys,
-        "train",
-        "--task",
-        "dms",
-        "--model",
-        "HetSynLIF",
-        "--out",
-        str(tmp_path),
-        "--quiet",
-        *argv,
-    )
+    code, _, err = run(capsys, *TRAIN_DMS, "--out", tmp_path, *argv)
     assert code == 1 and message in err
 
 
 def test_resume_without_checkpoint_and_cuda_without_gpu(tmp_path, capsys):
-    code, _, err = run(
-        capsys,
-        "train",
-        "--task",
-        "dms",
-        "--model",
-        "HetSynLIF",
-        *TINY_DMS,
-        "--out",
-        str(tmp_path / "none"),
-        "--resume",
-        "--quiet",
-    )
+    code, _, err = run(capsys, *TRAIN_DMS, *TINY_DMS, "--out", tmp_path / "none", "--resume")
     assert code == 1 and "does not exist" in err
     import torch
 
     if not torch.cuda.is_available():
-        code, _, err = run(
-            capsys,
-            "train",
-            "--task",
-            "dms",
-            "--model",
-            "HetSynLIF",
-            *TINY_DMS,
-            "--out",
-            str(tmp_path / "c"),
-            "--device",
-            "cuda",
-            "--quiet",
-        )
+        argv = [*TRAIN_DMS, *TINY_DMS, "--out", tmp_path / "c", "--device", "cuda"]
+        code, _, err = run(capsys, *argv)
         assert code == 1 and "no CUDA" in err
 
 
 def test_missing_shd_data_says_how_to_get_it(tmp_path, capsys):
-    code, _, err = run(
-        capsys,
-        "train",
-        "--task",
-        "shd",
-        "--model",
-        "HetSynLIF",
-        "--set",
-        f"root={json.dumps(str(tmp_path))}",
-        "--out",
-        str(tmp_path / "r"),
-        "--quiet",
-    )
+    argv = ["train", "--task", "shd", "--model", "HetSynLIF", "--quiet"]
+    root = f"root={json.dumps(str(tmp_path))}"
+    code, _, err = run(capsys, *argv, "--set", root, "--out", tmp_path / "r")
     assert code == 1 and "download=True" in err and str(tmp_path) in err
 
 

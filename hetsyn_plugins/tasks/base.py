@@ -119,6 +119,18 @@ class SyntheticTask(Task):
     def test_seed(self) -> int:
         return self.seed  # type: ignore[attr-defined]
 
+    def _per_step(self, rate_hz):
+        """A firing rate in Hz as a spike probability per step (a float or a tensor)."""
+        return rate_hz * self.dt_ms / 1000
+
+    def _check_rate(self, name: str, rate_hz: float) -> None:
+        """Raise unless ``rate_hz`` gives a spike probability per step in [0, 1]."""
+        if not 0 <= self._per_step(rate_hz) <= 1:
+            raise ValueError(
+                f"{name} must be in [0, 1000 / dt_ms] Hz = [0, {1000 / self.dt_ms:g}]; "
+                f"got {rate_hz!r}"
+            )
+
     def _steps(self, ms: float) -> int:
         """A duration in ms as a whole number of steps (at least one)."""
         return max(1, round(ms / self.dt_ms))

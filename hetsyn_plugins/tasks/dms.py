@@ -84,12 +84,7 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
         ):
             check_positive(name, getattr(self, name))
         for name in ("cue_rate", "noise_rate"):
-            rate = getattr(self, name)
-            if not 0 <= rate * self.dt_ms / 1000 <= 1:
-                raise ValueError(
-                    f"{name} must be in [0, 1000 / dt_ms] Hz = [0, {1000 / self.dt_ms:g}]; "
-                    f"got {rate!r}"
-                )
+            self._check_rate(name, getattr(self, name))
         for name in ("channels_per_group", "hidden", "train_samples", "test_samples"):
             check_positive_int(name, getattr(self, name))
         if self.tau_max_ms < self.tau_min_ms:
@@ -123,7 +118,7 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
         """``batch`` fresh samples: spikes (T, B, in) and targets (B,), 1 for a match."""
         g, cue = self.channels_per_group, self._steps(self.cue_ms)
         first, second = torch.randint(0, 2, (2, batch), generator=generator)
-        p_cue, p_noise = self.cue_rate * self.dt_ms / 1000, self.noise_rate * self.dt_ms / 1000
+        p_cue, p_noise = self._per_step(self.cue_rate), self._per_step(self.noise_rate)
         prob = torch.full((self.steps, batch, self.in_features), p_noise)
         start2 = cue + self._steps(self.delay_ms)
         for side, window in ((first, slice(0, cue)), (second, slice(start2, start2 + cue))):

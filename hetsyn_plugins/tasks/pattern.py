@@ -81,16 +81,10 @@ class PatternGeneration(SyntheticTask):
             )
         self.background_rate = _range("background_rate", self.background_rate, allow_zero=True)
         self.freq_range = _range("freq_range", self.freq_range, allow_zero=False)
-        for name, rate in (
-            ("segment_rate", self.segment_rate),
-            ("background_rate", self.background_rate[1]),
-        ):
-            if rate * self.dt_ms / 1000 > 1:
-                raise ValueError(
-                    f"{name} must be <= 1000 / dt_ms = {1000 / self.dt_ms:g} Hz; got {rate!r}"
-                )
+        self._check_rate("segment_rate", self.segment_rate)
+        self._check_rate("background_rate", self.background_rate[1])
         gen = torch.Generator().manual_seed(self.seed)
-        p = self.segment_rate * self.dt_ms / 1000
+        p = self._per_step(self.segment_rate)
         self._segment = torch.bernoulli(
             torch.full((self._steps(self.segment_ms), self.inputs), p), generator=gen
         )
@@ -133,7 +127,7 @@ class PatternGeneration(SyntheticTask):
         lo, hi = self.background_rate
         rate = lo + (hi - lo) * torch.rand(1, batch, self.inputs, generator=generator)
         x = torch.bernoulli(
-            (rate * self.dt_ms / 1000).expand(self.steps, -1, -1).contiguous(), generator=generator
+            self._per_step(rate).expand(self.steps, -1, -1).contiguous(), generator=generator
         )
         seg, gap = self._segment.shape[0], round(self.gap_ms / self.dt_ms)
         for k in range(self.repeats):

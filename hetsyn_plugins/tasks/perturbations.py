@@ -24,7 +24,8 @@ def delete_spikes(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
 
 def add_spikes(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
     """Add a spike to every (step, sample, channel) independently with probability ``p``
-    (spikes already there stay; the result is clipped to 1)."""
+    (spikes already there stay). Binary input stays binary (clipped to 1); input with counts
+    above 1 (binned spike counts) gets the added spikes on top."""
     _check_probability("p", p)
     extra = (torch.rand(x.shape, generator=generator) < p).to(x)
     return torch.clamp(x + extra, max=1.0) if x.max() <= 1 else x + extra

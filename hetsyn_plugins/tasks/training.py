@@ -161,7 +161,11 @@ def train(
                 break
     bar.close()
     result.seconds = time.monotonic() - start
-    result.test_loss, result.test_metric = evaluate(net, task)
+    last = result.history[-1] if result.history else {}
+    if last.get("step") == result.steps and "test_metric" in last:  # evaluated at this step
+        result.test_loss, result.test_metric = last["test_loss"], last["test_metric"]
+    else:
+        result.test_loss, result.test_metric = evaluate(net, task)
     if checkpoint is not None:
         save_checkpoint(checkpoint, net, optimizer, generator, config, result)
     return result

@@ -205,7 +205,10 @@ class HetSynNode(BaseNode):
             dtype=dtype,
         )
         layout = state_shapes(self.layer.params(), 1, self.layer.config)
-        self._core_fields = tuple(f for f, s in zip(HetSynState._fields, layout) if s is not None)
+        fields = tuple(f for f, s in zip(HetSynState._fields, layout) if s is not None)
+        # the per-step path's bookkeeping of the per-synapse currents travels with them
+        carries = tuple(f"{f}_carry" for f in ("syn", "rec") if f in fields and not self.layer.shared)
+        self._layout_fields, self._core_fields = fields, fields + carries
         for field in self._core_fields:
             self.register_memory(_MEMORY_PREFIX + field, None)
 
@@ -326,13 +329,13 @@ class HetSynNode(BaseNode):
         core = states[1:]
         if all(
             isinstance(t, Tensor) and tuple(t.shape) == getattr(expected, f)
-            for f, t in zip(self._core_fields, core, strict=True)
+            for f, t in zip(self._layout_fields, core)
         ):
             factory = {"dtype": self.layer.weight.dtype, "device": x.device}
             v = states[0]
             if not (isinstance(v, Tensor) and v.shape == expected.v):
                 v = torch.full(expected.v, self._rest, **factory)
-            return tuple(t.to(**factory) for t in (v, *core))
+            return tuple(t if t is None else t.to(**factory) for t in (v, *core))
         fresh = initial_state(params, batch, self.layer.config)
         v = torch.full_like(fresh.v, self._rest)
         return (v, *(getattr(fresh, f) for f in self._core_fields))

@@ -124,6 +124,12 @@ class HetSynState(NamedTuple):
     layout with bias, else None). ``reset``: reset current ``J`` (B, out) (per-synapse layout
     with a reset, else None). ``adapt``: adaptation ``A`` (B, out) or None. ``v``: membrane
     ``V^{t-1}`` (B, out). ``spike``: spikes ``z^{t-1}`` (B, out).
+
+    ``syn_carry``, ``rec_carry``: bookkeeping of the memory-flat per-step path
+    (:mod:`hetsyn_plugins.core.kernels.stepwise`), which advances ``syn`` and ``rec`` in place:
+    zero-size stand-ins whose gradients carry the adjoint of the decays to the step before;
+    None elsewhere. A state whose currents a later step has advanced is stale and raises when
+    passed again; :meth:`clone` keeps a state to continue from more than once.
     """
 
     syn: Tensor
@@ -133,14 +139,25 @@ class HetSynState(NamedTuple):
     bias: Optional[Tensor] = None
     reset: Optional[Tensor] = None
     adapt: Optional[Tensor] = None
+    syn_carry: Optional[Tensor] = None
+    rec_carry: Optional[Tensor] = None
 
     def detach(self) -> "HetSynState":
         """The same state cut from the autograd graph (truncated BPTT)."""
         return HetSynState(*(None if t is None else t.detach() for t in self))
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> "HetSynState":
-        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``)."""
-        return HetSynState(*(None if t is None else fn(t) for t in self))
+        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``); the carries are
+        dropped (new currents start a new chain)."""
+        return HetSynState(*(None if t is None else fn(t) for t in self.without_carries()))
+
+    def clone(self) -> "HetSynState":
+        """A copy that later steps never advance in place (gradients flow through the copy)."""
+        return self.map(torch.clone)
+
+    def without_carries(self) -> "HetSynState":
+        """The state without the per-step path's bookkeeping (see the class docstring)."""
+        return self._replace(syn_carry=None, rec_carry=None)
 
 
 def state_shapes(
@@ -207,78 +224,97 @@ def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
     return params.adapt_decay * state.adapt + params.adapt_strength * state.spike
 
 
-def _per_synapse_currents(
+PathwayStep = Callable[
+    [Tensor, Tensor, Optional[Tensor], Tensor, Tensor], tuple[Tensor, Tensor, Optional[Tensor]]
+]
+
+
+def synapse_step(
+    inp: Tensor, current: Tensor, carry: Optional[Tensor], weight: Tensor, decay: Tensor
+) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+    """One step of a pathway of per-synapse currents (feedforward: ``inp = x^t``; recurrent:
+    ``inp = z^{t-1}``): ``I^t = r I^{t-1} + w inp``, returned as ``(sum_i I^t, I^t, None)``.
+
+    Shapes: ``inp`` (B, in), ``current`` (B, out, in), ``weight`` and ``decay`` (out, in).
+    ``carry`` is unused here; :func:`hetsyn_plugins.core.kernels.stepwise.synapse_step`, its
+    memory-flat twin of the same signature, returns and takes one.
+    """
+    new = decay * current + weight * inp.unsqueeze(-2)
+    return new.sum(-1), new, None
+
+
+class SynapticDrive(NamedTuple):
+    """What :func:`synaptic_drive` returns: ``current`` (B, out), the input of
+    :func:`neuron_update`, and the new synaptic fields of the state (per-synapse layout)."""
+
+    current: Tensor
+    syn: Optional[Tensor] = None
+    rec: Optional[Tensor] = None
+    bias: Optional[Tensor] = None
+    syn_carry: Optional[Tensor] = None
+    rec_carry: Optional[Tensor] = None
+
+
+def bias_current(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
+    """``B^t = r^b B^{t-1} + b`` (per-synapse layout; None without bias)."""
+    if params.bias is None:
+        return None
+    return params.bias_decay * state.bias + params.bias
+
+
+def synaptic_drive(
     x: Optional[Tensor],
     params: HetSynParams,
     state: HetSynState,
-    ff: Optional[Tensor],
-    rec: Optional[tuple[Tensor, Tensor]] = None,
-):
-    """Feedforward, recurrent and bias currents of the per-synapse layout.
+    feedforward: PathwayStep = synapse_step,
+    recurrent: PathwayStep = synapse_step,
+) -> SynapticDrive:
+    """The synaptic part of one step: feedforward and recurrent currents and the bias current.
 
-    ``ff``, when given, is the feedforward sum ``sum_i I_ji^t`` computed by a sequence kernel;
-    ``state.syn`` is then carried unchanged (the kernel produces the final one). ``rec``, when
-    given, is ``(sum_k Q_jk^t, Q^t)`` computed by a kernel.
+    Per-synapse layout: ``current = sum_i I_ji^t + sum_k Q_jk^t + B_j^t``, each pathway
+    advanced by ``feedforward`` / ``recurrent`` (:func:`synapse_step` or a kernel's twin of
+    the same signature). Shared layout: ``current = W x^t + U z^{t-1} + b`` (one matrix
+    product; the neuron's summed state is :func:`neuron_update`'s); ``feedforward``, when
+    not the default, gives ``W x^t + b`` (a kernel's precomputed sequence).
     """
-    if ff is None:
-        syn = params.syn_decay * state.syn + params.weight * x.unsqueeze(-2)
-        current = syn.sum(-1)
-    else:
-        syn, current = state.syn, ff
-    bias = None
-    if rec is not None:
-        current = current + rec[0]
-        rec = rec[1]
-    elif params.rec_weight is not None:
-        rec = params.rec_decay * state.rec + params.rec_weight * state.spike.unsqueeze(-2)
-        current = current + rec.sum(-1)
-    if params.bias is not None:
-        bias = params.bias_decay * state.bias + params.bias
-        current = current + bias
-    return current, syn, rec, bias
-
-
-def _shared_input(
-    x: Optional[Tensor], params: HetSynParams, state: HetSynState, ff: Optional[Tensor]
-) -> Tensor:
-    """``sum_i w_ji x_i + sum_k u_jk z_k + b_j``: one matrix product per step (``ff``, when
-    given, is ``W x^t + b`` computed for the whole sequence at once)."""
-    cur = F.linear(x, params.weight, params.bias) if ff is None else ff
+    if params.shared:
+        if feedforward is synapse_step:
+            cur = F.linear(x, params.weight, params.bias)
+        else:
+            cur = feedforward(x, None, None, params.weight, None)[0]
+        if params.rec_weight is not None:
+            cur = cur + F.linear(state.spike, params.rec_weight)
+        return SynapticDrive(cur)
+    current, syn, syn_carry = feedforward(
+        x, state.syn, state.syn_carry, params.weight, params.syn_decay
+    )
+    rec = rec_carry = None
     if params.rec_weight is not None:
-        cur = cur + F.linear(state.spike, params.rec_weight)
-    return cur
+        R, rec, rec_carry = recurrent(
+            state.spike, state.rec, state.rec_carry, params.rec_weight, params.rec_decay
+        )
+        current = current + R
+    bias = bias_current(params, state)
+    if bias is not None:
+        current = current + bias
+    return SynapticDrive(current, syn, rec, bias, syn_carry, rec_carry)
 
 
-def step(
-    x: Tensor,
+def neuron_update(
+    drive: SynapticDrive,
     params: HetSynParams,
     state: HetSynState,
     spike_fn: SpikeFn,
     config: DynamicsConfig,
-    ff: Optional[Tensor] = None,
-    rec: Optional[tuple[Tensor, Tensor]] = None,
 ) -> tuple[Tensor, Tensor, HetSynState]:
-    """One step of a spiking HetSyn layer.
+    """The neuron part of one step: reset current, adaptation, membrane and spike.
 
-    Args:
-        x: input at step ``t``, shape (B, in) (unused when ``ff`` is given).
-        params: effective parameters (:class:`HetSynParams`).
-        state: state after step ``t-1`` (:func:`initial_state` for the first step).
-        spike_fn: spike function applied to ``V - threshold``.
-        config: reset mode, timing and detaching (:class:`DynamicsConfig`).
-        ff: optional feedforward drive at step ``t`` (B, out) precomputed by a sequence
-            kernel: ``sum_i I_ji^t`` (per-synapse layout) or ``W x^t + b`` (shared layout).
-        rec: optional recurrent currents of step ``t`` from a kernel (per-synapse layout):
-            ``(sum_k Q_jk^t, Q^t)`` of shapes (B, out) and (B, out, out).
-
-    Returns:
-        ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
-        and the state for step ``t+1``.
+    Returns ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset and the
+    state for step ``t+1`` (with ``drive``'s synaptic fields).
     """
     adapt = _adaptation(params, state)
     if params.shared:
-        rho = params.syn_decay
-        cur = _shared_input(x, params, state, ff)
+        rho, cur = params.syn_decay, drive.current
         if config.reset == "none":
             u = rho * state.syn + cur
         elif config.reset_timing == "at_spike":
@@ -288,9 +324,7 @@ def step(
         v = u if adapt is None else u - adapt
         z = spike_fn(v - params.threshold)
         return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
-
-    current, syn, rec, bias = _per_synapse_currents(x, params, state, ff, rec)
-    reset = None
+    current, reset = drive.current, None
     if config.reset != "none":
         signal = _reset_signal(params, state, config)
         if config.reset_timing == "at_spike":
@@ -300,19 +334,57 @@ def step(
         current = current - reset
     v = current if adapt is None else current - adapt
     z = spike_fn(v - params.threshold)
-    return z, v, HetSynState(syn=syn, v=v, spike=z, rec=rec, bias=bias, reset=reset, adapt=adapt)
+    new = HetSynState(
+        syn=drive.syn, v=v, spike=z, rec=drive.rec, bias=drive.bias, reset=reset, adapt=adapt,
+        syn_carry=drive.syn_carry, rec_carry=drive.rec_carry,
+    )  # fmt: skip
+    return z, v, new
+
+
+def step(
+    x: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    feedforward: PathwayStep = synapse_step,
+    recurrent: PathwayStep = synapse_step,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """One step of a spiking HetSyn layer: :func:`neuron_update` of :func:`synaptic_drive`.
+
+    Args:
+        x: input at step ``t``, shape (B, in).
+        params: effective parameters (:class:`HetSynParams`).
+        state: state after step ``t-1`` (:func:`initial_state` for the first step).
+        spike_fn: spike function applied to ``V - threshold``.
+        config: reset mode, timing and detaching (:class:`DynamicsConfig`).
+        feedforward, recurrent: the pathway steps (see :func:`synaptic_drive`).
+
+    Returns:
+        ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
+        and the state for step ``t+1``.
+    """
+    drive = synaptic_drive(x, params, state, feedforward, recurrent)
+    return neuron_update(drive, params, state, spike_fn, config)
 
 
 def readout_step(
-    x: Tensor, params: HetSynParams, state: HetSynState, ff: Optional[Tensor] = None
+    x: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    feedforward: PathwayStep = synapse_step,
 ) -> tuple[Tensor, HetSynState]:
     """One step of a readout layer: per-synapse leaky integration, no spike, no reset.
 
     Returns ``(y, new_state)`` with the output ``y^t = sum_i I_ji^t + B_j^t``, shape (B, out).
-    ``ff`` as in :func:`step`.
+    ``feedforward`` as in :func:`synaptic_drive`.
     """
+    drive = synaptic_drive(x, params, state, feedforward)
     if params.shared:
-        y = params.syn_decay * state.syn + _shared_input(x, params, state, ff)
+        y = params.syn_decay * state.syn + drive.current
         return y, HetSynState(syn=y, v=y, spike=state.spike)
-    y, syn, _, bias = _per_synapse_currents(x, params, state, ff)
-    return y, HetSynState(syn=syn, v=y, spike=state.spike, bias=bias)
+    y = drive.current
+    new = HetSynState(
+        syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, syn_carry=drive.syn_carry
+    )
+    return y, new

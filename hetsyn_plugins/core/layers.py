@@ -22,9 +22,7 @@ from .dynamics import (
     HetSynState,
     SpikeFn,
     initial_state,
-    readout_step,
     state_shapes,
-    step,
 )
 from .spikes import default_spike_fn
 from .timescales import DecayParameter, TimescaleSpec, as_initializer
@@ -176,7 +174,7 @@ class _HetSynLayer(nn.Module):
         if not isinstance(state, HetSynState):
             raise TypeError(f"state must be a HetSynState; got {type(state).__name__}")
         expected = state_shapes(params, batch, config, readout=self._readout)
-        for field, want, got in zip(HetSynState._fields, expected, state):
+        for field, want, got in zip(HetSynState._fields, expected, state.without_carries()):
             got = None if got is None else tuple(got.shape)
             if want != got:
                 raise ValueError(
@@ -489,7 +487,7 @@ class HetSynLIF(_HetSynLayer):
         x = self._check_step(x)
         params = self.params()
         state = self._start(params, state, x.shape[0])
-        z, v, new = step(x, params, state, self.spike_fn, self.config)
+        z, v, new = kernels.step_spiking(x, params, state, self.spike_fn, self.config, self.kernel)
         return self._finish(LayerOutput(z, v, new))
 
     def extra_repr(self) -> str:
@@ -602,7 +600,7 @@ class HetSynReadout(_HetSynLayer):
         x = self._check_step(x)
         params = self.params()
         state = self._start(params, state, x.shape[0])
-        y, new = readout_step(x, params, state)
+        y, new = kernels.step_readout(x, params, state, self.kernel)
         return self._finish(LayerOutput(y, y, new))
 
 

@@ -19,6 +19,10 @@ In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths co
 adaptation, spike) always runs step by step through
 :func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against ``"reference"``
 (forward and gradients, float64).
+
+One step at a time (:func:`step_spiking`, :func:`step_readout`: the per-step calls of the
+layers and host faces), every kernel but ``"reference"`` takes the memory-flat per-step path
+of :mod:`.stepwise`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from torch import Tensor
 
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
-from . import reference, scan
+from . import reference, scan, stepwise
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -103,21 +107,53 @@ def run_spiking(
     kernel = choose_kernel(kernel, x, params, state)
     if kernel == "reference":
         return reference.run_spiking(x, params, state, spike_fn, config)
+    state = state.without_carries()  # a sequence starts a chain of its own
     ff, final_syn = _feedforward(kernel, x, params, state)
-    recurrent = params.rec_weight is not None and not params.shared
-    spikes, membranes, carry = [], [], None
+    spikes, membranes = [], []
     for ff_t in ff:
-        rec = None
-        if recurrent:
-            R, Q, carry = scan.recurrent_step(
-                state.spike, state.rec, carry, params.rec_weight, params.rec_decay
-            )
-            rec = (R, Q)
-        z, v, state = step(None, params, state, spike_fn, config, ff=ff_t, rec=rec)
+        z, v, state = step(
+            None, params, state, spike_fn, config, _precomputed(ff_t), scan.recurrent_step
+        )
         spikes.append(z)
         membranes.append(v)
-    final = state._replace(syn=final_syn(state)) if need_state else None
+    final = state._replace(syn=final_syn(state)).without_carries() if need_state else None
     return torch.stack(spikes), torch.stack(membranes), final
+
+
+def _precomputed(drive: Tensor):
+    """A pathway step (see :func:`~hetsyn_plugins.core.dynamics.synaptic_drive`) that gives the
+    feedforward drive of one step computed for the whole sequence; the currents stay as they
+    are (the sequence kernel gives the final ones)."""
+    return lambda inp, current, carry, weight, decay: (drive, current, None)
+
+
+def step_spiking(
+    x: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    kernel: str = "auto",
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """One step (B, in) of a spiking layer: ``(z, v, new_state)``.
+
+    Every kernel but ``"reference"`` runs the per-synapse pathways through the memory-flat
+    per-step path (:mod:`.stepwise`); the shared layouts are one matrix product either way.
+    """
+    check_choice("kernel", kernel, KERNELS)
+    if kernel == "reference" or params.shared:
+        return step(x, params, state, spike_fn, config)
+    return step(x, params, state, spike_fn, config, stepwise.synapse_step, stepwise.synapse_step)
+
+
+def step_readout(
+    x: Tensor, params: HetSynParams, state: HetSynState, kernel: str = "auto"
+) -> tuple[Tensor, HetSynState]:
+    """One step (B, in) of a readout layer: ``(y, new_state)``; kernels as :func:`step_spiking`."""
+    check_choice("kernel", kernel, KERNELS)
+    if kernel == "reference" or params.shared:
+        return readout_step(x, params, state)
+    return readout_step(x, params, state, stepwise.synapse_step)
 
 
 def run_readout(
@@ -131,10 +167,11 @@ def run_readout(
     kernel = choose_kernel(kernel, x, params, state)
     if kernel == "reference":
         return reference.run_readout(x, params, state)
+    state = state.without_carries()
     ff, final_syn = _feedforward(kernel, x, params, state)
     outputs = []
     for ff_t in ff:
-        y, state = readout_step(None, params, state, ff=ff_t)
+        y, state = readout_step(None, params, state, _precomputed(ff_t))
         outputs.append(y)
     final = state._replace(syn=final_syn(state)) if need_state else None
     return torch.stack(outputs), final

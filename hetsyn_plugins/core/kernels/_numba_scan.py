@@ -96,3 +96,72 @@ def rec_backward(lam, mu, g, q, u, z, gQ, gD, gz, du, dq):  # pragma: no cover -
                 gz[b, k] += u[j, k] * A
                 du[j, k] += A * z[b, k]
                 dq[j, k] += u[j, k] * z[b, k] * m
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
+    """One step of a per-synapse pathway: dst = r src + w inp[:, None, :], S = dst.sum(-1).
+    ``dst`` may be ``src`` (in place)."""
+    B, O, K = dst.shape
+    for n in prange(B * O):
+        b = n // O
+        j = n % O
+        acc = 0.0
+        for i in range(K):
+            v = r[j, i] * src[b, j, i] + w[j, i] * inp[b, i]
+            dst[b, j, i] = v
+            acc += v
+        S[b, j] = acc
+
+
+def _syn_step_backward(
+    inp, w, r, gS, lam, mu, start, gI, gD, dinp, dw, dr
+):  # pragma: no cover - compiled
+    """One reverse step of a per-synapse pathway (see :mod:`.stepwise`).
+
+    ``lam``/``mu``: the gradients of the currents and carry this step returned (empty: zero);
+    ``start``: the currents the step started from, kept at the first step of a chain (empty:
+    none); ``gI``/``gD``: where to write the gradients of the currents and carry it took (empty:
+    not wanted; may be ``lam``/``mu``, element by element). ``dinp`` (chunks, B, in) holds one
+    partial sum per chunk of output rows, so that parallel chunks never write the same entry.
+    """
+    B, K = inp.shape
+    O = w.shape[0]
+    P = dinp.shape[0]
+    has_lam = lam.size > 0
+    has_mu = mu.size > 0
+    has_start = start.size > 0
+    want_gI = gI.size > 0
+    want_gD = gD.size > 0
+    for c in prange(P):
+        for j in range(c * O // P, (c + 1) * O // P):
+            for b in range(B):
+                g = gS[b, j]
+                for i in range(K):
+                    L = g
+                    if has_lam:
+                        L += lam[b, j, i]
+                    M = 0.0
+                    if has_mu:
+                        M = mu[b, j, i]
+                    wi = w[j, i]
+                    ri = r[j, i]
+                    xi = inp[b, i]
+                    D = L + ri * M
+                    dinp[c, b, i] += wi * L
+                    dw[j, i] += xi * L
+                    dr[j, i] += wi * xi * M
+                    if has_start:
+                        dr[j, i] += start[b, j, i] * D
+                    if want_gI:
+                        gI[b, j, i] = ri * L
+                    if want_gD:
+                        gD[b, j, i] = D
+
+
+syn_step_forward = njit(**_SEQUENCE)(_syn_step_forward)
+syn_step_forward_serial = njit(**_STEP)(_syn_step_forward)
+syn_step_backward = njit(**_SEQUENCE)(_syn_step_backward)
+syn_step_backward_serial = njit(**_STEP)(_syn_step_backward)

@@ -235,8 +235,8 @@ def synapse_step(
         current = current.detach()
     keep_start = graph and mode != CHAINED and param.requires_grad and bool(current.any())
     S, new, new_carry = _SynapseStep.apply(
-        inp, current, carry if mode == CHAINED else None, weight, param, decay, mode, logit,
-        keep_start,
+        inp, current, carry if mode == CHAINED else None, weight, param, decay.detach(), mode,
+        logit, keep_start,
     )  # fmt: skip
     _register(new, new_carry, graph)
     return S, new, new_carry

@@ -1,0 +1,282 @@
+"""The memory-flat per-step path (core/kernels/stepwise) against the reference, its in-place
+safety, and the bytes autograd keeps per step."""
+
+from __future__ import annotations
+
+import copy
+import weakref
+
+import pytest
+import torch
+
+from hetsyn_plugins.core import HetSynLIF, HetSynReadout, Normal
+from hetsyn_plugins.core.kernels import scan, stepwise
+
+from .conftest import bernoulli
+
+T, B, N_IN, N_OUT = 60, 3, 5, 4
+
+VARIANTS = [
+    {},
+    {"recurrent": True},
+    {"reset": "zero"},
+    {"reset": "none", "recurrent": True},
+    {"reset_timing": "at_spike", "recurrent": True},
+    {"adaptation": True, "recurrent": True},
+    {"bias": False},
+    {"tau_bias": 7.0},
+    {"learn_threshold": True, "threshold": 0.8},
+    {"detach_reset": True, "recurrent": True},
+    {"decay_parametrization": "clamp", "recurrent": True},
+    {"learn_decays": False, "recurrent": True},
+    {"heterogeneity": "neuron", "recurrent": True},
+    {"heterogeneity": "none", "adaptation": True},
+]
+
+
+@pytest.fixture(params=["numba", "torch"])
+def backend(request, monkeypatch):
+    """The fused loops, and the pure-torch twin used where numba is missing."""
+    if request.param == "numba" and not scan.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(scan, "use_numba", request.param == "numba")
+    return request.param
+
+
+def _pair(options, cls=HetSynLIF, n_in=N_IN, n_out=N_OUT):
+    """A fast layer and the same layer on the reference path."""
+    kw = {} if options.get("heterogeneity", "synapse") == "none" else {"tau_syn": Normal(8, 3)}
+    fast = cls(n_in, n_out, dtype=torch.float64, **kw, **options)
+    with torch.no_grad():
+        fast.weight.abs_().mul_(2.0)  # excitatory drive: every variant spikes and resets
+    ref = copy.deepcopy(fast)
+    ref.kernel = "reference"
+    return fast, ref
+
+
+def _loop(layer, x, state=None, detach_at=(), restart_at=(), no_grad_at=()):
+    """A per-step loop; ``detach_at``: truncated BPTT; ``restart_at``: from rest again."""
+    outs = []
+    for t, x_t in enumerate(x):
+        if t in detach_at:
+            state = state.detach()
+        if t in restart_at:
+            state = None
+        if t in no_grad_at:
+            with torch.no_grad():
+                out = layer.step(x_t, state)
+        else:
+            out = layer.step(x_t, state)
+        state = out.state
+        outs.append(torch.cat([out.spikes, out.membrane], -1))
+    return torch.stack(outs), state
+
+
+def _compare(fast, ref, x, state=None, **loop):
+    """Forward values and the gradients of every parameter and of the input match."""
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    states = [None, None] if state is None else [state, state]
+    results = []
+    for layer, x_, s in zip((fast, ref), xs, states):
+        out, final = _loop(layer, x_, s, **loop)
+        g = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+        loss = (out * g).sum() + final.syn.sum() * 0.1
+        params = [p for p in layer.parameters()]
+        extra = [s.syn] if s is not None and s.syn.requires_grad else []
+        grads = torch.autograd.grad(
+            loss, [x_, *params, *extra], allow_unused=True, retain_graph=s is not None
+        )
+        results.append((out, final, grads, [n for n, _ in layer.named_parameters()]))
+    (o1, f1, g1, names), (o2, f2, g2, _) = results
+    assert o2[..., :N_OUT].sum() > 0  # the layer spikes
+    torch.testing.assert_close(o1, o2, rtol=1e-10, atol=1e-12)
+    for a, b in zip(f1.without_carries(), f2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for name, a, b in zip(["input", *names, "state"], g1, g2):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=name)
+
+
+@pytest.mark.parametrize("options", VARIANTS, ids=str)
+def test_step_loop_equals_reference(options, backend):
+    fast, ref = _pair(options)
+    _compare(fast, ref, torch.randn(T, B, N_IN, dtype=torch.float64).abs())
+
+
+@pytest.mark.parametrize("options", [{}, {"recurrent": True}, {"adaptation": True}], ids=str)
+def test_truncated_bptt_restart_and_no_grad_steps(options, backend):
+    fast, ref = _pair(options)
+    x = bernoulli((T, B, N_IN))
+    _compare(fast, ref, x, detach_at=(20,), restart_at=(35,), no_grad_at=(45, 46, 47))
+
+
+def test_state_passed_in_requires_grad(backend):
+    """A state from a whole-sequence call (with its graph) continues exactly, gradients into
+    that state included."""
+    fast, ref = _pair({"recurrent": True})
+    x0 = bernoulli((8, B, N_IN), seed=3)
+    start = copy.deepcopy(ref).run(x0).state  # its graph reaches neither layer's parameters
+    _compare(fast, ref, bernoulli((T, B, N_IN)), state=start)
+
+
+def test_readout_step_loop_equals_reference(backend):
+    fast, ref = _pair({}, cls=HetSynReadout)
+    x = bernoulli((T, B, N_IN))
+    grads, outs = [], []
+    for layer in (fast, ref):
+        state, ys = None, []
+        for x_t in x:
+            y, _, state = layer.step(x_t, state)
+            ys.append(y)
+        y = torch.stack(ys)
+        outs.append(y)
+        grads.append(torch.autograd.grad((y * y).sum(), list(layer.parameters())))
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-10, atol=1e-12)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_parallel_loops_equal_reference():
+    """A size above stepwise.PARALLEL_WORK runs the parallel loops (chunked input gradient)."""
+    if not scan.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    n_in, n_out, batch = 512, 130, 4
+    assert batch * n_out * n_in >= stepwise.PARALLEL_WORK
+    fast, ref = _pair({"recurrent": True}, n_in=n_in, n_out=n_out)
+    with torch.no_grad():
+        for layer in (fast, ref):
+            layer.weight.mul_(0.05)
+    x = torch.randn(12, batch, n_in, dtype=torch.float64)
+    outs = []
+    for layer in (fast, ref):
+        x_ = x.clone().requires_grad_(True)
+        out, _ = _loop(layer, x_)
+        outs.append((out, torch.autograd.grad(out.sum(), [x_, *layer.parameters()])))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(outs[0][1], outs[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- in-place safety
+
+
+def test_stale_state_raises_and_clone_branches_exactly(backend):
+    fast, ref = _pair({"recurrent": True})
+    x = bernoulli((20, B, N_IN))
+    _, kept = _loop(fast, x[:10])
+    branch = kept.clone()
+    _, _ = _loop(fast, x[10:], kept)  # advances kept's currents in place
+    with pytest.raises(RuntimeError, match="stale"):
+        fast.step(x[0], kept)
+    with pytest.raises(RuntimeError, match="stale"):
+        fast.step(x[0], kept.detach())  # a detached alias shares the advanced currents
+    # the clone continues exactly as the reference does from the same point
+    out_fast, _ = _loop(fast, x[10:], branch)
+    _, ref_kept = _loop(ref, x[:10])
+    out_ref, _ = _loop(ref, x[10:], ref_kept)
+    torch.testing.assert_close(out_fast, out_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_currents_modified_by_the_user_raise(backend):
+    fast, _ = _pair({})
+    x = bernoulli((4, B, N_IN))
+    _, state = _loop(fast, x)
+    with torch.no_grad():
+        state.syn.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        fast.step(x[0], state)
+
+
+def test_backward_twice_with_retain_graph(backend):
+    fast, ref = _pair({"recurrent": True})
+    x = bernoulli((30, B, N_IN))
+    out, _ = _loop(fast, x)
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    once = [p.grad.clone() for p in fast.parameters()]
+    loss.backward()
+    for g, p in zip(once, fast.parameters()):
+        torch.testing.assert_close(p.grad, 2 * g, rtol=1e-12, atol=1e-14)
+    out_ref, _ = _loop(ref, x)
+    (out_ref * out_ref).sum().backward()
+    for g, p in zip(once, ref.parameters()):
+        torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-11)
+
+
+def test_foreign_currents_are_never_written(backend):
+    """Zeros of a fresh state, a state the user made: the first step writes new currents."""
+    fast, _ = _pair({"recurrent": True})
+    x = bernoulli((5, B, N_IN))
+    start = fast.run(x).state
+    before = [t.clone() for t in (start.syn, start.rec)]
+    _loop(fast, x, start)
+    assert torch.equal(start.syn, before[0]) and torch.equal(start.rec, before[1])
+    _loop(fast, x, start)  # the same start again: works, and equals the first continuation
+
+
+def test_inference_without_no_grad_runs_in_place():
+    """A frozen model outside no_grad builds no graph: the currents stay one buffer."""
+    fast, _ = _pair({})
+    fast.requires_grad_(False)
+    x = bernoulli((6, B, N_IN))
+    out = fast.step(x[0])
+    ptr = out.state.syn.data_ptr()
+    for x_t in x[1:]:
+        out = fast.step(x_t, out.state)
+    assert out.state.syn.data_ptr() == ptr
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def saved_bytes_per_step(step_fn, steps):
+    """Bytes of the distinct storages autograd keeps per step of ``step_fn(t)`` (the growth
+    between ``steps`` and ``2 * steps`` steps)."""
+
+    def count(n):
+        storages = {}  # saved storages, by identity; the ones still alive at the end count
+
+        def pack(t):
+            s = t.untyped_storage()
+            storages[id(s)] = weakref.ref(s)
+            return t.detach()  # not t: a node saving its own output would never be freed
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            for t in range(n):
+                step_fn(t)
+        return sum(s.nbytes() for s in (ref() for ref in storages.values()) if s is not None)
+
+    first = count(steps)
+    return (count(2 * steps) - first) / steps
+
+
+def _layer_step_growth(layer, batch):
+    x = torch.randn(batch, layer.in_features, requires_grad=True)
+    holder = {"state": None}
+
+    def step(t):
+        holder["state"] = layer.step(x, holder["state"]).state
+
+    return saved_bytes_per_step(step, 6)
+
+
+@pytest.mark.parametrize(
+    "cls, recurrent", [(HetSynLIF, False), (HetSynLIF, True), (HetSynReadout, False)]
+)
+def test_saved_bytes_per_step_do_not_grow_with_synapses(cls, recurrent):
+    batch = 4
+    kw = {"recurrent": True} if recurrent else {}
+    growth = {}
+    for n_in, n_out in ((32, 32), (32, 256), (256, 32)):
+        growth[(n_in, n_out)] = _layer_step_growth(cls(n_in, n_out, tau_syn=Normal(10, 2), **kw), batch)
+    for (n_in, n_out), g in growth.items():
+        # per step only the input (B, in) and per-neuron (B, out) tensors: no (out, in) term
+        assert g <= 12 * batch * (n_in + n_out) * 4, (n_in, n_out, g)
+    # 8x the synapses (32 x 256 vs 32 x 32) adds at most per-neuron bytes
+    assert growth[(32, 256)] - growth[(32, 32)] <= 12 * batch * (256 - 32) * 4
+    # the count sees what the naive path keeps: a (B, out, in) tensor per step
+    naive = cls(32, 256, tau_syn=Normal(10, 2), kernel="reference", **kw)
+    assert _layer_step_growth(naive, batch) >= batch * 256 * 32 * 4

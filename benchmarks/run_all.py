@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import b1_shd, b2_layer_sweep, b3_presets, b4_gpu
+from . import b1_shd, b2_layer_sweep, b3_presets, b4_gpu, b5_per_step
 
 
 def main() -> None:
-    for module in (b1_shd, b3_presets, b2_layer_sweep, b4_gpu):
+    for module in (b1_shd, b3_presets, b2_layer_sweep, b4_gpu, b5_per_step):
         print(f"\n=== {module.__name__.rsplit('.', 1)[-1]} ===", flush=True)
         module.main([])
 

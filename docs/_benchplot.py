@@ -1,12 +1,13 @@
 """Tables and figures of the committed benchmark results, drawn at docs build time.
 
-Reads ``benchmarks/results/b1.json``, ``b2.json``, ``b3.json`` and ``b4.json`` (written by
+Reads ``benchmarks/results/b1.json``, ``b2.json``, ``b3.json``, ``b4.json`` and ``b5.json`` (written by
 ``make bench``) and writes, into ``docs/_generated/``:
 
 - ``b1_table.md``: benchmark B1 per sequence length T (time, memory, ratios);
 - ``b1.png``: time and peak memory against T, one line per path;
 - ``b2_table.md``: the single-layer sweep, fastest kernel per row;
 - ``b3_table.md``: the presets against the yardstick;
+- ``b5_table.md``: per-step loops of converted models against the originals;
 - ``machine.md``: the machine and versions the numbers were measured with;
 - ``b4.md``: the GPU benchmark, or why it is missing.
 """
@@ -91,6 +92,29 @@ def b3_table(b3: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def b5_table(b5: dict) -> str:
+    """Per-step loops: each converted model against its original, measured in one run."""
+    lines = [
+        "| model | B | T | seconds | peak above baseline | / original (time) | "
+        "per step / one state `copy_()` | extra memory / one state |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in b5["rows"]:
+        if "seconds" not in row:
+            lines.append(f"| {row['model']} | {row['B']} | {row['T']} | {row.get('error')} | | | | |")
+            continue
+        cells = [
+            _ratio(row.get("over_original")),
+            _ratio(row.get("step_over_copy"), "{:.1f}"),
+            _ratio(row.get("memory_over_state"), "{:.2f}"),
+        ]
+        lines.append(
+            f"| {row['model']} | {row['B']} | {row['T']} | {row['seconds']:.3f} | "
+            f"{row['peak_above_baseline_bytes'] / GIB:.2f} GiB | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def machine(data: dict) -> str:
     m = data.get("machine", {})
     return ", ".join(f"{k} {v}" for k, v in m.items()) + "\n"
@@ -145,6 +169,8 @@ def write_figures(results: Path, out: Path) -> None:
     files["b2_table.md"] = b2_table(b2) if b2 else "No B2 results committed yet.\n"
     b3 = _load(results, "b3")
     files["b3_table.md"] = b3_table(b3) if b3 else "No B3 results committed yet.\n"
+    b5 = _load(results, "b5")
+    files["b5_table.md"] = b5_table(b5) if b5 else "No B5 results committed yet.\n"
     b4 = _load(results, "b4")
     if b4 and "skipped" in b4:
         files["b4.md"] = f"B4 was not measured: {b4['skipped']}.\n"

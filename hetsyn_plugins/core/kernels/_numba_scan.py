@@ -117,48 +117,78 @@ def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
 
 
 def _syn_step_backward(
-    inp, w, r, gS, lam, mu, start, gI, gD, dinp, dw, dr
+    inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr
 ):  # pragma: no cover - compiled
-    """One reverse step of a per-synapse pathway (see :mod:`.stepwise`).
+    """One reverse step of a per-synapse pathway (see :mod:`.stepwise`), in place.
 
-    ``lam``/``mu``: the gradients of the currents and carry this step returned (empty: zero);
-    ``start``: the currents the step started from, kept at the first step of a chain (empty:
-    none); ``gI``/``gD``: where to write the gradients of the currents and carry it took (empty:
-    not wanted; may be ``lam``/``mu``, element by element). ``dinp`` (chunks, B, in) holds one
+    On entry ``gI`` holds the gradient of the currents this step returned (``Lambda`` from
+    the step after, when ``has_lam``; else anything) and ``gD`` that of its carry (``M``,
+    when ``has_mu``); on exit they hold the gradients of the currents and carry it took
+    (written when ``want_gI`` / ``want_gD``). ``start``: the currents the step started from,
+    kept at the first step of a chain (empty: none). ``dinp`` (chunks, B, in) holds one
     partial sum per chunk of output rows, so that parallel chunks never write the same entry.
     """
     B, K = inp.shape
     O = w.shape[0]
     P = dinp.shape[0]
-    has_lam = lam.size > 0
-    has_mu = mu.size > 0
-    has_start = start.size > 0
-    want_gI = gI.size > 0
-    want_gD = gD.size > 0
     for c in prange(P):
-        for j in range(c * O // P, (c + 1) * O // P):
+        L = np.empty(K, dtype=inp.dtype)
+        first, last = c * O // P, (c + 1) * O // P
+        for tile in range(first, last, _TILE):
             for b in range(B):
-                g = gS[b, j]
-                for i in range(K):
-                    L = g
-                    if has_lam:
-                        L += lam[b, j, i]
-                    M = 0.0
-                    if has_mu:
-                        M = mu[b, j, i]
-                    wi = w[j, i]
-                    ri = r[j, i]
-                    xi = inp[b, i]
-                    D = L + ri * M
-                    dinp[c, b, i] += wi * L
-                    dw[j, i] += xi * L
-                    dr[j, i] += wi * xi * M
-                    if has_start:
-                        dr[j, i] += start[b, j, i] * D
-                    if want_gI:
-                        gI[b, j, i] = ri * L
-                    if want_gD:
-                        gD[b, j, i] = D
+                for j in range(tile, min(tile + _TILE, last)):
+                    _backward_row(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
+                                  want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
+
+
+# Output rows per tile of the backward loop: the tile's dw and dr rows stay in L2 while the
+# batch streams through it, and each batch index reads one contiguous block of the adjoints.
+_TILE = 16
+
+
+@njit(inline="always", fastmath=_FAST, nogil=True)
+def _backward_row(
+    inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr, L, b, j
+):  # pragma: no cover - compiled
+    """Row (b, j) of :func:`_syn_step_backward`. Each loop reads or writes one row of a
+    (B, out, in) array at most, in place, so that it vectorizes; ``L`` (this row's
+    ``Lambda``) stays in L1."""
+    K = inp.shape[1]
+    g = gS[b, j]
+    x, wj, rj, d, dwj, drj = inp[b], w[j], r[j], dinp[b], dw[j], dr[j]
+    if has_lam:
+        lam = gI[b, j]
+        for i in range(K):
+            L[i] = g + lam[i]
+    else:
+        for i in range(K):
+            L[i] = g
+    if want_gI:
+        out = gI[b, j]
+        for i in range(K):
+            out[i] = rj[i] * L[i]
+    for i in range(K):
+        d[i] += wj[i] * L[i]
+        dwj[i] += x[i] * L[i]
+    if start.size > 0:  # the first step of a chain: dL/dr += I^{t-1} M^{t-1}
+        s = start[b, j]
+        if has_mu:
+            mu = gD[b, j]
+            for i in range(K):
+                drj[i] += s[i] * (L[i] + rj[i] * mu[i])
+        else:
+            for i in range(K):
+                drj[i] += s[i] * L[i]
+    if has_mu:
+        mu = gD[b, j]
+        for i in range(K):
+            m = mu[i]
+            drj[i] += wj[i] * x[i] * m
+            mu[i] = L[i] + rj[i] * m
+    elif want_gD:
+        out = gD[b, j]
+        for i in range(K):
+            out[i] = L[i]
 
 
 syn_step_forward = njit(**_SEQUENCE)(_syn_step_forward)

@@ -150,6 +150,7 @@ class _SynapseStep(torch.autograd.Function):
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
             torch.sum(new.detach(), -1, out=S)
         ctx.mode, ctx.logit = mode, logit
+        ctx.set_materialize_grads(False)  # a missing gradient arrives as None, not as zeros
         start = src if keep_start else None
         ctx.save_for_backward(inp, weight, decay, start)
         return S, new, _carry(new)
@@ -166,27 +167,22 @@ class _SynapseStep(torch.autograd.Function):
         gS = inp.new_zeros(B, O) if gS is None else gS
         want_current = needs[1]
         want_carry = needs[2] and ctx.mode == CHAINED
-        if _fused(inp, w, r, gS) and all(
-            t is None or (_fused(inp, t) and t.is_contiguous()) for t in (lam, mu, start)
-        ):
-            # the adjoints passed back by the next step are buffers made here that nothing else
-            # holds: overwrite them rather than allocate (B, out, in) twice per step
-            gI = gD = None
-            if want_current:
-                gI = lam if lam is not None and _take_own(lam) else inp.new_empty(shape)
-            if want_carry:
-                gD = mu if mu is not None and _take_own(mu) else inp.new_empty(shape)
-            empty = inp.new_empty(0, 0, 0).numpy()
+        if _fused(inp, w, r, gS) and all(t is None or _fused(inp, t) for t in (lam, mu, start)):
+            # The adjoints passed back by the next step are buffers made here that nothing else
+            # holds: the loops overwrite them in place rather than allocate (B, out, in) twice
+            # per step.
+            has_lam, has_mu = lam is not None, mu is not None
+            empty = inp.new_empty(0, 0, 0)
+            gI = _adjoint_buffer(lam, shape, inp) if has_lam or want_current else empty
+            gD = _adjoint_buffer(mu, shape, inp) if has_mu or want_carry else empty
             chunks = torch.get_num_threads() if B * O * K >= PARALLEL_WORK else 1
             dinp = inp.new_zeros(chunks, B, K)
             dw, dr = torch.zeros_like(w), torch.zeros_like(r)
             kernel = _nb.syn_step_backward if chunks > 1 else _nb.syn_step_backward_serial
             kernel(
-                _np(inp), _np(w), _np(r), _np(gS.contiguous()),
-                empty if lam is None else _np(lam), empty if mu is None else _np(mu),
-                empty if start is None else _np(start),
-                empty if gI is None else gI.numpy(), empty if gD is None else gD.numpy(),
-                dinp.numpy(), dw.numpy(), dr.numpy(),
+                _np(inp), _np(w), _np(r), _np(gS.contiguous()), gI.numpy(), gD.numpy(),
+                (empty if start is None else start).numpy(), has_lam, has_mu, want_current,
+                want_carry, dinp.numpy(), dw.numpy(), dr.numpy(),
             )  # fmt: skip
             dinp = dinp.sum(0)
         else:
@@ -210,6 +206,14 @@ class _SynapseStep(torch.autograd.Function):
             dr if needs[4] else None,
             None, None, None, None,
         )  # fmt: skip
+
+
+def _adjoint_buffer(grad: Optional[Tensor], shape, like: Tensor) -> Tensor:
+    """Where the backward loops work in place: ``grad`` itself when this module made it and
+    nothing else holds it, a copy of it otherwise, or a new buffer (no gradient came)."""
+    if grad is None:
+        return like.new_empty(shape)
+    return grad if _take_own(grad) else grad.clone(memory_format=torch.contiguous_format)
 
 
 def synapse_step(

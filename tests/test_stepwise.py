@@ -43,10 +43,10 @@ def backend(request, monkeypatch):
     return request.param
 
 
-def _pair(options, cls=HetSynLIF, n_in=N_IN, n_out=N_OUT):
+def _pair(options, cls=HetSynLIF, n_in=N_IN, n_out=N_OUT, **extra):
     """A fast layer and the same layer on the reference path."""
     kw = {} if options.get("heterogeneity", "synapse") == "none" else {"tau_syn": Normal(8, 3)}
-    fast = cls(n_in, n_out, dtype=torch.float64, **kw, **options)
+    fast = cls(n_in, n_out, dtype=torch.float64, **kw, **options, **extra)
     with torch.no_grad():
         fast.weight.abs_().mul_(2.0)  # excitatory drive: every variant spikes and resets
     ref = copy.deepcopy(fast)
@@ -215,6 +215,26 @@ def test_foreign_currents_are_never_written(backend):
     _loop(fast, x, start)
     assert torch.equal(start.syn, before[0]) and torch.equal(start.rec, before[1])
     _loop(fast, x, start)  # the same start again: works, and equals the first continuation
+
+
+def test_module_moves_mid_sequence(backend):
+    """A no-op ``.to()`` keeps the chain; a real conversion starts a new one; both exact."""
+    fast, ref = _pair({"recurrent": True}, stateful=True)
+    x = bernoulli((12, B, N_IN))
+    outs = {}
+    for name, layer in (("fast", fast), ("ref", ref)):
+        ys = []
+        for t, x_t in enumerate(x):
+            if t == 4:
+                layer.to(torch.float64)  # no-op
+            if t == 8:
+                layer.to(torch.float32).to(torch.float64)  # new tensors
+            ys.append(layer.step(x_t).membrane)
+        outs[name] = torch.stack(ys)
+        outs[name].sum().backward()
+    torch.testing.assert_close(outs["fast"], outs["ref"], rtol=1e-6, atol=1e-6)
+    for a, b in zip(fast.parameters(), ref.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_inference_without_no_grad_runs_in_place():

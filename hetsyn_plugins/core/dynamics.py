@@ -147,9 +147,15 @@ class HetSynState(NamedTuple):
         return HetSynState(*(None if t is None else t.detach() for t in self))
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> "HetSynState":
-        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``); the carries are
-        dropped (new currents start a new chain)."""
-        return HetSynState(*(None if t is None else fn(t) for t in self.without_carries()))
+        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``). A carry stays with
+        currents that ``fn`` returns as they are (a no-op ``.to``); new currents start a new
+        chain without one."""
+        old = self.without_carries()
+        new = HetSynState(*(None if t is None else fn(t) for t in old))
+        return new._replace(
+            syn_carry=self.syn_carry if new.syn is old.syn else None,
+            rec_carry=self.rec_carry if new.rec is old.rec else None,
+        )
 
     def clone(self) -> "HetSynState":
         """A copy that later steps never advance in place (gradients flow through the copy)."""

@@ -56,6 +56,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from .. import dynamics
 from ..timescales import decoded_from
 from .scan import _fused, _nb, _np, _own, _take_own
 
@@ -226,6 +227,8 @@ def synapse_step(
     (B, out). Same values as :func:`hetsyn_plugins.core.dynamics.synapse_step`; see the module
     docstring for what is kept and when ``current`` is advanced in place.
     """
+    if torch.compiler.is_compiling():  # torch.compile traces the plain rule instead
+        return dynamics.synapse_step(inp, current, carry, weight, decay)
     mode = classify(current, carry)
     raw = decoded_from(decay)
     logit = raw is not None

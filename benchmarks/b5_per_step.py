@@ -18,14 +18,12 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from . import common
 from .common import GIB, _rss_bytes, machine, write_results
 
 N_IN, N_HIDDEN, N_OUT = 784, 1000, 10
@@ -121,16 +119,8 @@ def measure_in_process(case: dict) -> dict:
     }  # fmt: skip
 
 
-def measure(case: dict, timeout: float = 1800) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.b5_per_step", "--child", json.dumps(case)]
-    root = Path(__file__).parent.parent
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measure(case: dict) -> dict:
+    return common.measure(case, child=("benchmarks.b5_per_step", "--child"))
 
 
 def main(argv=None) -> dict:

@@ -162,9 +162,12 @@ def measure_in_process(case: dict) -> dict:
             "peak_above_baseline_bytes": max(0, peak - baseline), "peak_bytes": peak}  # fmt: skip
 
 
-def measure(case: dict, timeout: float = 1800) -> dict:
-    """Run :func:`measure_in_process` in a fresh process; errors are returned, not raised."""
-    cmd = [sys.executable, "-m", "benchmarks.common", json.dumps(case)]
+def measure(case: dict, timeout: float = 1800, child=("benchmarks.common",)) -> dict:
+    """Run :func:`measure_in_process` in a fresh process; errors are returned, not raised.
+
+    ``child``: the module (and leading arguments) whose command line takes the case as JSON
+    and prints its result as the last line of JSON (another benchmark's own measuring)."""
+    cmd = [sys.executable, "-m", *child, json.dumps(case)]
     root = Path(__file__).parent.parent
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)

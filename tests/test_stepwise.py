@@ -9,7 +9,7 @@ import weakref
 import pytest
 import torch
 
-from hetsyn_plugins.core import HetSynLIF, HetSynReadout, Normal
+from hetsyn_plugins.core import HetSynLIF, HetSynReadout, Normal, dynamics
 from hetsyn_plugins.core.kernels import scan, stepwise
 
 from .conftest import bernoulli
@@ -247,6 +247,107 @@ def test_inference_without_no_grad_runs_in_place():
     for x_t in x[1:]:
         out = fast.step(x_t, out.state)
     assert out.state.syn.data_ptr() == ptr
+
+
+def test_a_chain_decodes_its_parameters_once(monkeypatch):
+    """Steps that continue the previous step reuse its decoded parameters (no (out, in) decay
+    per step); a cut, a changed parameter, another grad mode or an older state decode again,
+    and the values follow the change."""
+    fast, ref = _pair({"heterogeneity": "neuron"})  # no in-place currents: older states work
+    calls = []
+    decode = fast.params
+    monkeypatch.setattr(fast, "params", lambda: calls.append(1) or decode())
+    x = bernoulli((8, B, N_IN))
+    state = None
+    for x_t in x:
+        state = fast.step(x_t, state).state
+    assert len(calls) == 1
+    kept = state
+    state = fast.step(x[0], state.detach()).state
+    assert len(calls) == 2
+    with torch.no_grad():
+        fast.weight.mul_(1.5)
+        ref.weight.mul_(1.5)
+    state = fast.step(x[1], state).state
+    assert len(calls) == 3
+    with torch.no_grad():
+        fast.step(x[2], state)
+    assert len(calls) == 4
+    out = fast.step(x[3], kept)
+    assert len(calls) == 5
+    torch.testing.assert_close(out.membrane, ref.step(x[3], kept).membrane, rtol=1e-12, atol=0)
+    copy.deepcopy(fast)  # what is remembered is not part of the module
+
+
+# --------------------------------------------------------------------------- gradient sums per chain
+
+
+def _pathway_loop(step, x, weights, decays):
+    """A pathway stepped by hand: ``weights[t]`` / ``decays[t]`` at step ``t``."""
+    current = torch.zeros(x.shape[1], weights[0].shape[0], x.shape[2], dtype=x.dtype)
+    carry, sums, carries = None, [], []
+    for t, x_t in enumerate(x):
+        S, current, carry = step(x_t, current, carry, weights[t], decays[t])
+        sums.append(S)
+        carries.append(carry)
+    return torch.stack(sums), carries
+
+
+def _pathway_grads(step, x, weights, decays, leaves):
+    sums, _ = _pathway_loop(step, x, weights, decays)
+    g = torch.linspace(-1, 1, sums.numel(), dtype=sums.dtype).reshape(sums.shape)
+    return torch.autograd.grad((sums * g).sum(), leaves, allow_unused=True)
+
+
+def _leaves(seed=0, n=2):
+    gen = torch.Generator().manual_seed(seed)
+    w = [torch.randn(N_OUT, N_IN, generator=gen, dtype=torch.float64) for _ in range(n)]
+    r = [torch.rand(N_OUT, N_IN, generator=gen, dtype=torch.float64) * 0.8 + 0.1 for _ in range(n)]
+    return [t.requires_grad_(True) for t in (*w, *r)]
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["other_weight_from_10", "fresh_weight_each_step", "decay_frozen_from_10", "decay_fixed"],
+)
+def test_chain_sums_follow_the_parameters_of_each_step(schedule, backend):
+    """Steps sum dL/dw, dL/dr per chain only while they use the chain's own tensors; a step
+    with another weight, a weight made per step or a decay whose requires_grad changed returns
+    its own gradient."""
+    x = bernoulli((24, B, N_IN))
+    w1, w2, r1, r2 = _leaves()
+    steps = range(len(x))
+    if schedule == "other_weight_from_10":
+        weights, decays = [w1 if t < 10 else w2 for t in steps], [r1] * len(x)
+    elif schedule == "fresh_weight_each_step":
+        weights, decays = None, [r1] * len(x)  # w1 * 1.0, a new tensor at every step
+    elif schedule == "decay_frozen_from_10":
+        weights, decays = [w1] * len(x), [r1 if t < 10 else r2.detach() for t in steps]
+    else:
+        weights, decays = [w1] * len(x), [r1.detach()] * len(x)
+    grads = []
+    for step in (stepwise.synapse_step, dynamics.synapse_step):
+        ws = [w1 * 1.0 for _ in steps] if weights is None else weights
+        grads.append(_pathway_grads(step, x, ws, decays, [w1, w2, r1, r2]))
+    for name, a, b in zip(["w1", "w2", "r1", "r2"], *grads):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_backward_that_stops_before_the_chain_start_leaves_no_sums(backend):
+    """``autograd.grad`` with respect to a mid-sequence tensor (the carry of step 20) runs
+    only the later steps; the sums they leave are dropped by the next backward pass."""
+    x = bernoulli((30, B, N_IN))
+    w, _, r, _ = _leaves()
+    sums, carries = _pathway_loop(stepwise.synapse_step, x, [w] * len(x), [r] * len(x))
+    loss = (sums * sums).sum()
+    assert torch.autograd.grad(loss, [carries[20]], retain_graph=True)[0] is not None
+    fast = torch.autograd.grad(loss, [w, r])
+    sums, _ = _pathway_loop(dynamics.synapse_step, x, [w] * len(x), [r] * len(x))
+    ref = torch.autograd.grad((sums * sums).sum(), [w, r])
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- memory

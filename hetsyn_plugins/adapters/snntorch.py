@@ -691,8 +691,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     def _report(self, out: LayerOutput) -> Tensor:
         if self.reset_delay:
             return out.membrane
-        layer = self.layer
-        return post_reset_membrane(out.membrane, out.spikes, layer.params(), layer.config)
+        params = self.layer.step_params(out.state)  # a step's own, decoded once per chain
+        return post_reset_membrane(out.membrane, out.spikes, params, self.layer.config)
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:
         # snnTorch derives the pending reset from the membrane (mem > threshold), whatever

@@ -205,6 +205,7 @@ class HetSynNode(BaseNode):
             dtype=dtype,
         )
         layout = state_shapes(self.layer.params(), 1, self.layer.config)
+        self._unit_layout = layout  # the shapes of a batch of one
         fields = tuple(f for f, s in zip(HetSynState._fields, layout) if s is not None)
         # the per-step path's bookkeeping of the per-synapse currents travels with them
         carries = tuple(f"{f}_carry" for f in ("syn", "rec") if f in fields and not self.layer.shared)
@@ -324,8 +325,8 @@ class HetSynNode(BaseNode):
         dims, layout = (3, "(T, N, in)") if step_mode == "m" else (2, "(N, in)")
         x = check_input("input", inputs[0], dims=dims, features=self.in_features, layout=layout)
         batch = x.shape[-2]
-        params = self.layer.params()
-        expected = state_shapes(params, batch, self.layer.config)
+        # not from params(): decoding them per step would allocate the (out, in) decays
+        expected = HetSynState(*(s and (batch, *s[1:]) for s in self._unit_layout))
         core = states[1:]
         if all(
             isinstance(t, Tensor) and tuple(t.shape) == getattr(expected, f)
@@ -336,7 +337,7 @@ class HetSynNode(BaseNode):
             if not (isinstance(v, Tensor) and v.shape == expected.v):
                 v = torch.full(expected.v, self._rest, **factory)
             return tuple(t if t is None else t.to(**factory) for t in (v, *core))
-        fresh = initial_state(params, batch, self.layer.config)
+        fresh = initial_state(self.layer.params(), batch, self.layer.config)
         v = torch.full_like(fresh.v, self._rest)
         return (v, *(getattr(fresh, f) for f in self._core_fields))
 

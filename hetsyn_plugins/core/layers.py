@@ -10,6 +10,8 @@ A layer owns the parameters, decodes them into a
 from __future__ import annotations
 
 import math
+import weakref
+from itertools import chain
 from typing import NamedTuple, Optional
 
 import torch
@@ -35,6 +37,21 @@ from .validation import (
 )
 
 HETEROGENEITY = ("synapse", "neuron", "none")
+
+
+class _StepParams(NamedTuple):
+    """The decoded parameters of a layer's last step, and what a step must match to reuse
+    them (see :meth:`_HetSynLayer.step_params`)."""
+
+    params: HetSynParams
+    key: tuple
+    link: "weakref.ref"  # the membrane of the state that step returned
+    graph: bool  # whether that membrane had a graph
+
+
+# layer -> its last step's parameters (outside the module: deepcopy and pickling never see
+# tensors with a graph)
+_LAST_STEP: "weakref.WeakKeyDictionary[nn.Module, _StepParams]" = weakref.WeakKeyDictionary()
 
 
 class LayerOutput(NamedTuple):
@@ -190,6 +207,38 @@ class _HetSynLayer(nn.Module):
 
     def _config(self) -> DynamicsConfig:
         return DynamicsConfig()
+
+    def _params_key(self) -> tuple:
+        tensors = chain(self.parameters(), self.buffers())
+        return (torch.is_grad_enabled(),) + tuple(
+            (id(t), t.data_ptr(), t._version, t.requires_grad) for t in tensors
+        )
+
+    def step_params(self, state: Optional[HetSynState]) -> HetSynParams:
+        """:meth:`params` for a step from ``state``.
+
+        A step that continues the layer's previous step (``state`` is the state it returned,
+        with its graph; the same grad mode; no parameter or buffer changed since) reuses that
+        step's decoded parameters, as a whole-sequence call decodes them once for all steps:
+        decoding afresh would allocate the (out, in) decays at every step of a per-step loop.
+        """
+        if state is None and self.stateful:
+            state = self.state
+        last = _LAST_STEP.get(self)
+        if (
+            last is not None
+            and state is not None
+            and last.link() is state.v
+            and state.v.requires_grad == last.graph
+            and last.key == self._params_key()
+        ):
+            return last.params
+        return self.params()
+
+    def _remember_step(self, params: HetSynParams, state: HetSynState) -> None:
+        if not torch.compiler.is_compiling():
+            link = weakref.ref(state.v)
+            _LAST_STEP[self] = _StepParams(params, self._params_key(), link, state.v.requires_grad)
 
     def _check_sequence(self, x: object) -> Tensor:
         x = check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
@@ -485,9 +534,10 @@ class HetSynLIF(_HetSynLayer):
     def step(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
         """One step on explicit state: ``x`` (B, in) -> spikes, membrane (B, out), new state."""
         x = self._check_step(x)
-        params = self.params()
+        params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         z, v, new = kernels.step_spiking(x, params, state, self.spike_fn, self.config, self.kernel)
+        self._remember_step(params, new)
         return self._finish(LayerOutput(z, v, new))
 
     def extra_repr(self) -> str:
@@ -598,9 +648,10 @@ class HetSynReadout(_HetSynLayer):
     def step(self, x: Tensor, state: Optional[HetSynState] = None) -> LayerOutput:
         """One step on explicit state: ``x`` (B, in) -> output (B, out), new state."""
         x = self._check_step(x)
-        params = self.params()
+        params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         y, new = kernels.step_readout(x, params, state, self.kernel)
+        self._remember_step(params, new)
         return self._finish(LayerOutput(y, y, new))
 
 

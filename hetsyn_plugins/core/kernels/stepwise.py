@@ -38,8 +38,11 @@ aliases count) with its version and the carry of the one state that may advance 
 - currents the module did not make (zeros of a fresh state, ``run``'s final state, a clone)
   are never written: the first step writes new ones.
 
-The backward pass keeps nothing between calls, so ``backward(retain_graph=True)`` twice gives
-twice the gradients. With numba installed the loops are fused (:mod:`._numba_scan`; parallel
+The steps of a chain sum ``dL/dw`` and ``dL/dr`` into one (out, in) buffer each, which the
+chain's first step (the last one backward) returns: no (out, in) gradient is allocated per
+step (a step with other parameters than the chain's first returns its own). Nothing else is
+kept between backward calls, so ``backward(retain_graph=True)`` twice gives twice the
+gradients. With numba installed the loops are fused (:mod:`._numba_scan`; parallel
 above a work size); otherwise the same recursions run as torch operations.
 
 Learned decays in the logit parametrization arrive decoded (``sigmoid(raw)``, a fresh
@@ -69,6 +72,43 @@ class _Owner(NamedTuple):
     version: int
     carry: "weakref.ref"  # the storage of the carry of the state that owns the buffer
     graph: bool  # whether the buffer's values were made with an autograd graph
+    grads: Optional["_ChainGrads"]  # where the chain's steps sum dL/dw and dL/dr
+
+
+class _ChainGrads:
+    """``dL/dw`` and ``dL/dr`` of one chain of steps, summed in place by the backward of every
+    step that uses the chain's own ``weight`` and decay parameter, and returned once, by the
+    chain's first step (which runs last): no (out, in) gradient is allocated per step.
+
+    Sums left by a backward pass that stopped before the first step
+    (``torch.autograd.grad`` with respect to a later tensor) are dropped by the next pass.
+    """
+
+    def __init__(self, weight: Tensor, param: Tensor):
+        self.weight, self.param = weakref.ref(weight), weakref.ref(param)
+        self.flags = (weight.requires_grad, param.requires_grad)
+        self.task = None
+        self.dw = self.dr = None
+
+    def serves(self, weight: Tensor, param: Tensor) -> bool:
+        return (
+            self.weight() is weight
+            and self.param() is param
+            and self.flags == (weight.requires_grad, param.requires_grad)
+        )
+
+    def buffers(self, w: Tensor, r: Tensor, want_dr: bool) -> tuple[Tensor, Tensor]:
+        task = torch._C._current_graph_task_id()
+        if self.task != task:
+            self.task, self.dw, self.dr = task, torch.zeros_like(w), None
+        if want_dr and self.dr is None:
+            self.dr = torch.zeros_like(r)
+        return self.dw, self.dr
+
+    def take(self) -> tuple[Tensor, Optional[Tensor]]:
+        dw, dr = self.dw, self.dr
+        self.task = self.dw = self.dr = None
+        return dw, dr
 
 
 # id(storage) -> owner, for every buffer this module advances (entries leave with the storage)
@@ -81,12 +121,12 @@ def _key(t: Tensor) -> int:
     return id(t.untyped_storage())
 
 
-def _register(buffer: Tensor, carry: Tensor, graph: bool) -> None:
+def _register(buffer: Tensor, carry: Tensor, graph: bool, grads: Optional[_ChainGrads]) -> None:
     storage = buffer.untyped_storage()
     key = id(storage)
     if key not in _BUFFERS:
         weakref.finalize(storage, _BUFFERS.pop, key, None)
-    _BUFFERS[key] = _Owner(buffer._version, weakref.ref(carry.untyped_storage()), graph)
+    _BUFFERS[key] = _Owner(buffer._version, weakref.ref(carry.untyped_storage()), graph, grads)
 
 
 def classify(current: Tensor, carry: Optional[Tensor]) -> str:
@@ -133,7 +173,9 @@ def _decay_values(decay: Tensor, logit: bool) -> Tensor:
 
 class _SynapseStep(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, inp, current, carry, weight, decay, decay_values, mode, logit, keep_start):
+    def forward(
+        ctx, inp, current, carry, weight, decay, decay_values, mode, logit, keep_start, grads, flush
+    ):
         # mode CHAINED: advance ``current`` in place; else write new currents.
         r = decay_values.detach()
         if mode == CHAINED:
@@ -150,7 +192,7 @@ class _SynapseStep(torch.autograd.Function):
         else:
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
             torch.sum(new.detach(), -1, out=S)
-        ctx.mode, ctx.logit = mode, logit
+        ctx.mode, ctx.logit, ctx.grads, ctx.flush = mode, logit, grads, flush
         ctx.set_materialize_grads(False)  # a missing gradient arrives as None, not as zeros
         start = src if keep_start else None
         ctx.save_for_backward(inp, weight, decay, start)
@@ -160,6 +202,8 @@ class _SynapseStep(torch.autograd.Function):
     def backward(ctx, gS, lam, mu):
         inp, weight, decay, start = ctx.saved_tensors
         needs = ctx.needs_input_grad
+        want_dr = needs[4]  # M (the carry's gradient) serves dL/dr only
+        mu = mu if want_dr else None
         r = _decay_values(decay.detach(), ctx.logit)
         w = weight.detach()
         B, K = inp.shape
@@ -167,7 +211,12 @@ class _SynapseStep(torch.autograd.Function):
         shape = (B, O, K)
         gS = inp.new_zeros(B, O) if gS is None else gS
         want_current = needs[1]
-        want_carry = needs[2] and ctx.mode == CHAINED
+        want_carry = needs[2] and ctx.mode == CHAINED and want_dr
+        grads = ctx.grads
+        if grads is not None:
+            dw, dr = grads.buffers(w, r, want_dr)
+        else:
+            dw, dr = torch.zeros_like(w), torch.zeros_like(r) if want_dr else None
         if _fused(inp, w, r, gS) and all(t is None or _fused(inp, t) for t in (lam, mu, start)):
             # The adjoints passed back by the next step are buffers made here that nothing else
             # holds: the loops overwrite them in place rather than allocate (B, out, in) twice
@@ -178,34 +227,35 @@ class _SynapseStep(torch.autograd.Function):
             gD = _adjoint_buffer(mu, shape, inp) if has_mu or want_carry else empty
             chunks = torch.get_num_threads() if B * O * K >= PARALLEL_WORK else 1
             dinp = inp.new_zeros(chunks, B, K)
-            dw, dr = torch.zeros_like(w), torch.zeros_like(r)
             kernel = _nb.syn_step_backward if chunks > 1 else _nb.syn_step_backward_serial
             kernel(
                 _np(inp), _np(w), _np(r), _np(gS.contiguous()), gI.numpy(), gD.numpy(),
                 (empty if start is None else start).numpy(), has_lam, has_mu, want_current,
-                want_carry, dinp.numpy(), dw.numpy(), dr.numpy(),
-            )  # fmt: skip
+                want_carry, dinp.numpy(), dw.numpy(), (dw if dr is None else dr).numpy(),
+            )  # fmt: skip  (without dr, nothing writes the stand-in: no M, no start)
             dinp = dinp.sum(0)
         else:
             L = gS.unsqueeze(-1).expand(shape) if lam is None else lam + gS.unsqueeze(-1)
-            M = None if mu is None else mu
             x = inp.detach().unsqueeze(-2)
             dinp = (w * L).sum(-2)
-            dw = (x * L).sum(0)
-            dr = torch.zeros_like(r) if M is None else (x * M).sum(0) * w
+            dw += (x * L).sum(0)
             gI = r * L
-            gD = L if M is None else L + r * M
+            gD = L if mu is None else L + r * mu
+            if mu is not None:
+                dr += (x * mu).sum(0) * w
             if start is not None:
-                dr = dr + (start * gD).sum(0)
-        if ctx.logit:
+                dr += (start * gD).sum(0)
+        if grads is not None:
+            dw, dr = grads.take() if ctx.flush else (None, None)
+        if ctx.logit and dr is not None:
             dr = dr * r * (1 - r)
         return (
             dinp if needs[0] else None,
             _own(gI) if want_current else None,
             _own(gD) if want_carry else None,
             dw if needs[3] else None,
-            dr if needs[4] else None,
-            None, None, None, None,
+            dr if want_dr else None,
+            None, None, None, None, None, None,
         )  # fmt: skip
 
 
@@ -241,9 +291,18 @@ def synapse_step(
     elif graph and mode == CUT:
         current = current.detach()
     keep_start = graph and mode != CHAINED and param.requires_grad and bool(current.any())
+    # The chain's gradient sums: a new chain starts them (and returns them); a chained step
+    # adds to them when it uses the same parameters as the chain's first step.
+    chain = grads = None
+    if graph:
+        if mode == CHAINED:
+            chain = _BUFFERS[_key(current)].grads
+            grads = chain if chain is not None and chain.serves(weight, param) else None
+        else:
+            chain = grads = _ChainGrads(weight, param)
     S, new, new_carry = _SynapseStep.apply(
         inp, current, carry if mode == CHAINED else None, weight, param, decay.detach(), mode,
-        logit, keep_start,
+        logit, keep_start, grads, mode != CHAINED,
     )  # fmt: skip
-    _register(new, new_carry, graph)
+    _register(new, new_carry, graph, chain)
     return S, new, new_carry

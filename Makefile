@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	# its activation_based core needs only these.
 	$(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
 	$(PIP) install --quiet loguru numpy tqdm packaging
-	$(PIP) install --quiet -e ".[test,fast,gpu,tasks]"
+	$(PIP) install --quiet -e ".[test,gpu,tasks]"
 	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"
 	touch $@
 

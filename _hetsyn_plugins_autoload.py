@@ -6,18 +6,23 @@ the adapters register themselves when snnTorch or SpikingJelly is imported, and 
 is imported before that. ``HETSYN_PLUGINS_NO_AUTOLOAD=1`` turns it off.
 """
 
+import os
 import sys
 
 _HOOK = "hetsyn_plugins._import_hook"
+_OFF = "HETSYN_PLUGINS_NO_AUTOLOAD"
 
 
 def install() -> None:
-    """Load the hook module by file and call its ``autoload()``; never fail the start-up."""
+    """Load the hook module by file and call its ``autoload()``; never fail the start-up.
+    ``HETSYN_PLUGINS_NO_AUTOLOAD`` (any value but ``""`` and ``"0"``) is read first: set, it
+    does nothing else."""
+    if os.environ.get(_OFF, "") not in ("", "0"):
+        return
     try:
         hook = sys.modules.get(_HOOK)
         if hook is None:
             import importlib.util
-            import os
 
             package = importlib.util.find_spec("hetsyn_plugins")
             if package is None or not package.submodule_search_locations:

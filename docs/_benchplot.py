@@ -1,13 +1,15 @@
 """Tables and figures of the committed benchmark results, drawn at docs build time.
 
-Reads ``benchmarks/results/b1.json``, ``b2.json``, ``b3.json``, ``b4.json`` and ``b5.json`` (written by
-``make bench``) and writes, into ``docs/_generated/``:
+Reads ``benchmarks/results/b1.json`` to ``b6.json`` (written by ``make bench``) and writes,
+into ``docs/_generated/``:
 
 - ``b1_table.md``: benchmark B1 per sequence length T (time, memory, ratios);
 - ``b1.png``: time and peak memory against T, one line per path;
 - ``b2_table.md``: the single-layer sweep, fastest kernel per row;
 - ``b3_table.md``: the presets against the yardstick;
 - ``b5_table.md``: per-step loops of converted models against the originals;
+- ``b6_table.md``: what the autoload hook adds to a start and to the hosts' imports, and the
+  first call's compilation;
 - ``machine.md``: the machine and versions the numbers were measured with;
 - ``b4.md``: the GPU benchmark, or why it is missing.
 """
@@ -115,6 +117,27 @@ def b5_table(b5: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def b6_table(b6: dict) -> str:
+    """Import cost with the hook on and off, and the cold start of the fused loops."""
+    lines = [
+        "| start | hook on | hook off | added (medians) | added (minima) | the hook's own work |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in b6["rows"]:
+        work = f"{row['hook_work_ms']:.1f} ms" if "hook_work_ms" in row else "-"
+        lines.append(
+            f"| {row['case']} | {1000 * row['hook_on_s']:.0f} ms | {1000 * row['hook_off_s']:.0f} ms"
+            f" | {row['added_ms']:.1f} ms | {row['added_min_ms']:.1f} ms | {work} |"
+        )
+    first = b6["first_call"]
+    lines.append(
+        f"\nFirst forward + backward in a fresh process (whole sequence and per step): "
+        f"{first['cold_s']:.1f} s with an empty numba cache (compiling the loops), "
+        f"{first['cached_s']:.2f} s once the cache is written.\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
 def machine(data: dict) -> str:
     m = data.get("machine", {})
     return ", ".join(f"{k} {v}" for k, v in m.items()) + "\n"
@@ -171,6 +194,8 @@ def write_figures(results: Path, out: Path) -> None:
     files["b3_table.md"] = b3_table(b3) if b3 else "No B3 results committed yet.\n"
     b5 = _load(results, "b5")
     files["b5_table.md"] = b5_table(b5) if b5 else "No B5 results committed yet.\n"
+    b6 = _load(results, "b6")
+    files["b6_table.md"] = b6_table(b6) if b6 else "No B6 results committed yet.\n"
     b4 = _load(results, "b4")
     if b4 and "skipped" in b4:
         files["b4.md"] = f"B4 was not measured: {b4['skipped']}.\n"

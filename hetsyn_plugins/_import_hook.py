@@ -21,7 +21,7 @@ import importlib
 import os
 import sys
 import warnings
-from typing import Callable
+from collections.abc import Callable  # not typing: this runs at every interpreter start
 
 HOST_ADAPTERS = {
     "snntorch": "hetsyn_plugins.adapters.snntorch",

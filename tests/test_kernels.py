@@ -36,7 +36,7 @@ def fast_kernel(request, monkeypatch):
     if request.param == "scan-torch":
         monkeypatch.setattr(scan, "use_numba", False)
         return "scan"
-    if request.param == "scan" and not scan.HAVE_NUMBA:
+    if request.param == "scan" and not scan.have_numba():
         pytest.skip("numba is not installed: the fused loops are not available")
     return request.param
 
@@ -116,7 +116,7 @@ def test_fast_path_from_a_nonzero_initial_state(options, fast_kernel):
 def test_auto_picks_a_fast_path():
     layer = HetSynLIF(4, 3)
     state = layer.run(torch.zeros(2, 1, 4)).state
-    expected = "scan" if scan.HAVE_NUMBA else "fft"
+    expected = "scan" if scan.have_numba() else "fft"
     assert choose_kernel("auto", torch.zeros(2, 1, 4), layer.params(), state) == expected
 
 

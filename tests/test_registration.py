@@ -6,6 +6,7 @@ checkout first on the path (each starts torch, about a second).
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -112,7 +113,7 @@ def test_hook_module_imports_only_the_standard_library():
         for line in source.splitlines()
         if line.startswith(("import ", "from "))
     ]
-    assert set(top_level) <= {"__future__", "importlib", "os", "sys", "warnings", "typing"}
+    assert set(top_level) <= {"__future__", "collections", "importlib", "os", "sys", "warnings"}
 
 
 # --------------------------------------------------------------------------- fresh interpreters
@@ -190,3 +191,45 @@ def test_pth_is_turned_off_by_the_environment_variable(tmp_path, value, installe
         print(any(type(f).__name__ == "_PostImportFinder" for f in sys.meta_path))
     """
     assert _python(code, env_extra={"HETSYN_PLUGINS_NO_AUTOLOAD": value}) == str(installed)
+
+
+def test_pth_turned_off_does_nothing_else(tmp_path):
+    """The variable is read before any other work: the hook module is not even loaded."""
+    code = f"""
+        import site, sys
+        site.addsitedir({str(_pth_dir(tmp_path))!r})
+        print("hetsyn_plugins._import_hook" in sys.modules)
+    """
+    assert _python(code, env_extra={"HETSYN_PLUGINS_NO_AUTOLOAD": "1"}) == "False"
+
+
+def test_interpreter_start_imports_nothing_heavy():
+    """The installed .pth adds to a start only its own two modules (not typing, which costs
+    milliseconds), against a start with the variable set."""
+    code = "import sys; print(sorted(sys.modules))"
+    on = set(ast.literal_eval(_python(code)))
+    if "_hetsyn_plugins_autoload" not in on:
+        pytest.skip("hetsyn_plugins_autoload.pth is not installed in this environment")
+    off = set(ast.literal_eval(_python(code, env_extra={"HETSYN_PLUGINS_NO_AUTOLOAD": "1"})))
+    assert on - off <= {"_hetsyn_plugins_autoload", "hetsyn_plugins._import_hook", "collections.abc"}
+
+
+def test_importing_the_package_and_adapters_stays_light():
+    """Neither torch._dynamo (torch.compiler.disable at import) nor numba (the fused loops
+    are imported on first use) is imported by the package or its adapters."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("spikingjelly")
+    code = """
+        import sys
+        import snntorch, spikingjelly.activation_based.neuron
+        import hetsyn_plugins, hetsyn_plugins.adapters.snntorch, hetsyn_plugins.adapters.spikingjelly
+        print([m for m in ("torch._dynamo", "numba") if m in sys.modules])
+        from hetsyn_plugins.core import HetSynLIF
+        import torch
+        HetSynLIF(3, 2)(torch.ones(2, 1, 3)).sum().backward()
+        print([m for m in ("torch._dynamo", "numba") if m in sys.modules])
+    """
+    assert _python(code, env_extra={"HETSYN_PLUGINS_NO_AUTOLOAD": "1"}).splitlines() == [
+        "[]",
+        "['numba']",
+    ]

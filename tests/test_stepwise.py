@@ -37,7 +37,7 @@ VARIANTS = [
 @pytest.fixture(params=["numba", "torch"])
 def backend(request, monkeypatch):
     """The fused loops, and the pure-torch twin used where numba is missing."""
-    if request.param == "numba" and not scan.HAVE_NUMBA:
+    if request.param == "numba" and not scan.have_numba():
         pytest.skip("numba is not installed")
     monkeypatch.setattr(scan, "use_numba", request.param == "numba")
     return request.param
@@ -141,7 +141,7 @@ def test_readout_step_loop_equals_reference(backend):
 
 def test_parallel_loops_equal_reference():
     """A size above stepwise.PARALLEL_WORK runs the parallel loops (chunked input gradient)."""
-    if not scan.HAVE_NUMBA:
+    if not scan.have_numba():
         pytest.skip("numba is not installed")
     n_in, n_out, batch = 512, 130, 4
     assert batch * n_out * n_in >= stepwise.PARALLEL_WORK

@@ -5,8 +5,9 @@ kernel by name:
 
 - ``"reference"``: the update rule step by step with plain autograd (the oracle; keeps the
   per-synapse state of every step for the backward pass);
-- ``"scan"``: memory-flat exact scans (:mod:`.scan`) of the feedforward and recurrent
-  per-synapse currents, fused CPU loops when numba is installed;
+- ``"scan"``: the memory-flat exact scan (:mod:`.scan`) of the feedforward per-synapse
+  currents, fused CPU loops when numba is installed; recurrent per-synapse currents, which
+  need the spikes of the step before, on the per-step path of :mod:`.stepwise`;
 - ``"fft"``: the feedforward currents of the whole sequence at once by FFT
   (:mod:`.fft_filter`, memory-flat too), recurrent currents as in ``"scan"``; from a non-zero
   initial feedforward state it runs as ``"scan"``;
@@ -63,7 +64,7 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
         if cuda:
             kernel = "triton" if have_triton() else "fft"
         else:
-            kernel = "scan" if scan.HAVE_NUMBA else "fft"
+            kernel = "scan" if scan.have_numba() else "fft"
     if kernel == "triton":
         interpreted = os.environ.get("TRITON_INTERPRET") == "1"
         if not have_triton() or not (cuda or interpreted):
@@ -77,20 +78,37 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
     return kernel
 
 
-def _feedforward(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState):
-    """The feedforward drive of every step at once (T, B, out), and a function of the last
-    state giving the final feedforward state."""
+def _feedforward(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState, need_state: bool):
+    """The feedforward drive of every step at once (T, B, out), and the per-synapse currents
+    after the last step (None in the shared layouts, whose synaptic current is per-neuron
+    state of the loop, and when the final state is not needed)."""
     if params.shared:
-        return F.linear(x, params.weight, params.bias), lambda last: last.syn
+        return F.linear(x, params.weight, params.bias), None
     if kernel in ("scan", "triton"):
         if kernel == "triton":
             from .triton_scan import feedforward_scan
         else:
-            feedforward_scan = scan.feedforward_scan
-        S, I_final = feedforward_scan(x, params.weight, params.syn_decay, state.syn)
-        return S, lambda last: I_final
+            feedforward_scan = _eager(scan.feedforward_scan)
+        return feedforward_scan(x, params.weight, params.syn_decay, state.syn)
     S = synaptic_filter(x, params.weight, params.syn_decay)
-    return S, lambda last: final_currents(x, params.weight, params.syn_decay)
+    return S, final_currents(x, params.weight, params.syn_decay) if need_state else None
+
+
+def _eager(fn):
+    """``fn``, left out of the graph under ``torch.compile`` (a graph break: what it calls
+    cannot be traced). Applied per call, as importing ``torch.compiler.disable`` imports
+    ``torch._dynamo``, which only a compiling caller has imported."""
+    return torch.compiler.disable(fn) if torch.compiler.is_compiling() else fn
+
+
+def _final(state: HetSynState, ff_final: Optional[Tensor]) -> HetSynState:
+    """The final state of a sequence: the feedforward currents its kernel gave, and the
+    recurrent buffer of the per-step path handed over (no later step advances it in place)."""
+    if ff_final is not None:
+        state = state._replace(syn=ff_final)
+    if state.rec_carry is not None:
+        stepwise.release(state.rec)
+    return state.without_carries()
 
 
 def run_spiking(
@@ -107,23 +125,22 @@ def run_spiking(
     kernel = choose_kernel(kernel, x, params, state)
     if kernel == "reference":
         return reference.run_spiking(x, params, state, spike_fn, config)
-    state = state.without_carries()  # a sequence starts a chain of its own
-    ff, final_syn = _feedforward(kernel, x, params, state)
+    ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     spikes, membranes = [], []
     for ff_t in ff:
         z, v, state = step(
-            None, params, state, spike_fn, config, _precomputed(ff_t), scan.recurrent_step
+            None, params, state, spike_fn, config, _precomputed(ff_t), stepwise.synapse_step
         )
         spikes.append(z)
         membranes.append(v)
-    final = state._replace(syn=final_syn(state)).without_carries() if need_state else None
+    final = _final(state, ff_final) if need_state else None
     return torch.stack(spikes), torch.stack(membranes), final
 
 
 def _precomputed(drive: Tensor):
     """A pathway step (see :func:`~hetsyn_plugins.core.dynamics.synaptic_drive`) that gives the
     feedforward drive of one step computed for the whole sequence; the currents stay as they
-    are (the sequence kernel gives the final ones)."""
+    are (the sequence kernel gives the final ones, :func:`_final`)."""
     return lambda inp, current, carry, weight, decay: (drive, current, None)
 
 
@@ -167,11 +184,9 @@ def run_readout(
     kernel = choose_kernel(kernel, x, params, state)
     if kernel == "reference":
         return reference.run_readout(x, params, state)
-    state = state.without_carries()
-    ff, final_syn = _feedforward(kernel, x, params, state)
+    ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     outputs = []
     for ff_t in ff:
         y, state = readout_step(None, params, state, _precomputed(ff_t))
         outputs.append(y)
-    final = state._replace(syn=final_syn(state)) if need_state else None
-    return torch.stack(outputs), final
+    return torch.stack(outputs), _final(state, ff_final) if need_state else None

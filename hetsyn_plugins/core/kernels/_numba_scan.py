@@ -1,8 +1,8 @@
-"""Fused CPU loops (numba) for the per-synapse scans of :mod:`.scan`.
+"""Fused CPU loops (numba) for the per-synapse pathways of :mod:`.scan` and :mod:`.stepwise`.
 
 Each loop keeps the per-synapse quantities of one row in registers/L1 and touches memory
 once; parallel loops own disjoint outputs, so there are no races. Compiled on first use and
-cached on disk. Imported only when numba is installed (``pip install hetsyn-plugins[fast]``).
+cached on disk. Imported on first use (:func:`.scan.loops`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from numba import njit, prange
 
 # Reassociation lets the row sums vectorize (results equal the reference up to rounding).
 _FAST = {"reassoc", "contract"}
-# The whole-sequence loops are parallel. The per-step recurrent loops run serially: called once
-# per step between torch operations, a parallel loop would fight torch's own OpenMP threads
-# (measured: about 7x slower per step on 2 cores).
+# The whole-sequence loops are parallel; each per-step loop also has a serial twin, for small
+# work, where a parallel loop called between torch operations would fight torch's own OpenMP
+# threads (measured: about 7x slower per step on 2 cores).
 _SEQUENCE = {"parallel": True, "fastmath": _FAST, "cache": True, "nogil": True}
 _STEP = {"parallel": False, "fastmath": _FAST, "cache": True, "nogil": True}
 
@@ -65,37 +65,6 @@ def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover 
             for j in range(O):
                 drT[i, j] += I0T[i, b, j] * M[j]
                 dI0T[i, b, j] = lam_carry[j]
-
-
-@njit(**_STEP)
-def rec_forward(Q, q, u, z, R):  # pragma: no cover - compiled
-    """One step in place: Q = q Q + u z[:, None, :], R = Q.sum(-1)."""
-    B, O, K = Q.shape
-    for b in range(B):
-        for j in range(O):
-            acc = 0.0
-            for k in range(K):
-                v = q[j, k] * Q[b, j, k] + u[j, k] * z[b, k]
-                Q[b, j, k] = v
-                acc += v
-            R[b, j] = acc
-
-
-@njit(**_STEP)
-def rec_backward(lam, mu, g, q, u, z, gQ, gD, gz, du, dq):  # pragma: no cover - compiled
-    """One reverse step of the recurrent synapses (see :class:`.scan._RecurrentStep`)."""
-    B, O, K = lam.shape
-    for b in range(B):
-        for j in range(O):
-            gj = g[b, j]
-            for k in range(K):
-                A = lam[b, j, k] + gj
-                m = mu[b, j, k]
-                gQ[b, j, k] = q[j, k] * A
-                gD[b, j, k] = A + q[j, k] * m
-                gz[b, k] += u[j, k] * A
-                du[j, k] += A * z[b, k]
-                dq[j, k] += u[j, k] * z[b, k] * m
 
 
 # --------------------------------------------------------------------------- one step

@@ -61,7 +61,7 @@ from torch import Tensor
 
 from .. import dynamics
 from ..timescales import decoded_from
-from .scan import _fused, _nb, _np, _own, _take_own
+from .scan import _fused, _np, loops
 
 # Work (batch x out x in) above which the fused loops run in parallel; below it, the threads'
 # start-up and their contention with torch's own costs more than it saves.
@@ -159,6 +159,12 @@ def classify(current: Tensor, carry: Optional[Tensor]) -> str:
     return CUT
 
 
+def release(current: Tensor) -> None:
+    """Hand a buffer of this module over as foreign currents, which no step advances in place
+    any more (the final state of a whole-sequence call)."""
+    _BUFFERS.pop(_key(current), None)
+
+
 def _carry(like: Tensor) -> Tensor:
     """A zero stand-in of ``like``'s shape holding one element of memory (all strides 0; not a
     view, so that hosts may ``detach_()`` it)."""
@@ -187,7 +193,8 @@ class _SynapseStep(torch.autograd.Function):
         B, O, K = new.shape
         S = new.new_empty(B, O)
         if _fused(inp, src, weight, r) and new.is_contiguous():
-            kernel = _nb.syn_step_forward if B * O * K >= PARALLEL_WORK else _nb.syn_step_forward_serial
+            nb = loops()
+            kernel = nb.syn_step_forward if B * O * K >= PARALLEL_WORK else nb.syn_step_forward_serial
             kernel(_np(inp), _np(src), _np(weight), _np(r), new.detach().numpy(), S.numpy())
         else:
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
@@ -227,7 +234,8 @@ class _SynapseStep(torch.autograd.Function):
             gD = _adjoint_buffer(mu, shape, inp) if has_mu or want_carry else empty
             chunks = torch.get_num_threads() if B * O * K >= PARALLEL_WORK else 1
             dinp = inp.new_zeros(chunks, B, K)
-            kernel = _nb.syn_step_backward if chunks > 1 else _nb.syn_step_backward_serial
+            nb = loops()
+            kernel = nb.syn_step_backward if chunks > 1 else nb.syn_step_backward_serial
             kernel(
                 _np(inp), _np(w), _np(r), _np(gS.contiguous()), gI.numpy(), gD.numpy(),
                 (empty if start is None else start).numpy(), has_lam, has_mu, want_current,
@@ -257,6 +265,23 @@ class _SynapseStep(torch.autograd.Function):
             dr if want_dr else None,
             None, None, None, None, None, None,
         )  # fmt: skip
+
+
+# id -> weakref of the adjoint buffers made by a backward step: nothing else holds them, so the
+# step before may overwrite them in place
+_OWN: dict[int, weakref.ref] = {}
+
+
+def _own(t: Tensor) -> Tensor:
+    key = id(t)
+    _OWN[key] = weakref.ref(t, lambda _, key=key: _OWN.pop(key, None))
+    return t
+
+
+def _take_own(t: Tensor) -> bool:
+    """True (once) if ``t`` is such a buffer, still alive, contiguous: free to overwrite."""
+    ref = _OWN.pop(id(t), None)
+    return ref is not None and ref() is t and t.is_contiguous()
 
 
 def _adjoint_buffer(grad: Optional[Tensor], shape, like: Tensor) -> Tensor:

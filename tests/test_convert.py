@@ -276,6 +276,20 @@ def test_snntorch_rleaky_tutorial_explicit_state(heterogeneity, reset_mechanism)
     _check_rleaky_same(net, new, torch.rand(RLEAKY_STEPS, 5, 10))  # a new batch size
 
 
+def test_rleaky_one_to_one_weight_set_after_construction():
+    """snnTorch's regression tutorial 2 sets ``rlif.V`` after construction; snnTorch's forward
+    keeps using ``rlif.recurrent.V`` (the value at construction). The conversion takes what
+    the forward uses."""
+    torch.manual_seed(1)
+    net = RLeakyTutorialNet()
+    net.rlif2.V = nn.Parameter(torch.rand(1))  # not seen by snnTorch's forward
+    new = convert(net, heterogeneity="neuron")
+    used = torch.as_tensor(net.rlif2.recurrent.V).detach()
+    assert not torch.equal(used, net.rlif2.V.detach())
+    assert torch.equal(new.rlif2.recurrent_weight, torch.diag(used))
+    _check_rleaky_same(net, new, torch.rand(RLEAKY_STEPS, 3, 10))
+
+
 def test_converted_rleaky_tutorial_fine_tunes_per_synapse_decays():
     net = RLeakyTutorialNet()
     new = convert(net, heterogeneity="synapse")

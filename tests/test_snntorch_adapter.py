@@ -374,3 +374,43 @@ def test_positional_arguments_follow_snn_leaky():
     assert float(lif.threshold) == float(leaky.threshold) == 0.75
     assert lif.init_hidden and lif.output and lif.reset_mechanism == leaky.reset_mechanism
     assert float(lif.graded_spikes_factor) == float(leaky.graded_spikes_factor) == 2.0
+
+
+def _tutorial_net(host_class: str) -> nn.Module:
+    """An init_hidden network as snnTorch's tutorials write it."""
+    torch.manual_seed(0)
+    if host_class == "Leaky":
+        second = snn.Leaky(beta=0.7, init_hidden=True, output=True)
+    else:
+        second = snn.RLeaky(beta=0.7, linear_features=3, init_hidden=True, output=True)
+    return nn.Sequential(
+        nn.Linear(N_IN, 6), snn.Leaky(beta=0.8, init_hidden=True), nn.Linear(6, 3), second
+    )
+
+
+@pytest.mark.parametrize("host_class", ["Leaky", "RLeaky"])
+def test_host_class_reset_and_detach_hidden_reach_converted_layers(host_class):
+    """``snn.Leaky.reset_hidden()`` between batches and ``detach_hidden()`` in truncated BPTT
+    (class methods over snnTorch's instance list) also reset / detach the HetSyn faces of a
+    converted model: it then runs as the original does."""
+    import hetsyn_plugins
+
+    nets = [_tutorial_net(host_class), _tutorial_net(host_class)]
+    nets[1] = hetsyn_plugins.convert(nets[1], heterogeneity="none")
+    # the calls of the original: each class it has, as snnTorch resets by class
+    classes = [snn.Leaky] if host_class == "Leaky" else [snn.Leaky, snn.RLeaky]
+    results = []
+    for net in nets:
+        outs = []
+        for batch in (4, 2):  # another batch size: a state carried over would fail or leak
+            for cls in classes:
+                cls.reset_hidden()
+            x = bernoulli((12, batch, N_IN), p=0.4, seed=batch, dtype=torch.float32)
+            for chunk in (x[:6], x[6:]):  # truncated BPTT: one backward per chunk
+                mems = [net(x_t)[1] for x_t in chunk]
+                torch.stack(mems).sum().backward()
+                outs.append(torch.stack(mems).detach())
+                for cls in classes:
+                    cls.detach_hidden()
+        results.append(torch.cat([o.flatten() for o in outs]))
+    torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-6)

@@ -9,7 +9,9 @@ module, ``reset_mem()`` / ``reset_hidden()`` / ``detach_hidden()``, and
 
 :func:`register` (called by :mod:`hetsyn_plugins._import_hook` when snnTorch is imported)
 attaches the classes to ``snntorch`` and makes snnTorch's utilities aware of them:
-``utils.reset(net)`` also resets the HetSyn layers inside ``net``; ``backprop`` (``BPTT``,
+``utils.reset(net)`` also resets the HetSyn layers inside ``net``, the class methods
+``reset_hidden()`` / ``detach_hidden()`` of snnTorch's neurons (``snn.Leaky.reset_hidden()``)
+also reset / detach every HetSyn layer; ``backprop`` (``BPTT``,
 ``TBPTT``, ``RTRL``) and ``export_nir.export_to_nir`` raise a clear ``TypeError`` for a network
 that contains one, instead of silently not detaching or dropping it.
 """
@@ -500,7 +502,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             lif.recurrent_weight.copy_(rec.weight)
             lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
         elif rec is not None:  # one-to-one: spk * V
-            v = torch.as_tensor(leaky.V)
+            v = _one_to_one_weight(leaky)
             lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
             lif.recurrent_weight.requires_grad_(v.requires_grad)
         return lif
@@ -724,6 +726,12 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         return ", ".join(f"{k}={v}" for k, v in flags.items())
 
 
+def _one_to_one_weight(rleaky: snntorch.RLeaky) -> Tensor:
+    """The ``V`` that ``rleaky``'s one-to-one recurrence multiplies by: its recurrent module's
+    (``rleaky.V`` set after construction is not seen by snnTorch's forward)."""
+    return torch.as_tensor(getattr(rleaky.recurrent, "V", rleaky.V))
+
+
 def rleaky_mismatch(rleaky: snntorch.RLeaky, n: Optional[int] = None) -> Optional[str]:
     """Why ``rleaky`` (fed by ``n`` features, when known) has no exact recurrent HetSynLeaky
     (None when it has one)."""
@@ -733,7 +741,7 @@ def rleaky_mismatch(rleaky: snntorch.RLeaky, n: Optional[int] = None) -> Optiona
             f"HetSyn's recurrent synapses; got a {type(rleaky.recurrent).__name__} recurrence"
         )
     if not rleaky.all_to_all:
-        v = torch.as_tensor(rleaky.V)
+        v = _one_to_one_weight(rleaky)
         if v.dim() > 1 or v.numel() not in (1, n if n is not None else v.numel()):
             return (
                 f"its one-to-one weight V must be a scalar or have shape ({n},) (one per "
@@ -828,6 +836,7 @@ def register() -> None:
     """Attach HetSynLeaky and HetSynLI to ``snntorch`` and hook its utilities (idempotent)."""
     for cls in HETSYN_MODULES:
         setattr(snntorch, cls.__name__, cls)
+    _patch_hidden_classmethods()
     when_imported("snntorch.utils", _patch_utils)
     when_imported("snntorch.backprop", _guard_backprop)
     when_imported("snntorch.export_nir", _guard_export_nir)
@@ -845,6 +854,36 @@ def _patch(module, name: str, make) -> None:
     wrapper = functools.wraps(original)(make(original))
     wrapper.__hetsyn_plugins__ = True
     setattr(module, name, wrapper)
+
+
+def _host_neuron_classes(cls=SpikingNeuron):
+    for sub in cls.__subclasses__():
+        if not issubclass(sub, _HetSynHost):
+            yield sub
+            yield from _host_neuron_classes(sub)
+
+
+def _patch_hidden_classmethods() -> None:
+    """snnTorch's class-level ``reset_hidden()`` / ``detach_hidden()`` (``snn.Leaky.
+    reset_hidden()``, as the tutorials call them between batches and in truncated BPTT) act on
+    the instances of that class only; a converted model's neurons are HetSyn faces now. The
+    patched methods of every snnTorch neuron class also reset / detach every HetSyn face."""
+    faces = {"reset_hidden": _HetSynHost.reset_hidden, "detach_hidden": _HetSynHost.detach_hidden}
+    for cls in _host_neuron_classes():
+        for name, also in faces.items():
+            original = cls.__dict__.get(name)
+            if not isinstance(original, classmethod):
+                continue
+            if getattr(original.__func__, "__hetsyn_plugins__", False):
+                continue
+
+            def patched(klass, _original=original.__func__, _also=also):
+                _original(klass)
+                _also()
+
+            functools.update_wrapper(patched, original.__func__)
+            patched.__hetsyn_plugins__ = True
+            setattr(cls, name, classmethod(patched))
 
 
 def _patch_utils(utils) -> None:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .._import_hook import when_imported
 from ..core.dynamics import HetSynState, post_reset_membrane
-from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput
+from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
 from ..core.timescales import Decay, TimescaleSpec
 from ..core.validation import check_choice, check_decay, check_float_tensor
 
@@ -79,6 +79,10 @@ class _HetSynHost:
     The core state (:class:`~hetsyn_plugins.core.dynamics.HetSynState`) lives in ``state``; the
     membrane last returned lives in the non-persistent buffer ``mem`` (snnTorch's name).
     """
+
+    def __deepcopy__(self, memo):
+        """A copy mid-sequence carries on from a detached copy of the state."""
+        return deepcopy_detached(self, memo)
 
     layer: Union[HetSynLIF, HetSynReadout]
     init_hidden: bool

@@ -22,7 +22,7 @@ from spikingjelly.activation_based.neuron import BaseNode, LIFNode, ParametricLI
 from torch import Tensor, nn
 
 from ..core.dynamics import HetSynState, initial_state, state_shapes
-from ..core.layers import HetSynLIF
+from ..core.layers import HetSynLIF, deepcopy_detached
 from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
 from ..core.validation import check_choice, check_input
 
@@ -134,6 +134,10 @@ class HetSynNode(BaseNode):
             (T, N, in) -> spikes (T, N, out)); ``'m'`` runs the core's multi-step path.
         store_v_seq: keep ``v_seq`` (T, N, out) (``'m'``; appended per step in ``'s'``).
     """
+
+    def __deepcopy__(self, memo):
+        """A copy mid-sequence carries on from detached copies of the memories."""
+        return deepcopy_detached(self, memo)
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ A layer owns the parameters, decodes them into a
 
 from __future__ import annotations
 
+import copy
 import math
 import weakref
 from itertools import chain
@@ -66,10 +67,28 @@ class LayerOutput(NamedTuple):
     state: HetSynState
 
 
+def deepcopy_detached(module: nn.Module, memo: dict) -> nn.Module:
+    """``copy.deepcopy(module)`` taken mid-sequence: the state it holds (tensors with a graph,
+    which cannot be copied) is copied detached, a snapshot to continue from; the per-step
+    carries (stride-0 bookkeeping of the original's graph) are left out. For the modules'
+    ``__deepcopy__``."""
+    held = [*vars(module).values(), *module._buffers.values()]
+    held += list(getattr(module, "_memories", {}).values())  # SpikingJelly's memories
+    for value in held:
+        for t in value if isinstance(value, HetSynState) else (value,):
+            if isinstance(t, Tensor) and t.grad_fn is not None and id(t) not in memo:
+                carry = t.numel() > 1 and not any(t.stride())
+                memo[id(t)] = None if carry else t.detach().clone()
+    return copy._reconstruct(module, memo, *module.__reduce_ex__(4))
+
+
 class _HetSynLayer(nn.Module):
     """Parameters, state handling and checks common to the spiking and readout layers."""
 
     _readout = False
+
+    def __deepcopy__(self, memo):
+        return deepcopy_detached(self, memo)
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ def _tasks() -> dict:
 
 def _parse_options(pairs: list[str]) -> dict:
     """``key=value`` pairs; values are read as JSON where they parse (numbers, booleans,
-    lists), else kept as strings."""
+    lists), Python's ``True`` / ``False`` / ``None`` as such, else kept as strings."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -37,8 +37,11 @@ def _parse_options(pairs: list[str]) -> dict:
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
-            options[key] = value
+            options[key] = _PYTHON_CONSTANTS.get(value, value)
     return options
+
+
+_PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
 
 
 def _read_config(path: str | None) -> dict:

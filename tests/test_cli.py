@@ -158,3 +158,12 @@ def test_bad_checkpoints(tmp_path, capsys):
     )
     code, _, err = run(capsys, "eval", str(tmp_path))
     assert code == 1 and "does not build a model" in err
+
+
+def test_set_reads_python_booleans():
+    """``--set recurrent=False`` (Python's spelling) is the boolean, as ``false`` (JSON's)."""
+    from hetsyn_plugins.cli import _parse_options
+
+    assert _parse_options(["a=False", "b=false", "c=True", "d=None", "e=text", "f=2"]) == {
+        "a": False, "b": False, "c": True, "d": None, "e": "text", "f": 2,
+    }  # fmt: skip

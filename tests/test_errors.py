@@ -150,3 +150,21 @@ def test_spike_fn_must_be_callable():
 def test_empty_sequence():
     with pytest.raises(ValueError, match=r"at least one step and one sample.*got shape \(0, 2, 5\)"):
         HetSynLIF(5, 3)(torch.zeros(0, 2, 5))
+
+
+@pytest.mark.parametrize(
+    "name", ["recurrent", "adaptation", "detach_reset", "bias", "learn_decays", "stateful",
+             "learn_threshold"],
+)  # fmt: skip
+@pytest.mark.parametrize("bad", ["False", "true", 2, None, 0.0])
+def test_flags_must_be_booleans(name, bad):
+    """A string "False" would read as True: every flag names itself and what it got."""
+    with pytest.raises(TypeError, match=f"{name} must be True or False; got {bad!r}"):
+        HetSynLIF(3, 2, **{name: bad})
+
+
+def test_flags_take_bools_and_zero_one():
+    import numpy as np
+
+    assert HetSynLIF(3, 2, recurrent=np.bool_(True)).recurrent is True
+    assert HetSynLIF(3, 2, recurrent=0).recurrent is False

@@ -414,3 +414,9 @@ def test_host_class_reset_and_detach_hidden_reach_converted_layers(host_class):
                     cls.detach_hidden()
         results.append(torch.cat([o.flatten() for o in outs]))
     torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["init_hidden", "output", "reset_delay", "recurrent"])
+def test_string_flags_are_refused(name):
+    with pytest.raises(TypeError, match=f"{name} must be True or False; got 'False'"):
+        HetSynLeaky(N_IN, N_OUT, beta=0.9, **{name: "False"})

@@ -10,6 +10,7 @@ import torch
 
 from hetsyn_plugins import analysis
 from hetsyn_plugins.core import PRESETS
+from hetsyn_plugins.core.timescales import DecayParameter
 from hetsyn_plugins.tasks import TASKS, DelayedMatchToSample, PatternGeneration, make_task
 from hetsyn_plugins.tasks import perturbations as P
 from hetsyn_plugins.tasks.evaluation import robustness, summarize, tau_ablation
@@ -152,6 +153,18 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     x, _ = task.sample(8, torch.Generator().manual_seed(0))
     assert torch.equal(net(x).readout, resumed.net(x).readout)
     assert task2 == task
+
+
+def test_directly_learned_decays_stay_in_range():
+    """``decay_parametrization="clamp"``: train() clamps the decays after every step."""
+    task = make_task("dms", **SMALL["dms"])
+    result = train(
+        task, "HetSynLIF", steps=5, batch_size=32, lr=0.5, progress=False,
+        model_options={"decay_parametrization": "clamp"},
+    )  # fmt: skip
+    decays = [m() for m in result.net.modules() if isinstance(m, DecayParameter)]
+    values = torch.cat([d.detach().flatten() for d in decays])
+    assert values.numel() > 100 and ((values > 0) & (values < 1)).all()
 
 
 def test_resume_refuses_another_run(tmp_path):

@@ -31,7 +31,7 @@ from .._import_hook import when_imported
 from ..core.dynamics import HetSynState, post_reset_membrane
 from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
 from ..core.timescales import Decay, TimescaleSpec
-from ..core.validation import check_choice, check_decay, check_float_tensor
+from ..core.validation import check_bool, check_choice, check_decay, check_float_tensor
 
 __all__ = ["HetSynLeaky", "HetSynLI", "register"]
 
@@ -371,6 +371,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 "spike_grad must be a surrogate from snntorch.surrogate or a callable; "
                 f"got {type(spike_grad).__name__}"
             )
+        init_hidden, output = check_bool("init_hidden", init_hidden), check_bool("output", output)
         with _unlisted_on_error(self):  # SpikingNeuron lists it first thing
             super().__init__(
                 threshold=threshold,
@@ -383,7 +384,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 graded_spikes_factor=graded_spikes_factor,
                 learn_graded_spikes_factor=learn_graded_spikes_factor,
             )
-            self.reset_delay = bool(reset_delay)
+            self.reset_delay = check_bool("reset_delay", reset_delay)
             timing = None
             if reset_mechanism == "subtract":
                 timing = "next_step" if self.reset_delay else "at_spike"
@@ -795,7 +796,7 @@ class HetSynLI(_HetSynHost, nn.Module):
         dtype=None,
     ):
         super().__init__()
-        self.init_hidden = bool(init_hidden)
+        self.init_hidden = check_bool("init_hidden", init_hidden)
         self.layer = HetSynReadout(
             in_features,
             out_features,

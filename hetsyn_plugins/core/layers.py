@@ -30,6 +30,7 @@ from .dynamics import (
 from .spikes import default_spike_fn
 from .timescales import DecayParameter, TimescaleSpec, as_initializer
 from .validation import (
+    check_bool,
     check_broadcastable,
     check_choice,
     check_input,
@@ -114,12 +115,13 @@ class _HetSynLayer(nn.Module):
         self.heterogeneity = heterogeneity
         self.dt = float(dt)
         self.kernel = kernel
-        self.stateful = bool(stateful)
+        self.stateful = check_bool("stateful", stateful)
         self.state: Optional[HetSynState] = None
         self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self._learn_decays = bool(learn_decays)
+        self._learn_decays = check_bool("learn_decays", learn_decays)
         self._decay_parametrization = decay_parametrization
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **self._factory))
+        bias = check_bool("bias", bias)
         self.bias = nn.Parameter(torch.empty(out_features, **self._factory)) if bias else None
         self.decays = nn.ModuleDict()
 
@@ -417,9 +419,9 @@ class HetSynLIF(_HetSynLayer):
             device=device,
             dtype=dtype,
         )
-        self.config = DynamicsConfig(reset, reset_timing, bool(detach_reset))
-        self.recurrent = bool(recurrent)
-        self.adaptation = bool(adaptation)
+        self.config = DynamicsConfig(reset, reset_timing, check_bool("detach_reset", detach_reset))
+        self.recurrent = check_bool("recurrent", recurrent)
+        self.adaptation = check_bool("adaptation", adaptation)
         self.spike_fn = default_spike_fn() if spike_fn is None else spike_fn
         if not callable(self.spike_fn):
             raise TypeError(f"spike_fn must be callable; got {type(spike_fn).__name__}")
@@ -448,6 +450,7 @@ class HetSynLIF(_HetSynLayer):
                     raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
                 self._add_decay("bias", "tau_bias", tau_bias, (out,))
 
+        learn_threshold = check_bool("learn_threshold", learn_threshold)
         self._neuron_tensor("threshold", threshold, learnable=learn_threshold)
         if reset_amount is not None:
             if self.config.reset != "subtract":

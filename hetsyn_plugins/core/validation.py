@@ -20,6 +20,14 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
         raise ValueError(f"{name} must be one of {expected}; got {value!r}")
 
 
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` as a bool; raise ``TypeError`` for anything but a bool (numpy's too)
+    or the int 0 / 1 (a string such as ``"False"`` would otherwise read as True)."""
+    if type(value).__name__ in ("bool", "bool_") or (type(value) is int and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+
+
 def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` as an int, or raise if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..core import PRESETS
+from ..core import PRESETS, clamp_decays_after_step
 from ..core.validation import check_choice, check_positive_int
 from .base import Task
 from .network import SpikingNetwork
@@ -116,6 +116,7 @@ def train(
     torch.manual_seed(seed)
     net = task.build_model(model, **model_options).to(device_)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    clamp_decays_after_step(optimizer, net)  # decays learned directly stay in (0, 1)
     generator = torch.Generator().manual_seed(seed)
     config = _as_json(
         {

@@ -168,3 +168,24 @@ def test_flags_take_bools_and_zero_one():
 
     assert HetSynLIF(3, 2, recurrent=np.bool_(True)).recurrent is True
     assert HetSynLIF(3, 2, recurrent=0).recurrent is False
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"threshold": float("nan")}, ValueError, "threshold must be finite and > 0"),
+        ({"threshold": float("inf")}, ValueError, "threshold must be finite and > 0"),
+        ({"threshold": 0.0}, ValueError, "threshold must be finite and > 0"),
+        ({"threshold": torch.tensor([1.0, -1.0])}, ValueError, "threshold must be finite and > 0"),
+        ({"threshold": "1"}, TypeError, "threshold must be a number or a tensor of numbers"),
+        ({"reset_amount": float("nan")}, ValueError, "reset_amount must be finite"),
+        (
+            {"adaptation": True, "adapt_strength": float("inf")},
+            ValueError,
+            "adapt_strength must be finite",
+        ),
+    ],
+)
+def test_neuron_constants_are_checked(options, error, match):
+    with pytest.raises(error, match=match):
+        HetSynLIF(3, 2, **options)

@@ -420,3 +420,16 @@ def test_host_class_reset_and_detach_hidden_reach_converted_layers(host_class):
 def test_string_flags_are_refused(name):
     with pytest.raises(TypeError, match=f"{name} must be True or False; got 'False'"):
         HetSynLeaky(N_IN, N_OUT, beta=0.9, **{name: "False"})
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"beta": torch.full((5,), 0.5)}, r"beta must be broadcastable to shape \(4, 6\)"),
+        ({"beta": 0.9, "graded_spikes_factor": float("nan")}, "graded_spikes_factor must be finite"),
+        ({"beta": 0.9, "threshold": "1"}, "threshold must be a number"),
+    ],
+)
+def test_host_arguments_are_named_in_errors(options, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        HetSynLeaky(N_IN, N_OUT, **options)

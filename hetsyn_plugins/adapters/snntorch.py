@@ -31,7 +31,13 @@ from .._import_hook import when_imported
 from ..core.dynamics import HetSynState, post_reset_membrane
 from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
 from ..core.timescales import Decay, TimescaleSpec
-from ..core.validation import check_bool, check_choice, check_decay, check_float_tensor
+from ..core.validation import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_number,
+)
 
 __all__ = ["HetSynLeaky", "HetSynLI", "register"]
 
@@ -51,8 +57,7 @@ def _decays(beta, tau_syn) -> TimescaleSpec:
         )
     if beta is None:
         return tau_syn
-    check_decay("beta", beta)
-    return Decay(beta)
+    return Decay(beta, name="beta")
 
 
 def _same_tensor(a: Tensor, b: Tensor) -> bool:
@@ -372,6 +377,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"got {type(spike_grad).__name__}"
             )
         init_hidden, output = check_bool("init_hidden", init_hidden), check_bool("output", output)
+        check_number("graded_spikes_factor", graded_spikes_factor)
+        check_finite("graded_spikes_factor", graded_spikes_factor)
         with _unlisted_on_error(self):  # SpikingNeuron lists it first thing
             super().__init__(
                 threshold=threshold,

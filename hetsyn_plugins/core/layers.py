@@ -33,7 +33,9 @@ from .validation import (
     check_bool,
     check_broadcastable,
     check_choice,
+    check_finite,
     check_input,
+    check_number,
     check_positive,
     check_positive_int,
 )
@@ -156,7 +158,11 @@ class _HetSynLayer(nn.Module):
                 f"neuron is tied to tau_syn in that model; got {value!r}"
             )
 
-    def _neuron_tensor(self, name: str, value: float | Tensor, learnable: bool = False):
+    def _neuron_tensor(
+        self, name: str, value: float | Tensor, learnable: bool = False, positive: bool = False
+    ):
+        check_number(name, value)
+        (check_positive if positive else check_finite)(name, value)
         t = torch.as_tensor(value, dtype=self._factory["dtype"]).to(self._factory["device"])
         check_broadcastable(name, t, (self.out_features,))
         t = t.clone()
@@ -451,7 +457,7 @@ class HetSynLIF(_HetSynLayer):
                 self._add_decay("bias", "tau_bias", tau_bias, (out,))
 
         learn_threshold = check_bool("learn_threshold", learn_threshold)
-        self._neuron_tensor("threshold", threshold, learnable=learn_threshold)
+        self._neuron_tensor("threshold", threshold, learnable=learn_threshold, positive=True)
         if reset_amount is not None:
             if self.config.reset != "subtract":
                 raise ValueError(

@@ -87,7 +87,7 @@ class TimescaleInit:
         return isinstance(value, Tensor) and value.numel() > 1
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={_short(v)}" for k, v in vars(self).items())
+        args = ", ".join(f"{k}={_short(v)}" for k, v in vars(self).items() if v is not None)
         return f"{type(self).__name__}({args})"
 
 
@@ -159,15 +159,16 @@ class Decay(TimescaleInit):
     models rely on.
     """
 
-    def __init__(self, decay: float | Tensor):
-        check_decay("decay", decay)
+    def __init__(self, decay: float | Tensor, *, name: Optional[str] = None):
+        check_decay(name or "decay", decay)
         self.value = decay
+        self.name = name  # what errors call the value (a host's own name: snnTorch's beta)
 
     def decay(self, name: str, shape: Sequence[int], dt: float) -> Tensor:
         value = self.value
         if not (isinstance(value, Tensor) and torch.is_floating_point(value)):
             value = torch.as_tensor(value, dtype=torch.float64)  # keep a Python float exact
-        return check_broadcastable(name, value, shape).clone()
+        return check_broadcastable(self.name or name, value, shape).clone()
 
     def sample_tau(self, shape: Sequence[int], name: str = "tau") -> Tensor:
         return -1.0 / torch.log(self.decay(name, shape, 1.0).double())

@@ -45,6 +45,28 @@ def check_positive(name: str, value: float | Tensor) -> None:
         raise ValueError(f"{name} must be finite and > 0 everywhere; got {_describe_bad(t, bad)}")
 
 
+def check_finite(name: str, value: float | Tensor) -> None:
+    """Raise ``ValueError`` unless every entry of ``value`` is finite."""
+    t = torch.as_tensor(value)
+    if not torch.is_floating_point(t):
+        t = t.double()
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        raise ValueError(f"{name} must be finite everywhere; got {_describe_bad(t, bad)}")
+
+
+def check_number(name: str, value: object) -> None:
+    """Raise ``TypeError`` unless ``value`` is a real number or a floating/integer tensor."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, torch.Tensor):
+        ok = value.is_floating_point() or (value.dtype != torch.bool and not value.is_complex())
+    if not ok:
+        raise TypeError(
+            f"{name} must be a number or a tensor of numbers; got {value!r} "
+            f"({type(value).__name__})"
+        )
+
+
 def check_decay(name: str, value: float | Tensor) -> None:
     """Raise ``ValueError`` unless every entry of ``value`` lies in the open interval (0, 1)."""
     t = torch.as_tensor(value)

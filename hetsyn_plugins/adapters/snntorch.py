@@ -533,6 +533,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         z = self.spike_grad(u)
         return z.to(u.dtype) if self.layer.recurrent else z
 
+    _spike.elementwise = True  # snnTorch applies spike_grad elementwise (its contract)
+
     @property
     def threshold(self) -> Tensor:
         """Firing threshold ``theta`` (out,) or scalar (the core layer's)."""

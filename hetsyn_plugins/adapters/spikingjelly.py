@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..core.dynamics import HetSynState, initial_state, state_shapes
 from ..core.layers import HetSynLIF, deepcopy_detached
+from ..core.spikes import declare_elementwise
 from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
 from ..core.validation import check_choice, check_input
 
@@ -394,6 +395,10 @@ class HetSynNode(BaseNode):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             + super().extra_repr()
         )
+
+
+# SpikingJelly's surrogates act elementwise: the fused whole-sequence kernel may use them.
+declare_elementwise(surrogate.SurrogateFunctionBase)
 
 
 def register() -> None:

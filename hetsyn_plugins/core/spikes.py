@@ -34,6 +34,8 @@ class _ATanSpike(torch.autograd.Function):
 class ATanSpike:
     """Heaviside spike ``z = [u > 0]`` with the arc-tangent surrogate of slope ``alpha``."""
 
+    elementwise = True  # each spike depends on its own u only (fused kernels rely on it)
+
     def __init__(self, alpha: float = 2.0):
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0; got {alpha!r}")
@@ -44,6 +46,23 @@ class ATanSpike:
 
     def __repr__(self) -> str:
         return f"ATanSpike(alpha={self.alpha})"
+
+
+# Types whose instances act elementwise (besides callables with ``elementwise = True``): the
+# adapters add their hosts' surrogate base classes.
+_ELEMENTWISE: list[type] = []
+
+
+def declare_elementwise(cls: type) -> None:
+    """Declare that instances of ``cls`` are elementwise spike functions (``z_j`` depends on
+    ``u_j`` only), which the fused kernels need (:mod:`hetsyn_plugins.core.kernels.fused`)."""
+    if cls not in _ELEMENTWISE:
+        _ELEMENTWISE.append(cls)
+
+
+def is_elementwise(spike_fn) -> bool:
+    """Whether ``spike_fn`` is declared elementwise (attribute or :func:`declare_elementwise`)."""
+    return bool(getattr(spike_fn, "elementwise", False)) or isinstance(spike_fn, tuple(_ELEMENTWISE))
 
 
 def default_spike_fn() -> ATanSpike:

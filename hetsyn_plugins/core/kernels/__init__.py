@@ -40,6 +40,7 @@ from torch import Tensor
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
 from . import reference, scan, stepwise
+from .fused import spiking_scan
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -126,6 +127,11 @@ def run_spiking(
     if kernel == "reference":
         return reference.run_spiking(x, params, state, spike_fn, config)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
+    if kernel == "scan":
+        fused = spiking_scan(ff, params, state, spike_fn, config)
+        if fused is not None:
+            spikes, membranes, final = fused
+            return spikes, membranes, _final(final, ff_final) if need_state else None
     spikes, membranes = [], []
     for ff_t in ff:
         z, v, state = step(

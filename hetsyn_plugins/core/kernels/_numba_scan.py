@@ -164,3 +164,166 @@ syn_step_forward = njit(**_SEQUENCE)(_syn_step_forward)
 syn_step_forward_serial = njit(**_STEP)(_syn_step_forward)
 syn_step_backward = njit(**_SEQUENCE)(_syn_step_backward)
 syn_step_backward_serial = njit(**_STEP)(_syn_step_backward)
+
+
+# --------------------------------------------------------------------------- a spiking layer
+
+
+@njit(**_SEQUENCE)
+def spiking_forward(
+    S, u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As
+):  # pragma: no cover - compiled
+    """The recurrent currents and the neuron update of a per-synapse spiking layer over a whole
+    sequence (see :mod:`.fused`), one batch row per iteration, in place on the state rows.
+
+    ``flags``: (recurrent, bias, reset: 0 none / 1 subtract / 2 zero, at_spike, adaptation,
+    fires at u >= 0 rather than u > 0). ``Q`` (B, O, O) starts as the initial recurrent currents
+    and ends as the final ones; ``Bs``, ``Js``, ``As`` (T, B, O) receive the bias, reset and
+    adaptation currents of every step, ``z``, ``v`` (T, B, O) the spikes and membranes.
+    """
+    T, nB, O = S.shape
+    recurrent, has_bias, reset, at_spike, adapt, ge = (
+        flags[0], flags[1], flags[2], flags[3], flags[4], flags[5]
+    )  # fmt: skip
+    for n in prange(nB):
+        zp = z0[n].copy()
+        vp = v0[n].copy()
+        Bc, Jc, Ac = B0[n].copy(), J0[n].copy(), A0[n].copy()
+        for t in range(T):
+            for j in range(O):
+                cur = S[t, n, j]
+                if recurrent:
+                    acc = 0.0
+                    Qj, qj, uj = Q[n, j], q[j], u[j]
+                    for k in range(O):
+                        val = qj[k] * Qj[k] + uj[k] * zp[k]
+                        Qj[k] = val
+                        acc += val
+                    cur += acc
+                if has_bias:
+                    Bc[j] = rb[j] * Bc[j] + b[j]
+                    cur += Bc[j]
+                if reset != 0:
+                    sig = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
+                    Jc[j] = kap[j] * (Jc[j] + sig) if at_spike else kap[j] * Jc[j] + sig
+                    cur -= Jc[j]
+                if adapt:
+                    Ac[j] = rho[j] * Ac[j] + beta[j] * zp[j]
+                    cur -= Ac[j]
+                v[t, n, j] = cur
+                Bs[t, n, j], Js[t, n, j], As[t, n, j] = Bc[j], Jc[j], Ac[j]
+            for j in range(O):
+                d = v[t, n, j] - thr[j]
+                zj = 1.0 if (d >= 0.0 if ge else d > 0.0) else 0.0
+                z[t, n, j] = zj
+                zp[j] = zj
+                vp[j] = v[t, n, j]
+
+
+@njit(**_SEQUENCE)
+def spiking_backward(
+    u, q, rb, kap, th, rho, beta, flags, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv,
+    sg, gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq,
+):  # pragma: no cover - compiled
+    """The reverse sweep of :func:`spiking_forward` (see :mod:`.fused` for the recursions).
+
+    On entry ``gQ``, ``gB``, ``gJ``, ``gA`` (B, ...) hold the gradients of the final state
+    (zeros where none came); on exit the gradients of the initial one, and ``dz0``, ``dv0``
+    those of the initial spikes and membrane. ``grads`` (chunks, 8, O) and ``du``, ``dq``
+    (chunks, O, O): per-chunk sums of the parameter gradients (rows of ``grads``: b, rb,
+    kap, th, thr, rho, beta, unused). ``sg``: the surrogate derivative at every step; ``gv``
+    the gradient of the membranes from outside (the spikes returned are differentiated by
+    autograd, through the spike function, into ``gv``): here ``z^t`` is differentiated only
+    for its use by the step after.
+    """
+    T, nB, O = z.shape
+    recurrent, has_bias, reset, at_spike, adapt, detach = (
+        flags[0], flags[1], flags[2], flags[3], flags[4], flags[6]
+    )  # fmt: skip
+    P = grads.shape[0]
+    for c in prange(P):
+        g = grads[c]
+        duc, dqc = du[c], dq[c]
+        L = np.empty((O, O), dtype=z.dtype)
+        M = np.zeros((O, O), dtype=z.dtype)
+        dzp = np.empty(O, dtype=z.dtype)
+        dvp = np.empty(O, dtype=z.dtype)
+        lv = np.empty(O, dtype=z.dtype)
+        zprev = np.empty(O, dtype=z.dtype)
+        vprev = np.empty(O, dtype=z.dtype)
+        for n in range(c * nB // P, (c + 1) * nB // P):
+            Cq, lB, lJ, lA = gQ[n], gB[n], gJ[n], gA[n]
+            if recurrent:
+                M[:, :] = 0.0
+            gzn = np.zeros(O, dtype=z.dtype)  # dL/dz^t from step t+1
+            gvn = np.zeros(O, dtype=z.dtype)  # dL/dv^t from step t+1 (zero reset)
+            for t in range(T - 1, -1, -1):
+                if t > 0:
+                    zprev[:] = z[t - 1, n]
+                    vprev[:] = v[t - 1, n]
+                else:
+                    zprev[:] = z0[n]
+                    vprev[:] = v0[n]
+                for j in range(O):
+                    gu = gzn[j] * sg[t, n, j]
+                    g[4, j] -= gu
+                    lv[j] = gv[t, n, j] + gvn[j] + gu
+                    dS[t, n, j] = lv[j]
+                    dzp[j] = 0.0
+                    dvp[j] = 0.0
+                for j in range(O):
+                    x = lv[j]
+                    if has_bias:
+                        lb = x + lB[j]
+                        prev = Bs[t - 1, n, j] if t > 0 else B0[n, j]
+                        g[0, j] += lb
+                        g[1, j] += lb * prev
+                        lB[j] = rb[j] * lb
+                    if reset != 0:
+                        lj = lJ[j] - x
+                        prev = Js[t - 1, n, j] if t > 0 else J0[n, j]
+                        zj = zprev[j]
+                        sig = th[j] * zj if reset == 1 else vprev[j] * zj
+                        if at_spike:
+                            g[2, j] += lj * (prev + sig)
+                            dsig = kap[j] * lj
+                        else:
+                            g[2, j] += lj * prev
+                            dsig = lj
+                        lJ[j] = kap[j] * lj
+                        if reset == 1:
+                            g[3, j] += dsig * zj
+                            if not detach:
+                                dzp[j] += dsig * th[j]
+                        else:
+                            dvp[j] += dsig * zj
+                            if not detach:
+                                dzp[j] += dsig * vprev[j]
+                    if adapt:
+                        la = lA[j] - x
+                        prev = As[t - 1, n, j] if t > 0 else A0[n, j]
+                        g[5, j] += la * prev
+                        g[6, j] += la * zprev[j]
+                        dzp[j] += la * beta[j]
+                        lA[j] = rho[j] * la
+                if recurrent:
+                    for j in range(O):
+                        x = lv[j]
+                        Cj, Mj, Lj, uj, qj = Cq[j], M[j], L[j], u[j], q[j]
+                        for k in range(O):
+                            lam = x + Cj[k]
+                            Lj[k] = lam
+                            dzp[k] += uj[k] * lam
+                            duc[j, k] += lam * zprev[k]
+                            dqc[j, k] += uj[k] * zprev[k] * Mj[k]
+                            Mj[k] = lam + qj[k] * Mj[k]
+                            Cj[k] = qj[k] * lam
+                for j in range(O):
+                    gzn[j] = dzp[j]
+                    gvn[j] = dvp[j]
+            dz0[n] = gzn
+            dv0[n] = gvn
+            if recurrent:
+                for j in range(O):
+                    for k in range(O):
+                        dqc[j, k] += Q0[n, j, k] * M[j, k]

@@ -1,0 +1,172 @@
+"""The rest of a per-synapse spiking layer over a whole sequence in one fused call.
+
+Given the feedforward drive of every step (``S^t = sum_i I^t_ji``, from :mod:`.scan`),
+:func:`spiking_scan` runs the recurrent currents, the bias current, the reset current, the
+adaptation, the membrane and the spikes of all steps in one compiled loop
+(:func:`._numba_scan.spiking_forward`; batch-parallel), and the backward pass in one reverse
+sweep (:func:`._numba_scan.spiking_backward`), instead of a few dozen torch operations and
+autograd nodes per step. It computes what :func:`hetsyn_plugins.core.dynamics.neuron_update`
+of :func:`~hetsyn_plugins.core.dynamics.synaptic_drive` does (its reference, run step by step
+by :func:`hetsyn_plugins.core.kernels.run_spiking` where this kernel does not apply), with the
+recursions (batch left out; ``Lambda``: adjoints)
+
+.. math::
+    \\Lambda_v^t &= \\partial L/\\partial v^t|_\\text{out} + \\sigma'(v^t - \\theta)\\,
+        \\partial L / \\partial z^t|_{t+1}, \\qquad
+    \\Lambda_B^t = \\Lambda_v^t + r^b \\Lambda_B^{t+1}, \\qquad
+    \\Lambda_J^t = -\\Lambda_v^t + \\kappa \\Lambda_J^{t+1}, \\\\
+    \\Lambda_Q^t &= \\Lambda_v^t + q\\, \\Lambda_Q^{t+1}, \\qquad
+    \\partial L / \\partial z^{t-1} = \\textstyle\\sum_j u_{jk} \\Lambda_{Q,jk}^t
+        + (\\text{reset and adaptation terms}),
+
+and ``dL/dq`` formed as in :mod:`.scan` without stored recurrent currents. Autograd keeps
+only per-neuron sequences (membranes, spikes, bias / reset / adaptation currents).
+
+The spike function stays the host's: the spikes returned are ``spike_fn(v - threshold)``
+applied by autograd to the membrane sequence (so their gradient is exactly the host
+surrogate's), and the surrogate derivative that the reverse sweep needs is that function's,
+evaluated once on the saved sequence. This needs a spike function that acts elementwise and
+fires on ``u > 0`` (snnTorch's convention) or ``u >= 0`` (SpikingJelly's): it says so by an
+attribute ``elementwise = True`` or its type's :func:`~hetsyn_plugins.core.spikes.
+declare_elementwise` (the core's, the hosts' surrogates); the spikes of the loop are checked
+against it. Anything else (other spike functions, shared layouts, CUDA, no numba,
+``torch.compile``) takes the step-by-step path.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn
+from ..spikes import is_elementwise
+from .scan import _fused, _np, loops
+
+_RESET = {"none": 0, "subtract": 1, "zero": 2}
+
+
+def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
+    """Whether an elementwise ``spike_fn`` fires at ``u = 0`` (False: only above); None when
+    it does not declare itself elementwise or is not a 0/1 step at -1, 0, 1."""
+    if not is_elementwise(spike_fn):
+        return None
+    with torch.no_grad():
+        z = spike_fn(torch.tensor([-1.0, 0.0, 1.0], dtype=dtype)).tolist()
+    if z[0] != 0 or z[2] != 1 or z[1] not in (0, 1):
+        return None
+    return z[1] == 1
+
+
+class _SpikingScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, S, u, q, b, rb, kap, th, thr, rho, beta, Q0, B0, J0, A0, v0, z0, flags, fn):
+        T, nB, O = S.shape
+        new = lambda *shape: S.new_empty(*shape)  # noqa: E731
+        z, v, Bs, Js, As = (new(T, nB, O) for _ in range(5))
+        Q = Q0.detach().clone(memory_format=torch.contiguous_format)
+        loops().spiking_forward(
+            _np(S), _np(u), _np(q), _np(b), _np(rb), _np(kap), _np(th), _np(thr), _np(rho),
+            _np(beta), flags, Q.numpy(), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0), z.numpy(),
+            v.numpy(), Bs.numpy(), Js.numpy(), As.numpy(),
+        )  # fmt: skip
+        ctx.flags, ctx.fn = flags, fn
+        ctx.mark_non_differentiable(z)
+        ctx.save_for_backward(u, q, rb, kap, th, thr, rho, beta, z, v, Bs, Js, As, B0, J0, A0,
+                              v0, z0, Q0)  # fmt: skip
+        return z, v, Q, Bs[-1].clone(), Js[-1].clone(), As[-1].clone()
+
+    @staticmethod
+    def backward(ctx, _gz, gv, gQ, gB, gJ, gA):
+        u, q, rb, kap, th, thr, rho, beta, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0 = (
+            ctx.saved_tensors
+        )
+        T, nB, O = z.shape
+        with torch.enable_grad():  # the host surrogate's derivative, once for all steps
+            uu = (v - thr).detach().requires_grad_(True)
+            zz = ctx.fn(uu)
+            (sg,) = torch.autograd.grad(zz, uu, torch.ones_like(zz))
+        own = lambda g, shape: (  # noqa: E731 - a gradient buffer the loop may overwrite
+            z.new_zeros(shape) if g is None else g.to(z.dtype).clone(memory_format=torch.contiguous_format)
+        )
+        gv = own(gv, (T, nB, O))
+        gQ, gB, gJ, gA = own(gQ, Q0.shape), own(gB, (nB, O)), own(gJ, (nB, O)), own(gA, (nB, O))
+        chunks = max(1, min(torch.get_num_threads(), nB))
+        dS, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
+        grads = z.new_zeros(chunks, 8, O)
+        du = z.new_zeros(chunks, *u.shape)
+        dq = z.new_zeros(chunks, *q.shape)
+        loops().spiking_backward(
+            _np(u), _np(q), _np(rb), _np(kap), _np(th), _np(rho), _np(beta), ctx.flags, _np(z),
+            _np(v), _np(Bs), _np(Js), _np(As), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0),
+            _np(Q0), gv.numpy(), _np(sg.to(z.dtype)), gQ.numpy(), gB.numpy(), gJ.numpy(),
+            gA.numpy(), dS.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), du.numpy(),
+            dq.numpy(),
+        )  # fmt: skip
+        g = grads.sum(0)
+        recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
+        uses_z0 = recurrent or adapt or (reset != 0 and not detach)
+        return (
+            dS, du.sum(0), dq.sum(0), g[0], g[1], g[2], g[3], g[4], g[5], g[6],
+            gQ, gB, gJ, gA, dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None,
+            None, None,
+        )  # fmt: skip
+
+
+def spiking_scan(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
+    """Spikes and membranes (T, B, out) and the final state (``syn`` left as in ``state``) of
+    a per-synapse spiking layer, from the feedforward drive ``drive`` (T, B, out) of every
+    step; None where this kernel does not apply (the caller steps instead; see the module
+    docstring)."""
+    if params.shared or torch.compiler.is_compiling():
+        return None
+    ge = fires_at_zero(spike_fn, drive.dtype)
+    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
+    if ge is None or not _fused(drive, *tensors):
+        return None
+    T, nB, O = drive.shape
+    dtype = drive.dtype
+    zeros = drive.new_zeros(O)
+
+    def vec(t: Optional[Tensor]) -> Tensor:
+        return zeros if t is None else t.to(dtype).expand(O).contiguous()
+
+    def per_neuron(t: Optional[Tensor]) -> Tensor:
+        return drive.new_zeros(nB, O) if t is None else t.to(dtype).contiguous()
+
+    recurrent = params.rec_weight is not None
+    adapt = params.adapt_decay is not None
+    bias = params.bias is not None
+    reset = config.reset
+    u = params.rec_weight.contiguous() if recurrent else drive.new_zeros(1, 1)
+    q = params.rec_decay.expand(O, O).contiguous() if recurrent else drive.new_zeros(1, 1)
+    Q0 = state.rec if recurrent else drive.new_zeros(nB, 1, 1)
+    flags = np.array(
+        [recurrent, bias, _RESET[reset], config.reset_timing == "at_spike", adapt, ge,
+         config.detach_reset], dtype=np.int64,
+    )  # fmt: skip
+    reset_amount = params.reset_amount if reset == "subtract" else None
+    z, v, Q, B, J, A = _SpikingScan.apply(
+        drive, u, q, vec(params.bias), vec(params.bias_decay), vec(params.reset_decay),
+        vec(reset_amount), vec(params.threshold), vec(params.adapt_decay),
+        vec(params.adapt_strength), Q0.to(dtype), per_neuron(state.bias),
+        per_neuron(state.reset), per_neuron(state.adapt), per_neuron(state.v),
+        per_neuron(state.spike), flags, spike_fn,
+    )  # fmt: skip
+    spikes = spike_fn(v - params.threshold)
+    if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
+        return None
+    final = state._replace(  # not views of the sequences: hosts detach states in place
+        v=v[-1].clone(), spike=spikes[-1].clone(), rec=Q if recurrent else None, bias=B if bias else None,
+        reset=None if reset == "none" else J, adapt=A if adapt else None, rec_carry=None,
+        syn_carry=None,
+    )  # fmt: skip
+    return spikes, v, final

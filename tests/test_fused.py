@@ -1,0 +1,152 @@
+"""The fused whole-sequence kernel of a per-synapse spiking layer (core/kernels/fused) against
+the reference, every option, the hosts' surrogates, and where it steps aside."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hetsyn_plugins.core import HetSynLIF, Normal
+from hetsyn_plugins.core.kernels import fused, scan
+from hetsyn_plugins.core.spikes import ATanSpike
+
+from .conftest import bernoulli
+
+T, B, N_IN, N_OUT = 50, 3, 6, 5
+
+VARIANTS = [
+    {},
+    {"recurrent": True},
+    {"reset": "zero", "recurrent": True},
+    {"reset": "none", "recurrent": True},
+    {"reset_timing": "at_spike", "recurrent": True},
+    {"reset": "zero", "reset_timing": "at_spike"},
+    {"adaptation": True, "recurrent": True},
+    {"adaptation": True, "reset": "zero", "detach_reset": True},
+    {"detach_reset": True, "recurrent": True},
+    {"bias": False, "recurrent": True},
+    {"tau_bias": 7.0},
+    {"learn_threshold": True, "threshold": 0.8, "recurrent": True},
+    {"reset_amount": 0.6, "learn_threshold": True},
+    {"decay_parametrization": "clamp", "recurrent": True},
+    {"learn_decays": False, "recurrent": True},
+]
+
+pytestmark = pytest.mark.skipif(not scan.have_numba(), reason="numba is not installed")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How often the fused function ran."""
+    count = []
+    apply = fused._SpikingScan.apply
+    monkeypatch.setattr(fused._SpikingScan, "apply", lambda *a: count.append(1) or apply(*a))
+    return count
+
+
+def _pair(options, **extra):
+    torch.manual_seed(0)
+    fast = HetSynLIF(N_IN, N_OUT, tau_syn=Normal(8, 3), dtype=torch.float64, kernel="scan",
+                     **options, **extra)  # fmt: skip
+    with torch.no_grad():
+        fast.weight.abs_().mul_(2.0)  # every variant spikes and resets
+    ref = copy.deepcopy(fast)
+    ref.kernel = "reference"
+    return fast, ref
+
+
+def _outputs_and_grads(layer, x, state=None):
+    x = x.clone().requires_grad_(True)
+    out = layer.run(x, state)
+    g = torch.linspace(-1, 1, out.membrane.numel(), dtype=x.dtype).reshape(out.membrane.shape)
+    loss = (out.membrane * g).sum() + (out.spikes * g.flip(0)).sum()
+    loss = loss + sum(0.1 * t.sum() for t in out.state if t is not None)
+    leaves = [x, *layer.parameters(), *(t for t in (state or ()) if t is not None)]
+    return out, torch.autograd.grad(loss, leaves, allow_unused=True)
+
+
+def _assert_same(fast, ref, x, state=None, grad_tol=1e-9):
+    (o1, g1), (o2, g2) = _outputs_and_grads(fast, x, state), _outputs_and_grads(ref, x, state)
+    assert 0 < o2.spikes.sum() < o2.spikes.numel()
+    assert torch.equal(o1.spikes, o2.spikes)
+    torch.testing.assert_close(o1.membrane, o2.membrane, rtol=1e-11, atol=1e-12)
+    for a, b in zip(o1.state, o2.state):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    for a, b in zip(g1, g2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=grad_tol, atol=grad_tol * 1e-2)
+
+
+@pytest.mark.parametrize("options", VARIANTS, ids=str)
+def test_fused_layer_equals_reference(options, calls):
+    fast, ref = _pair(options)
+    _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64))
+    assert calls  # the fused kernel ran
+
+
+@pytest.mark.parametrize("options", [{"recurrent": True, "adaptation": True}, {"reset": "zero"}])
+def test_fused_layer_from_a_state_with_gradients(options, calls):
+    """From a non-zero state (every field requiring grad): gradients into it match too."""
+    fast, ref = _pair(options)
+    start = copy.deepcopy(ref).run(bernoulli((10, B, N_IN), p=0.5, seed=1)).state
+    start = type(start)(*(t if t is None else t.detach().requires_grad_(True) for t in start))
+    _assert_same(fast, ref, bernoulli((T, B, N_IN), p=0.5, seed=2), start)
+    assert calls
+
+
+def test_host_surrogates(calls):
+    """snnTorch's (fires on u > 0) and SpikingJelly's (u >= 0) surrogates: exact, fused; and
+    the hosts' faces take the fused kernel for a whole sequence."""
+    snn = pytest.importorskip("snntorch")
+    neuron = pytest.importorskip("spikingjelly.activation_based.neuron")  # registers the adapter
+    from spikingjelly.activation_based import surrogate
+
+    face_spike = snn.HetSynLeaky(  # recurrent: its spikes keep the dtype of u
+        N_IN, N_OUT, beta=0.9, recurrent=True, spike_grad=snn.surrogate.fast_sigmoid()
+    )
+    # snnTorch's surrogates make float32 spikes: the step-by-step path rounds every gradient
+    # through a spike to float32 (as snn.Leaky does), the fused sweep does not
+    cases = ((face_spike._spike, False, 1e-6), (surrogate.Sigmoid(), True, 1e-9))
+    for spike_fn, at_zero, tol in cases:
+        assert fused.fires_at_zero(spike_fn, torch.float64) is at_zero
+        fast, ref = _pair({"recurrent": True}, spike_fn=spike_fn)
+        _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64), grad_tol=tol)
+    # a host surrogate handed to the core bare is not declared: the layer steps (exactly)
+    assert fused.fires_at_zero(snn.surrogate.fast_sigmoid(), torch.float64) is None
+    calls.clear()
+    for face in (
+        snn.HetSynLeaky(N_IN, N_OUT, beta=0.9, recurrent=True),
+        neuron.HetSynNode(N_IN, N_OUT, step_mode="m"),
+    ):
+        face(torch.rand(T, B, N_IN))
+    assert len(calls) == 2
+
+
+def test_fires_at_zero_reads_the_convention():
+    assert fused.fires_at_zero(ATanSpike(), torch.float32) is False
+    ge = lambda u: (u >= 0).to(u.dtype)  # noqa: E731
+    ge.elementwise = True
+    assert fused.fires_at_zero(ge, torch.float32) is True
+    assert fused.fires_at_zero(lambda u: (u >= 0).to(u.dtype), torch.float32) is None  # undeclared
+    graded = lambda u: 2.0 * (u > 0).to(u.dtype)  # noqa: E731
+    graded.elementwise = True
+    assert fused.fires_at_zero(graded, torch.float32) is None
+
+
+def test_other_spike_functions_step_instead(calls):
+    """A spike function not declared elementwise (here one that mixes neurons) takes the
+    step-by-step path, and still equals the reference."""
+
+    def mixing(u):  # fires where u > 0, surrogate gradient shared across neurons
+        soft = torch.sigmoid(4 * u)
+        soft = soft + 0.1 * soft.mean(-1, keepdim=True)
+        return soft + ((u > 0).to(u.dtype) - soft).detach()
+
+    fast, ref = _pair({"recurrent": True}, spike_fn=mixing)
+    _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64))
+    assert not calls

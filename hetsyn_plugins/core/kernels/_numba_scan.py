@@ -40,15 +40,18 @@ def ff_forward(x, w, r, I0, S, I_out):  # pragma: no cover - compiled
 
 @njit(**_SEQUENCE)
 def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover - compiled
-    """Reverse adjoint sweep; the arrays ending in T are transposed to (in, ..., out)."""
+    """Reverse adjoint sweep; the arrays ending in T are transposed to (in, ..., out).
+    ``HT`` (the final currents' gradient), ``I0T`` (the initial currents) and ``dI0T`` may
+    be empty: no gradient came, zero initial currents, no gradient wanted for them."""
     T, B, K = x.shape
     O = wT.shape[1]
+    has_H, has_I0, want_dI0 = HT.size > 0, I0T.size > 0, dI0T.size > 0
     for i in prange(K):
         lam_carry = np.empty(O, dtype=x.dtype)
         M = np.empty(O, dtype=x.dtype)
         for b in range(B):
             for j in range(O):
-                lam_carry[j] = HT[i, b, j]
+                lam_carry[j] = HT[i, b, j] if has_H else 0.0
                 M[j] = 0.0
             for t in range(T - 1, -1, -1):
                 xi = x[t, b, i]
@@ -62,9 +65,12 @@ def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover 
                     M[j] = lam + rT[i, j] * M[j]
                     lam_carry[j] = rT[i, j] * lam
                 dx[t, b, i] = acc
-            for j in range(O):
-                drT[i, j] += I0T[i, b, j] * M[j]
-                dI0T[i, b, j] = lam_carry[j]
+            if has_I0:
+                for j in range(O):
+                    drT[i, j] += I0T[i, b, j] * M[j]
+            if want_dI0:
+                for j in range(O):
+                    dI0T[i, b, j] = lam_carry[j]
 
 
 # --------------------------------------------------------------------------- one step

@@ -86,6 +86,7 @@ class _FeedforwardScan(torch.autograd.Function):
             for t in range(T):
                 I_out = torch.addcmul(r * I_out, w, x[t].unsqueeze(-2))
                 S[t] = I_out.sum(-1)
+        ctx.initial_nonzero = bool(I0.any())
         ctx.save_for_backward(x, w, r, I0)
         return S, I_out
 
@@ -95,16 +96,22 @@ class _FeedforwardScan(torch.autograd.Function):
         T, B, K = x.shape
         O = w.shape[0]
         G = x.new_zeros(T, B, O) if G is None else G
-        H = I0.new_zeros(B, O, K) if H is None else H
-        if _fused(x, w, r, I0, G, H):
+        if _fused(x, w, r, I0, G, *(() if H is None else (H,))):
+            # the (B, out, in) arrays only where they carry something: no final gradient
+            # came, zero initial currents, no gradient wanted for them
+            none = x.new_empty(0, 0, 0)
+            want_dI0 = ctx.needs_input_grad[3]
             dx = x.new_empty(T, B, K)
             dwT, drT = w.new_zeros(K, O), w.new_zeros(K, O)
-            dI0T = I0.new_empty(K, B, O)
+            dI0T = I0.new_empty(K, B, O) if want_dI0 else none
+            I0T = _np(I0.permute(2, 0, 1)) if ctx.initial_nonzero else none.numpy()
+            HT = none.numpy() if H is None else _np(H.permute(2, 0, 1))
             loops().ff_backward(
-                _np(x), _np(w.t()), _np(r.t()), _np(I0.permute(2, 0, 1)), _np(G),
-                _np(H.permute(2, 0, 1)), dx.numpy(), dwT.numpy(), drT.numpy(), dI0T.numpy(),
+                _np(x), _np(w.t()), _np(r.t()), I0T, _np(G), HT, dx.numpy(), dwT.numpy(),
+                drT.numpy(), dI0T.numpy(),
             )  # fmt: skip
-            return dx, dwT.t(), drT.t(), dI0T.permute(1, 2, 0)
+            return dx, dwT.t(), drT.t(), dI0T.permute(1, 2, 0) if want_dI0 else None
+        H = I0.new_zeros(B, O, K) if H is None else H
         dx = x.new_empty(T, B, K)
         dw, dr = torch.zeros_like(w), torch.zeros_like(r)
         carry, M = H, torch.zeros_like(H)

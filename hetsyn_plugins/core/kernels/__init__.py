@@ -16,10 +16,12 @@ kernel by name:
 - ``"auto"``: the fastest of these for the device, layout and length (see :func:`choose_kernel`).
 
 In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
-``W x + b`` for all steps with one matrix product. The per-neuron part of the rule (reset,
-adaptation, spike) always runs step by step through
-:func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against ``"reference"``
-(forward and gradients, float64).
+``W x + b`` for all steps with one matrix product. With ``"scan"`` on the CPU, the rest of a
+per-synapse spiking layer (recurrent currents, bias, reset, adaptation, spikes) runs as one
+fused call for the whole sequence (:mod:`.fused`) where the spike function is declared
+elementwise; otherwise (and for shared layouts and readouts) that part runs step by step
+through :func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against
+``"reference"`` (forward and gradients, float64).
 
 One step at a time (:func:`step_spiking`, :func:`step_readout`: the per-step calls of the
 layers and host faces), every kernel but ``"reference"`` takes the memory-flat per-step path

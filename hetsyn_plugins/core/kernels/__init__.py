@@ -42,7 +42,7 @@ from torch import Tensor
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
 from . import reference, scan, stepwise
-from .fused import spiking_scan
+from .fused import readout_scan, spiking_scan
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -193,6 +193,11 @@ def run_readout(
     if kernel == "reference":
         return reference.run_readout(x, params, state)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
+    if kernel == "scan":
+        fused = readout_scan(ff, params, state)
+        if fused is not None:
+            y, final = fused
+            return y, _final(final, ff_final) if need_state else None
     outputs = []
     for ff_t in ff:
         y, state = readout_step(None, params, state, _precomputed(ff_t))

@@ -84,10 +84,13 @@ class _SpikingScan(torch.autograd.Function):
             ctx.saved_tensors
         )
         T, nB, O = z.shape
-        with torch.enable_grad():  # the host surrogate's derivative, once for all steps
-            uu = (v - thr).detach().requires_grad_(True)
-            zz = ctx.fn(uu)
-            (sg,) = torch.autograd.grad(zz, uu, torch.ones_like(zz))
+        if ctx.fn is None:  # a readout: no spikes
+            sg = torch.zeros_like(v)
+        else:
+            with torch.enable_grad():  # the host surrogate's derivative, once for all steps
+                uu = (v - thr).detach().requires_grad_(True)
+                zz = ctx.fn(uu)
+                (sg,) = torch.autograd.grad(zz, uu, torch.ones_like(zz))
         own = lambda g, shape: (  # noqa: E731 - a gradient buffer the loop may overwrite
             z.new_zeros(shape) if g is None else g.to(z.dtype).clone(memory_format=torch.contiguous_format)
         )
@@ -170,3 +173,32 @@ def spiking_scan(
         syn_carry=None,
     )  # fmt: skip
     return spikes, v, final
+
+
+def readout_scan(
+    drive: Tensor, params: HetSynParams, state: HetSynState
+) -> Optional[tuple[Tensor, HetSynState]]:
+    """Outputs ``y^t = S^t + B^t`` (T, B, out) and the final state (``syn`` left as in
+    ``state``) of a per-synapse readout layer, from its feedforward drive; the same fused
+    loop without spikes, reset or recurrence. None where it does not apply."""
+    if params.shared or torch.compiler.is_compiling():
+        return None
+    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
+    if not _fused(drive, *tensors):
+        return None
+    T, nB, O = drive.shape
+    zeros, none = drive.new_zeros(O), drive.new_zeros(1, 1)
+    bias = params.bias is not None
+    rest = drive.new_zeros(nB, O)
+
+    def vec(t: Optional[Tensor]) -> Tensor:
+        return zeros if t is None else t.to(drive.dtype).expand(O).contiguous()
+
+    flags = np.array([0, bias, 0, 0, 0, 0, 0], dtype=np.int64)
+    B0 = rest if state.bias is None else state.bias.to(drive.dtype).contiguous()
+    _, y, _, B, _, _ = _SpikingScan.apply(
+        drive, none, none, vec(params.bias), vec(params.bias_decay), zeros, zeros, zeros,
+        zeros, zeros, drive.new_zeros(nB, 1, 1), B0, rest, rest, rest, rest, flags, None,
+    )  # fmt: skip
+    final = state._replace(v=y[-1].clone(), bias=B if bias else None, syn_carry=None)
+    return y, final

@@ -126,7 +126,8 @@ def b6_table(b6: dict) -> str:
     for row in b6["rows"]:
         work = f"{row['hook_work_ms']:.1f} ms" if "hook_work_ms" in row else "-"
         lines.append(
-            f"| {row['case']} | {1000 * row['hook_on_s']:.0f} ms | {1000 * row['hook_off_s']:.0f} ms"
+            f"| {row['case']} | {1000 * row['hook_on_s']:.0f} ms "
+            f"| {1000 * row['hook_off_s']:.0f} ms"
             f" | {row['added_ms']:.1f} ms | {row['added_min_ms']:.1f} ms | {work} |"
         )
     first = b6["first_call"]

@@ -27,7 +27,9 @@ FACES = {
     "core per-synapse, sequence": (_core(HetSynLIF, recurrent=True), "sequence"),
     "core neuron": (_core(HetSynLIF, heterogeneity="neuron"), "step"),
     "core readout": (_core(HetSynReadout), "step"),
-    "snnTorch init_hidden": (lambda: snn.HetSynLeaky(N_IN, N_OUT, beta=0.9, init_hidden=True), "step"),
+    "snnTorch init_hidden": (
+        lambda: snn.HetSynLeaky(N_IN, N_OUT, beta=0.9, init_hidden=True), "step"
+    ),
     "snnTorch recurrent": (
         lambda: snn.HetSynLeaky(N_IN, N_OUT, beta=0.9, recurrent=True, init_hidden=True), "step"
     ),

@@ -62,7 +62,8 @@ def declare_elementwise(cls: type) -> None:
 
 def is_elementwise(spike_fn) -> bool:
     """Whether ``spike_fn`` is declared elementwise (attribute or :func:`declare_elementwise`)."""
-    return bool(getattr(spike_fn, "elementwise", False)) or isinstance(spike_fn, tuple(_ELEMENTWISE))
+    declared = bool(getattr(spike_fn, "elementwise", False))
+    return declared or isinstance(spike_fn, tuple(_ELEMENTWISE))
 
 
 def default_spike_fn() -> ATanSpike:

@@ -81,7 +81,9 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
     return kernel
 
 
-def _feedforward(kernel: str, x: Tensor, params: HetSynParams, state: HetSynState, need_state: bool):
+def _feedforward(
+    kernel: str, x: Tensor, params: HetSynParams, state: HetSynState, need_state: bool
+):
     """The feedforward drive of every step at once (T, B, out), and the per-synapse currents
     after the last step (None in the shared layouts, whose synaptic current is per-neuron
     state of the loop, and when the final state is not needed)."""

@@ -91,11 +91,18 @@ class _SpikingScan(torch.autograd.Function):
                 uu = (v - thr).detach().requires_grad_(True)
                 zz = ctx.fn(uu)
                 (sg,) = torch.autograd.grad(zz, uu, torch.ones_like(zz))
-        own = lambda g, shape: (  # noqa: E731 - a gradient buffer the loop may overwrite
-            z.new_zeros(shape) if g is None else g.to(z.dtype).clone(memory_format=torch.contiguous_format)
+        def carried(g: Optional[Tensor], shape) -> Tensor:
+            """A buffer the loop overwrites in place: a copy of ``g``, or zeros."""
+            if g is None:
+                return z.new_zeros(shape)
+            return g.to(z.dtype).clone(memory_format=torch.contiguous_format)
+
+        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype)
+        per_neuron = (nB, O)
+        gQ, gB, gJ, gA = (
+            carried(g, shape)
+            for g, shape in ((gQ, Q0.shape), (gB, per_neuron), (gJ, per_neuron), (gA, per_neuron))
         )
-        gv = own(gv, (T, nB, O))
-        gQ, gB, gJ, gA = own(gQ, Q0.shape), own(gB, (nB, O)), own(gJ, (nB, O)), own(gA, (nB, O))
         chunks = max(1, min(torch.get_num_threads(), nB))
         dS, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
         grads = z.new_zeros(chunks, 8, O)
@@ -104,7 +111,7 @@ class _SpikingScan(torch.autograd.Function):
         loops().spiking_backward(
             _np(u), _np(q), _np(rb), _np(kap), _np(th), _np(rho), _np(beta), ctx.flags, _np(z),
             _np(v), _np(Bs), _np(Js), _np(As), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0),
-            _np(Q0), gv.numpy(), _np(sg.to(z.dtype)), gQ.numpy(), gB.numpy(), gJ.numpy(),
+            _np(Q0), _np(gv), _np(sg.to(z.dtype)), gQ.numpy(), gB.numpy(), gJ.numpy(),
             gA.numpy(), dS.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), du.numpy(),
             dq.numpy(),
         )  # fmt: skip
@@ -168,7 +175,8 @@ def spiking_scan(
     if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
         return None
     final = state._replace(  # not views of the sequences: hosts detach states in place
-        v=v[-1].clone(), spike=spikes[-1].clone(), rec=Q if recurrent else None, bias=B if bias else None,
+        v=v[-1].clone(), spike=spikes[-1].clone(), rec=Q if recurrent else None,
+        bias=B if bias else None,
         reset=None if reset == "none" else J, adapt=A if adapt else None, rec_carry=None,
         syn_carry=None,
     )  # fmt: skip

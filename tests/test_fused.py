@@ -34,22 +34,43 @@ VARIANTS = [
     {"learn_decays": False, "recurrent": True},
 ]
 
+SHARED = [
+    {"heterogeneity": "neuron"},
+    {"heterogeneity": "neuron", "recurrent": True},
+    {"heterogeneity": "neuron", "reset": "zero", "recurrent": True},
+    {"heterogeneity": "neuron", "reset": "none", "adaptation": True, "threshold": 3.0},
+    {"heterogeneity": "neuron", "reset_timing": "at_spike", "adaptation": True},
+    {"heterogeneity": "neuron", "detach_reset": True, "recurrent": True},
+    {"heterogeneity": "none", "adaptation": True},
+    {"heterogeneity": "none", "learn_threshold": True, "reset_amount": 0.7},
+]
+
 pytestmark = pytest.mark.skipif(not scan.have_numba(), reason="numba is not installed")
+
+
+def _count_calls(monkeypatch, function) -> list:
+    """How often the fused autograd ``function`` ran."""
+    count = []
+    apply = function.apply
+    monkeypatch.setattr(function, "apply", lambda *a: count.append(1) or apply(*a))
+    return count
 
 
 @pytest.fixture
 def calls(monkeypatch):
-    """How often the fused function ran."""
-    count = []
-    apply = fused._SpikingScan.apply
-    monkeypatch.setattr(fused._SpikingScan, "apply", lambda *a: count.append(1) or apply(*a))
-    return count
+    return _count_calls(monkeypatch, fused._SpikingScan)
 
 
-def _pair(options, **extra):
+@pytest.fixture
+def shared_calls(monkeypatch):
+    return _count_calls(monkeypatch, fused._SharedScan)
+
+
+def _pair(options, cls=HetSynLIF, **extra):
     torch.manual_seed(0)
-    fast = HetSynLIF(N_IN, N_OUT, tau_syn=Normal(8, 3), dtype=torch.float64, kernel="scan",
-                     **options, **extra)  # fmt: skip
+    tau = 8.0 if options.get("heterogeneity") == "none" else Normal(8, 3)
+    fast = cls(N_IN, N_OUT, tau_syn=tau, dtype=torch.float64, kernel="scan", **options,
+               **extra)  # fmt: skip
     with torch.no_grad():
         fast.weight.abs_().mul_(2.0)  # every variant spikes and resets
     ref = copy.deepcopy(fast)
@@ -88,6 +109,28 @@ def test_fused_layer_equals_reference(options, calls):
     fast, ref = _pair(options)
     _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64))
     assert calls  # the fused kernel ran
+
+
+@pytest.mark.parametrize("options", SHARED, ids=str)
+def test_fused_shared_layouts_equal_reference(options, shared_calls):
+    """The presets' layouts (one decay per neuron or per layer) through their fused loop, from
+    a state with gradients."""
+    fast, ref = _pair(options)
+    start = copy.deepcopy(ref).run(bernoulli((6, B, N_IN), p=0.5, seed=1)).state
+    start = type(start)(*(t if t is None else t.detach().requires_grad_(True) for t in start))
+    _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64), start)
+    assert shared_calls
+
+
+@pytest.mark.parametrize("heterogeneity", ["neuron", "none"])
+def test_fused_shared_readout_equals_reference(heterogeneity, shared_calls):
+    from hetsyn_plugins.core import HetSynReadout
+
+    fast, ref = _pair({"heterogeneity": heterogeneity}, cls=HetSynReadout)
+    start = copy.deepcopy(ref).run(torch.rand(7, B, N_IN, dtype=torch.float64)).state
+    start = type(start)(*(t if t is None else t.detach().requires_grad_(True) for t in start))
+    _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64), start, spiking=False)
+    assert shared_calls
 
 
 @pytest.mark.parametrize("options", [{"recurrent": True, "adaptation": True}, {"reset": "zero"}])
@@ -157,11 +200,7 @@ def test_other_spike_functions_step_instead(calls):
 def test_fused_readout_equals_reference(options, calls):
     from hetsyn_plugins.core import HetSynReadout
 
-    torch.manual_seed(0)
-    fast = HetSynReadout(N_IN, N_OUT, tau_syn=Normal(8, 3), dtype=torch.float64, kernel="scan",
-                         **options)  # fmt: skip
-    ref = copy.deepcopy(fast)
-    ref.kernel = "reference"
+    fast, ref = _pair(options, cls=HetSynReadout)
     start = copy.deepcopy(ref).run(torch.rand(7, B, N_IN, dtype=torch.float64)).state
     start = type(start)(*(t if t is None else t.detach().requires_grad_(True) for t in start))
     _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64), start, spiking=False)

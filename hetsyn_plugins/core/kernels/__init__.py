@@ -42,7 +42,7 @@ from torch import Tensor
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
 from . import reference, scan, stepwise
-from .fused import readout_scan, spiking_scan
+from .fused import readout_scan, shared_scan, spiking_scan
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -132,7 +132,8 @@ def run_spiking(
         return reference.run_spiking(x, params, state, spike_fn, config)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     if kernel == "scan":
-        fused = spiking_scan(ff, params, state, spike_fn, config)
+        whole = shared_scan if params.shared else spiking_scan
+        fused = whole(ff, params, state, spike_fn, config)
         if fused is not None:
             spikes, membranes, final = fused
             return spikes, membranes, _final(final, ff_final) if need_state else None
@@ -196,7 +197,11 @@ def run_readout(
         return reference.run_readout(x, params, state)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     if kernel == "scan":
-        fused = readout_scan(ff, params, state)
+        if params.shared:
+            fused = shared_scan(ff, params, state, None, DynamicsConfig())
+            fused = None if fused is None else fused[1:]
+        else:
+            fused = readout_scan(ff, params, state)
         if fused is not None:
             y, final = fused
             return y, _final(final, ff_final) if need_state else None

@@ -175,6 +175,18 @@ syn_step_backward_serial = njit(**_STEP)(_syn_step_backward)
 # --------------------------------------------------------------------------- a spiking layer
 
 
+@njit(inline="always", nogil=True)
+def _fire(v, thr, ge, z, zp, vp):  # pragma: no cover - compiled
+    """Spikes of one step (``u = v - thr`` > 0, or >= 0 with ``ge``) into ``z``; ``zp``,
+    ``vp`` become this step's spikes and membranes (the step after reads them)."""
+    for j in range(v.shape[0]):
+        d = v[j] - thr[j]
+        zj = 1.0 if (d >= 0.0 if ge else d > 0.0) else 0.0
+        z[j] = zj
+        zp[j] = zj
+        vp[j] = v[j]
+
+
 @njit(**_SEQUENCE)
 def spiking_forward(
     S, u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As
@@ -218,12 +230,7 @@ def spiking_forward(
                     cur -= Ac[j]
                 v[t, n, j] = cur
                 Bs[t, n, j], Js[t, n, j], As[t, n, j] = Bc[j], Jc[j], Ac[j]
-            for j in range(O):
-                d = v[t, n, j] - thr[j]
-                zj = 1.0 if (d >= 0.0 if ge else d > 0.0) else 0.0
-                z[t, n, j] = zj
-                zp[j] = zj
-                vp[j] = v[t, n, j]
+            _fire(v[t, n], thr, ge, z[t, n], zp, vp)
 
 
 @njit(**_SEQUENCE)
@@ -333,3 +340,111 @@ def spiking_backward(
                 for j in range(O):
                     for k in range(O):
                         dqc[j, k] += Q0[n, j, k] * M[j, k]
+
+
+@njit(**_SEQUENCE)
+def shared_forward(
+    C, U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v, us, As
+):  # pragma: no cover - compiled
+    """The shared layouts' per-neuron rule over a whole sequence (see :mod:`.fused`): from the
+    drive ``C^t = W x^t + b`` (T, B, O), ``u^t = rho u^{t-1} + C^t + U z^{t-1}`` with the
+    reset (subtracted from ``u``, before or after the decay), the adaptation, ``v = u - A``
+    and the spikes. ``flags`` as :func:`spiking_forward`'s (``recurrent`` means ``U``)."""
+    T, nB, O = C.shape
+    recurrent, reset, at_spike, adapt, ge = flags[0], flags[2], flags[3], flags[4], flags[5]
+    for n in prange(nB):
+        zp, vp = z0[n].copy(), v0[n].copy()
+        uc, Ac = u0[n].copy(), A0[n].copy()
+        for t in range(T):
+            for j in range(O):
+                cur = C[t, n, j]
+                if recurrent:
+                    acc = 0.0
+                    Uj = U[j]
+                    for k in range(O):
+                        acc += Uj[k] * zp[k]
+                    cur += acc
+                R = 0.0
+                if reset != 0:
+                    R = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
+                if reset != 0 and at_spike:
+                    uc[j] = rho[j] * (uc[j] - R) + cur
+                else:
+                    uc[j] = rho[j] * uc[j] + cur - R
+                if adapt:
+                    Ac[j] = rho_a[j] * Ac[j] + beta[j] * zp[j]
+                v[t, n, j] = uc[j] - Ac[j] if adapt else uc[j]
+                us[t, n, j], As[t, n, j] = uc[j], Ac[j]
+            _fire(v[t, n], thr, ge, z[t, n], zp, vp)
+
+
+@njit(**_SEQUENCE)
+def shared_backward(
+    U, rho, th, rho_a, beta, flags, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC, dz0, dv0,
+    grads, dU,
+):  # pragma: no cover - compiled
+    """The reverse sweep of :func:`shared_forward`; as :func:`spiking_backward` (``gu``, ``gA``
+    carry the final state's gradients in and the initial one's out; rows of ``grads``: rho,
+    th, thr, rho_a, beta)."""
+    T, nB, O = z.shape
+    recurrent, reset, at_spike, adapt, detach = flags[0], flags[2], flags[3], flags[4], flags[6]
+    P = grads.shape[0]
+    for c in prange(P):
+        g, dUc = grads[c], dU[c]
+        lv = np.empty(O, dtype=z.dtype)
+        dzp = np.empty(O, dtype=z.dtype)
+        dvp = np.empty(O, dtype=z.dtype)
+        for n in range(c * nB // P, (c + 1) * nB // P):
+            lu, lA = gu[n], gA[n]
+            gzn = np.zeros(O, dtype=z.dtype)
+            gvn = np.zeros(O, dtype=z.dtype)
+            for t in range(T - 1, -1, -1):
+                for j in range(O):
+                    gsp = gzn[j] * sg[t, n, j]
+                    g[2, j] -= gsp
+                    lv[j] = gv[t, n, j] + gvn[j] + gsp
+                    dzp[j] = 0.0
+                    dvp[j] = 0.0
+                for j in range(O):
+                    zj = z[t - 1, n, j] if t > 0 else z0[n, j]
+                    vj = v[t - 1, n, j] if t > 0 else v0[n, j]
+                    up = us[t - 1, n, j] if t > 0 else u0[n, j]
+                    if adapt:
+                        la = lA[j] - lv[j]
+                        g[3, j] += la * (As[t - 1, n, j] if t > 0 else A0[n, j])
+                        g[4, j] += la * zj
+                        dzp[j] += la * beta[j]
+                        lA[j] = rho_a[j] * la
+                    lam = lv[j] + lu[j]  # dL/du^t
+                    dC[t, n, j] = lam
+                    R = 0.0
+                    if reset != 0:
+                        R = th[j] * zj if reset == 1 else vj * zj
+                    if reset != 0 and at_spike:
+                        g[0, j] += lam * (up - R)
+                        dR = -rho[j] * lam
+                    else:
+                        g[0, j] += lam * up
+                        dR = -lam
+                    lu[j] = rho[j] * lam
+                    if reset == 1:
+                        g[1, j] += dR * zj
+                        if not detach:
+                            dzp[j] += dR * th[j]
+                    elif reset == 2:
+                        dvp[j] += dR * zj
+                        if not detach:
+                            dzp[j] += dR * vj
+                if recurrent:
+                    for j in range(O):
+                        lam = dC[t, n, j]
+                        Uj, dUj = U[j], dUc[j]
+                        for k in range(O):
+                            zk = z[t - 1, n, k] if t > 0 else z0[n, k]
+                            dzp[k] += Uj[k] * lam
+                            dUj[k] += lam * zk
+                for j in range(O):
+                    gzn[j] = dzp[j]
+                    gvn[j] = dvp[j]
+            dz0[n] = gzn
+            dv0[n] = gvn

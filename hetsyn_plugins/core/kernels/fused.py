@@ -84,23 +84,11 @@ class _SpikingScan(torch.autograd.Function):
             ctx.saved_tensors
         )
         T, nB, O = z.shape
-        if ctx.fn is None:  # a readout: no spikes
-            sg = torch.zeros_like(v)
-        else:
-            with torch.enable_grad():  # the host surrogate's derivative, once for all steps
-                uu = (v - thr).detach().requires_grad_(True)
-                zz = ctx.fn(uu)
-                (sg,) = torch.autograd.grad(zz, uu, torch.ones_like(zz))
-        def carried(g: Optional[Tensor], shape) -> Tensor:
-            """A buffer the loop overwrites in place: a copy of ``g``, or zeros."""
-            if g is None:
-                return z.new_zeros(shape)
-            return g.to(z.dtype).clone(memory_format=torch.contiguous_format)
-
+        sg = _surrogate_derivative(ctx.fn, v, thr)
         gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype)
         per_neuron = (nB, O)
         gQ, gB, gJ, gA = (
-            carried(g, shape)
+            _carried(g, z, shape)
             for g, shape in ((gQ, Q0.shape), (gB, per_neuron), (gJ, per_neuron), (gA, per_neuron))
         )
         chunks = max(1, min(torch.get_num_threads(), nB))
@@ -111,7 +99,7 @@ class _SpikingScan(torch.autograd.Function):
         loops().spiking_backward(
             _np(u), _np(q), _np(rb), _np(kap), _np(th), _np(rho), _np(beta), ctx.flags, _np(z),
             _np(v), _np(Bs), _np(Js), _np(As), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0),
-            _np(Q0), _np(gv), _np(sg.to(z.dtype)), gQ.numpy(), gB.numpy(), gJ.numpy(),
+            _np(Q0), _np(gv), _np(sg), gQ.numpy(), gB.numpy(), gJ.numpy(),
             gA.numpy(), dS.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), du.numpy(),
             dq.numpy(),
         )  # fmt: skip
@@ -125,6 +113,29 @@ class _SpikingScan(torch.autograd.Function):
         )  # fmt: skip
 
 
+def _applies(drive: Tensor, params: HetSynParams, state: HetSynState) -> bool:
+    """Whether the fused loops can take these tensors (numba, the CPU, one float dtype), and
+    no ``torch.compile`` is tracing."""
+    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
+    return not torch.compiler.is_compiling() and _fused(drive, *tensors)
+
+
+def _vectors(drive: Tensor):
+    """Two converters for the loops' inputs: ``vec`` makes a per-neuron parameter (None,
+    scalar or (out,)) a contiguous (out,) vector (zeros for None), ``per_neuron`` a state field
+    a contiguous (B, out) array (zeros for None); both differentiable."""
+    T, nB, O = drive.shape
+    zeros = drive.new_zeros(O)
+
+    def vec(t: Optional[Tensor]) -> Tensor:
+        return zeros if t is None else t.to(drive.dtype).expand(O).contiguous()
+
+    def per_neuron(t: Optional[Tensor]) -> Tensor:
+        return drive.new_zeros(nB, O) if t is None else t.to(drive.dtype).contiguous()
+
+    return vec, per_neuron
+
+
 def spiking_scan(
     drive: Tensor,
     params: HetSynParams,
@@ -136,21 +147,14 @@ def spiking_scan(
     a per-synapse spiking layer, from the feedforward drive ``drive`` (T, B, out) of every
     step; None where this kernel does not apply (the caller steps instead; see the module
     docstring)."""
-    if params.shared or torch.compiler.is_compiling():
-        return None
-    ge = fires_at_zero(spike_fn, drive.dtype)
-    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
-    if ge is None or not _fused(drive, *tensors):
+    ge = None if params.shared or not _applies(drive, params, state) else fires_at_zero(
+        spike_fn, drive.dtype
+    )
+    if ge is None:
         return None
     T, nB, O = drive.shape
     dtype = drive.dtype
-    zeros = drive.new_zeros(O)
-
-    def vec(t: Optional[Tensor]) -> Tensor:
-        return zeros if t is None else t.to(dtype).expand(O).contiguous()
-
-    def per_neuron(t: Optional[Tensor]) -> Tensor:
-        return drive.new_zeros(nB, O) if t is None else t.to(dtype).contiguous()
+    vec, per_neuron = _vectors(drive)
 
     recurrent = params.rec_weight is not None
     adapt = params.adapt_decay is not None
@@ -189,24 +193,122 @@ def readout_scan(
     """Outputs ``y^t = S^t + B^t`` (T, B, out) and the final state (``syn`` left as in
     ``state``) of a per-synapse readout layer, from its feedforward drive; the same fused
     loop without spikes, reset or recurrence. None where it does not apply."""
-    if params.shared or torch.compiler.is_compiling():
-        return None
-    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
-    if not _fused(drive, *tensors):
+    if params.shared or not _applies(drive, params, state):
         return None
     T, nB, O = drive.shape
-    zeros, none = drive.new_zeros(O), drive.new_zeros(1, 1)
+    vec, per_neuron = _vectors(drive)
+    none, zeros, rest = drive.new_zeros(1, 1), vec(None), per_neuron(None)
     bias = params.bias is not None
-    rest = drive.new_zeros(nB, O)
-
-    def vec(t: Optional[Tensor]) -> Tensor:
-        return zeros if t is None else t.to(drive.dtype).expand(O).contiguous()
-
     flags = np.array([0, bias, 0, 0, 0, 0, 0], dtype=np.int64)
-    B0 = rest if state.bias is None else state.bias.to(drive.dtype).contiguous()
     _, y, _, B, _, _ = _SpikingScan.apply(
         drive, none, none, vec(params.bias), vec(params.bias_decay), zeros, zeros, zeros,
-        zeros, zeros, drive.new_zeros(nB, 1, 1), B0, rest, rest, rest, rest, flags, None,
+        zeros, zeros, drive.new_zeros(nB, 1, 1), per_neuron(state.bias), rest, rest, rest, rest,
+        flags, None,
     )  # fmt: skip
     final = state._replace(v=y[-1].clone(), bias=B if bias else None, syn_carry=None)
     return y, final
+
+
+class _SharedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, flags, fn):
+        T, nB, O = C.shape
+        z, v, us, As = (C.new_empty(T, nB, O) for _ in range(4))
+        loops().shared_forward(
+            _np(C), _np(U), _np(rho), _np(th), _np(thr), _np(rho_a), _np(beta), flags, _np(u0),
+            _np(A0), _np(v0), _np(z0), z.numpy(), v.numpy(), us.numpy(), As.numpy(),
+        )  # fmt: skip
+        ctx.flags, ctx.fn = flags, fn
+        ctx.mark_non_differentiable(z)
+        ctx.save_for_backward(U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0)
+        return z, v, us[-1].clone(), As[-1].clone()
+
+    @staticmethod
+    def backward(ctx, _gz, gv, gu, gA):
+        U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0 = ctx.saved_tensors
+        T, nB, O = z.shape
+        sg = _surrogate_derivative(ctx.fn, v, thr)
+        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype)
+        gu, gA = (_carried(g, z, (nB, O)) for g in (gu, gA))
+        chunks = max(1, min(torch.get_num_threads(), nB))
+        dC, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
+        grads = z.new_zeros(chunks, 8, O)
+        dU = z.new_zeros(chunks, *U.shape)
+        loops().shared_backward(
+            _np(U), _np(rho), _np(th), _np(rho_a), _np(beta), ctx.flags, _np(z), _np(v),
+            _np(us), _np(As), _np(u0), _np(A0), _np(v0), _np(z0), _np(gv), _np(sg), gu.numpy(),
+            gA.numpy(), dC.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), dU.numpy(),
+        )  # fmt: skip
+        g = grads.sum(0)
+        recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
+        uses_z0 = recurrent or adapt or (reset != 0 and not detach)
+        return (
+            dC, dU.sum(0), g[0], g[1], g[2], g[3], g[4], gu, gA,
+            dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None, None, None,
+        )  # fmt: skip
+
+
+def _surrogate_derivative(fn, v: Tensor, thr: Tensor) -> Tensor:
+    """``d fn(u) / du`` at ``u = v - thr`` for every step, by autograd (zeros: no spikes)."""
+    if fn is None:
+        return torch.zeros_like(v)
+    with torch.enable_grad():
+        u = (v - thr).detach().requires_grad_(True)
+        z = fn(u)
+        (sg,) = torch.autograd.grad(z, u, torch.ones_like(z))
+    return sg.to(v.dtype)
+
+
+def _carried(g: Optional[Tensor], like: Tensor, shape) -> Tensor:
+    """A buffer the loop overwrites in place: a copy of ``g``, or zeros."""
+    if g is None:
+        return like.new_zeros(shape)
+    return g.to(like.dtype).clone(memory_format=torch.contiguous_format)
+
+
+def shared_scan(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: Optional[SpikeFn],
+    config: DynamicsConfig,
+) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
+    """The shared layouts (heterogeneity ``"neuron"`` / ``"none"``) over a whole sequence
+    from ``drive = W x + b`` (T, B, out): spikes, membranes and final state, or, for a
+    readout (``spike_fn`` None), outputs ``y^t = rho y^{t-1} + drive^t`` and final state.
+    None where the fused loop does not apply."""
+    if not params.shared or not _applies(drive, params, state):
+        return None
+    readout = spike_fn is None
+    ge = False if readout else fires_at_zero(spike_fn, drive.dtype)
+    if ge is None:
+        return None
+    T, nB, O = drive.shape
+    dtype = drive.dtype
+    vec, per_neuron = _vectors(drive)
+
+    recurrent = not readout and params.rec_weight is not None
+    adapt = not readout and params.adapt_decay is not None
+    reset = "none" if readout else config.reset
+    U = params.rec_weight.contiguous() if recurrent else drive.new_zeros(1, 1)
+    flags = np.array(
+        [recurrent, 0, _RESET[reset], config.reset_timing == "at_spike", adapt, bool(ge),
+         config.detach_reset], dtype=np.int64,
+    )  # fmt: skip
+    reset_amount = params.reset_amount if reset == "subtract" else None
+    threshold = None if readout else params.threshold
+    z, v, u, A = _SharedScan.apply(
+        drive, U, vec(params.syn_decay), vec(reset_amount), vec(threshold),
+        vec(params.adapt_decay if adapt else None), vec(params.adapt_strength if adapt else None),
+        per_neuron(state.syn), per_neuron(state.adapt), per_neuron(state.v),
+        per_neuron(state.spike), flags, spike_fn,
+    )  # fmt: skip
+    if readout:
+        return v, v, state._replace(syn=u, v=v[-1].clone())
+    spikes = spike_fn(v - params.threshold)
+    if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
+        return None
+    final = HetSynState(
+        syn=u, v=v[-1].clone(), spike=spikes[-1].clone(), adapt=A if adapt else None
+    )
+    return spikes, v, final

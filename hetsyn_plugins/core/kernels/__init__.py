@@ -17,10 +17,10 @@ kernel by name:
 
 In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
 ``W x + b`` for all steps with one matrix product. With ``"scan"`` on the CPU, the rest of a
-per-synapse spiking layer (recurrent currents, bias, reset, adaptation, spikes) runs as one
-fused call for the whole sequence (:mod:`.fused`) where the spike function is declared
-elementwise; otherwise (and for shared layouts and readouts) that part runs step by step
-through :func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against
+layer (recurrent currents, bias, reset, adaptation, spikes; every layout, spiking or readout)
+runs as one fused call for the whole sequence (:mod:`.fused`) where the spike function is
+declared elementwise; otherwise that part runs step by step through
+:func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against
 ``"reference"`` (forward and gradients, float64).
 
 One step at a time (:func:`step_spiking`, :func:`step_readout`: the per-step calls of the

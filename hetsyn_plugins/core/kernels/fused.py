@@ -27,10 +27,14 @@ applied by autograd to the membrane sequence (so their gradient is exactly the h
 surrogate's), and the surrogate derivative that the reverse sweep needs is that function's,
 evaluated once on the saved sequence. This needs a spike function that acts elementwise and
 fires on ``u > 0`` (snnTorch's convention) or ``u >= 0`` (SpikingJelly's): it says so by an
-attribute ``elementwise = True`` or its type's :func:`~hetsyn_plugins.core.spikes.
-declare_elementwise` (the core's, the hosts' surrogates); the spikes of the loop are checked
-against it. Anything else (other spike functions, shared layouts, CUDA, no numba,
-``torch.compile``) takes the step-by-step path.
+attribute ``elementwise = True`` or by its type
+(:func:`~hetsyn_plugins.core.spikes.declare_elementwise`: the core's and the hosts'
+surrogates); the spikes of the loop are checked against it. :func:`readout_scan` runs a
+per-synapse readout through the same loop (no spikes), :func:`shared_scan` the shared layouts
+(heterogeneity ``"neuron"`` / ``"none"``: one summed current per neuron,
+``u^t = rho u^{t-1} + W x^t + b + U z^{t-1}`` with the reset subtracted from ``u``), spiking
+or readout. Anything else (other spike functions, CUDA, no numba, ``torch.compile``) takes
+the step-by-step path.
 """
 
 from __future__ import annotations

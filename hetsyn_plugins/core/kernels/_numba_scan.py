@@ -342,7 +342,9 @@ def spiking_backward(
                         dqc[j, k] += Q0[n, j, k] * M[j, k]
 
 
-@njit(**_SEQUENCE)
+# Without fast-math: the shared layouts' rule rounds as torch's operations do, so that HomNeuLIF
+# stays bit for bit nn.Linear + snn.Leaky.
+@njit(**{**_SEQUENCE, "fastmath": False})
 def shared_forward(
     C, U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v, us, As
 ):  # pragma: no cover - compiled
@@ -357,20 +359,22 @@ def shared_forward(
         uc, Ac = u0[n].copy(), A0[n].copy()
         for t in range(T):
             for j in range(O):
+                # no float literal below: it would make a float32 layer compute in float64
                 cur = C[t, n, j]
                 if recurrent:
-                    acc = 0.0
                     Uj = U[j]
-                    for k in range(O):
+                    acc = Uj[0] * zp[0]
+                    for k in range(1, O):
                         acc += Uj[k] * zp[k]
-                    cur += acc
-                R = 0.0
-                if reset != 0:
-                    R = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
-                if reset != 0 and at_spike:
-                    uc[j] = rho[j] * (uc[j] - R) + cur
+                    cur = cur + acc
+                if reset == 0:
+                    uc[j] = rho[j] * uc[j] + cur
                 else:
-                    uc[j] = rho[j] * uc[j] + cur - R
+                    R = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
+                    if at_spike:
+                        uc[j] = rho[j] * (uc[j] - R) + cur
+                    else:
+                        uc[j] = rho[j] * uc[j] + cur - R
                 if adapt:
                     Ac[j] = rho_a[j] * Ac[j] + beta[j] * zp[j]
                 v[t, n, j] = uc[j] - Ac[j] if adapt else uc[j]

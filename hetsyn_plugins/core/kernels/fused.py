@@ -54,11 +54,16 @@ _RESET = {"none": 0, "subtract": 1, "zero": 2}
 
 def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
     """Whether an elementwise ``spike_fn`` fires at ``u = 0`` (False: only above); None when
-    it does not declare itself elementwise or is not a 0/1 step at -1, 0, 1."""
+    it does not declare itself elementwise, is not a 0/1 step at -1, 0, 1, or returns spikes
+    of another dtype than ``u``'s (snnTorch's surrogates give float32 spikes: the gradients
+    through them are rounded to float32 step by step, which the fused sweep would not do)."""
     if not is_elementwise(spike_fn):
         return None
     with torch.no_grad():
-        z = spike_fn(torch.tensor([-1.0, 0.0, 1.0], dtype=dtype)).tolist()
+        z = spike_fn(torch.tensor([-1.0, 0.0, 1.0], dtype=dtype))
+    if z.dtype != dtype:  # spikes of another dtype round the gradients through them: step
+        return None
+    z = z.tolist()
     if z[0] != 0 or z[2] != 1 or z[1] not in (0, 1):
         return None
     return z[1] == 1

@@ -78,7 +78,8 @@ class _Owner(NamedTuple):
 class _ChainGrads:
     """``dL/dw`` and ``dL/dr`` of one chain of steps, summed in place by the backward of every
     step that uses the chain's own ``weight`` and decay parameter, and returned once, by the
-    chain's first step (which runs last): no (out, in) gradient is allocated per step.
+    chain's first step (which runs last), and the decay values those steps use: nothing of
+    size (out, in) is allocated per step.
 
     Sums left by a backward pass that stopped before the first step
     (``torch.autograd.grad`` with respect to a later tensor) are dropped by the next pass.
@@ -88,7 +89,7 @@ class _ChainGrads:
         self.weight, self.param = weakref.ref(weight), weakref.ref(param)
         self.flags = (weight.requires_grad, param.requires_grad)
         self.task = None
-        self.dw = self.dr = None
+        self.dw = self.dr = self.r = None
 
     def serves(self, weight: Tensor, param: Tensor) -> bool:
         return (
@@ -97,17 +98,20 @@ class _ChainGrads:
             and self.flags == (weight.requires_grad, param.requires_grad)
         )
 
-    def buffers(self, w: Tensor, r: Tensor, want_dr: bool) -> tuple[Tensor, Tensor]:
+    def buffers(self, w: Tensor, decay: Tensor, logit: bool, want_dr: bool):
+        """``(r, dw, dr)`` for this backward pass: the decay values (decoded once per pass,
+        not per step) and the sums (``dr`` None unless ``want_dr``)."""
         task = torch._C._current_graph_task_id()
         if self.task != task:
             self.task, self.dw, self.dr = task, torch.zeros_like(w), None
+            self.r = _decay_values(decay.detach(), logit)
         if want_dr and self.dr is None:
-            self.dr = torch.zeros_like(r)
-        return self.dw, self.dr
+            self.dr = torch.zeros_like(self.r)
+        return self.r, self.dw, self.dr
 
     def take(self) -> tuple[Tensor, Optional[Tensor]]:
         dw, dr = self.dw, self.dr
-        self.task = self.dw = self.dr = None
+        self.task = self.dw = self.dr = self.r = None
         return dw, dr
 
 
@@ -211,7 +215,6 @@ class _SynapseStep(torch.autograd.Function):
         needs = ctx.needs_input_grad
         want_dr = needs[4]  # M (the carry's gradient) serves dL/dr only
         mu = mu if want_dr else None
-        r = _decay_values(decay.detach(), ctx.logit)
         w = weight.detach()
         B, K = inp.shape
         O = w.shape[0]
@@ -221,8 +224,9 @@ class _SynapseStep(torch.autograd.Function):
         want_carry = needs[2] and ctx.mode == CHAINED and want_dr
         grads = ctx.grads
         if grads is not None:
-            dw, dr = grads.buffers(w, r, want_dr)
+            r, dw, dr = grads.buffers(w, decay, ctx.logit, want_dr)
         else:
+            r = _decay_values(decay.detach(), ctx.logit)
             dw, dr = torch.zeros_like(w), torch.zeros_like(r) if want_dr else None
         if _fused(inp, w, r, gS) and all(t is None or _fused(inp, t) for t in (lam, mu, start)):
             # The adjoints passed back by the next step are buffers made here that nothing else

@@ -156,9 +156,9 @@ def spiking_scan(
     a per-synapse spiking layer, from the feedforward drive ``drive`` (T, B, out) of every
     step; None where this kernel does not apply (the caller steps instead; see the module
     docstring)."""
-    ge = None if params.shared or not _applies(drive, params, state) else fires_at_zero(
-        spike_fn, drive.dtype
-    )
+    if params.shared or not _applies(drive, params, state):
+        return None
+    ge = fires_at_zero(spike_fn, drive.dtype)
     if ge is None:
         return None
     T, nB, O = drive.shape

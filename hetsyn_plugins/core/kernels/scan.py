@@ -86,7 +86,9 @@ class _FeedforwardScan(torch.autograd.Function):
             for t in range(T):
                 I_out = torch.addcmul(r * I_out, w, x[t].unsqueeze(-2))
                 S[t] = I_out.sum(-1)
-        ctx.initial_nonzero = bool(I0.any())
+        # the initial currents enter the backward only through dL/dr (and a pass over them
+        # costs a state's read): look only when the decays need a gradient
+        ctx.initial_nonzero = ctx.needs_input_grad[2] and bool(I0.any())
         ctx.save_for_backward(x, w, r, I0)
         return S, I_out
 

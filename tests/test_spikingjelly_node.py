@@ -102,6 +102,39 @@ def test_stored_voltage_is_core_membrane_after_reset(v_reset):
     assert torch.equal(spikes, (out.membrane + c >= theta).to(spikes.dtype))
 
 
+
+@pytest.mark.parametrize("v_reset", [None, 0.0, 0.4], ids=lambda v: f"v_reset={v}")
+def test_stored_voltage_keeps_nothing_new_for_backward(v_reset):
+    """The stored ``v`` equals SpikingJelly's own reset (values, and gradients in float64),
+    and autograd keeps no tensor for it besides the membrane and spikes (DESIGN: per-step
+    memory), where ``apply_hard_reset`` itself would keep ``V + c`` and ``1 - z`` per step."""
+    node = _node(v_reset=v_reset)
+    membrane = torch.randn(B, N_OUT, dtype=torch.float64, requires_grad=True)
+    z = (torch.rand(B, N_OUT, dtype=torch.float64) < 0.5).double().requires_grad_(True)
+    kept = set()
+
+    def pack(t):
+        kept.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        v = node._host_voltage(membrane, z)
+    assert kept <= {membrane.untyped_storage().data_ptr(), z.untyped_storage().data_ptr()}
+    c = 0.0 if v_reset is None else v_reset
+    expected = (
+        node.apply_soft_reset(membrane, z, node.v_threshold)
+        if v_reset is None
+        else node.apply_hard_reset(membrane + c, z, c)
+    )
+    assert torch.equal(v, expected)
+    g = torch.randn_like(v)
+    assert all(
+        torch.allclose(a, b, rtol=0, atol=1e-15)
+        for a, b in zip(
+            torch.autograd.grad(v, (membrane, z), g), torch.autograd.grad(expected, (membrane, z), g)
+        )
+    )
+
 def test_memories_registered_and_materialized():
     node = _node(recurrent=True, adaptation=True)
     names = [name for name, _ in node.named_memories()]

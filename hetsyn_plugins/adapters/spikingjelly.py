@@ -81,6 +81,26 @@ def _check_real(name: str, value: object, allow_none: bool = False) -> Optional[
     return float(value)
 
 
+class _HardResetVoltage(torch.autograd.Function):
+    """``BaseNode.apply_hard_reset(membrane + c, z, c)``, the same values, keeping for the
+    backward pass only ``membrane`` and ``z``, which the step keeps anyway: autograd would keep
+    ``membrane + c`` and ``1 - z`` besides, two (N, out) tensors more per step."""
+
+    @staticmethod
+    def forward(ctx, membrane: Tensor, z: Tensor, c: float) -> Tensor:
+        ctx.save_for_backward(membrane, z)
+        ctx.c = c
+        return BaseNode.apply_hard_reset(membrane + c, z, c)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        membrane, z = ctx.saved_tensors
+        d_membrane = grad * (1.0 - z) if ctx.needs_input_grad[0] else None
+        # d/dz [(1 - z)(V + c) + z c] = c - (V + c)
+        d_z = grad * (ctx.c - (membrane + ctx.c)) if ctx.needs_input_grad[1] else None
+        return d_membrane, d_z, None
+
+
 class HetSynNode(BaseNode):
     """A layer of HetSynLIF neurons as a SpikingJelly 2.0 node (synapses included).
 
@@ -354,7 +374,7 @@ class HetSynNode(BaseNode):
         z = spike.detach() if self.detach_reset else spike
         if self.v_reset is None:
             return self.apply_soft_reset(membrane, z, self.v_threshold)
-        return self.apply_hard_reset(membrane + self.v_reset, z, self.v_reset)
+        return _HardResetVoltage.apply(membrane, z, self.v_reset)
 
     def _node_states(self, v: Tensor, state: HetSynState) -> tuple:
         return (v, *(getattr(state, f) for f in self._core_fields))

@@ -76,19 +76,28 @@ def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover 
 # --------------------------------------------------------------------------- one step
 
 
+# Output rows per tile of the per-step loops: the tile's rows of w, r, dw and dr stay in L2
+# while the batch streams through it; each batch index reads one contiguous block of state.
+_TILE = 16
+
+
 def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
     """One step of a per-synapse pathway: dst = r src + w inp[:, None, :], S = dst.sum(-1).
-    ``dst`` may be ``src`` (in place)."""
+    ``dst`` may be ``src`` (in place). Tiles of output rows run in parallel; within a tile
+    the batch streams past rows of ``w`` and ``r`` that stay in cache (read once per tile,
+    not once per batch index)."""
     B, O, K = dst.shape
-    for n in prange(B * O):
-        b = n // O
-        j = n % O
-        acc = 0.0
-        for i in range(K):
-            v = r[j, i] * src[b, j, i] + w[j, i] * inp[b, i]
-            dst[b, j, i] = v
-            acc += v
-        S[b, j] = acc
+    for tile in prange((O + _TILE - 1) // _TILE):
+        for b in range(B):
+            x = inp[b]
+            for j in range(tile * _TILE, min(O, (tile + 1) * _TILE)):
+                wj, rj, s, d = w[j], r[j], src[b, j], dst[b, j]
+                acc = 0.0
+                for i in range(K):
+                    v = rj[i] * s[i] + wj[i] * x[i]
+                    d[i] = v
+                    acc += v
+                S[b, j] = acc
 
 
 def _syn_step_backward(
@@ -116,11 +125,6 @@ def _syn_step_backward(
                                   want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
 
 
-# Output rows per tile of the backward loop: the tile's dw and dr rows stay in L2 while the
-# batch streams through it, and each batch index reads one contiguous block of the adjoints.
-_TILE = 16
-
-
 @njit(inline="always", fastmath=_FAST, nogil=True)
 def _backward_row(
     inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr, L, b, j
@@ -131,6 +135,27 @@ def _backward_row(
     K = inp.shape[1]
     g = gS[b, j]
     x, wj, rj, d, dwj, drj = inp[b], w[j], r[j], dinp[b], dw[j], dr[j]
+    if has_lam and want_gI and start.size == 0 and has_mu == want_gD:
+        # a step inside a chain: one pass over the row (the general passes below read
+        # ``L`` back once per quantity, which costs twice the streaming bound)
+        lam = gI[b, j]
+        if has_mu:
+            mu = gD[b, j]
+            for i in range(K):
+                Li = g + lam[i]
+                m = mu[i]
+                lam[i] = rj[i] * Li
+                d[i] += wj[i] * Li
+                dwj[i] += x[i] * Li
+                drj[i] += wj[i] * x[i] * m
+                mu[i] = Li + rj[i] * m
+        else:
+            for i in range(K):
+                Li = g + lam[i]
+                lam[i] = rj[i] * Li
+                d[i] += wj[i] * Li
+                dwj[i] += x[i] * Li
+        return
     if has_lam:
         lam = gI[b, j]
         for i in range(K):

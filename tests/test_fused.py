@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hetsyn_plugins.core import HetSynLIF, Normal
+from hetsyn_plugins.core.dynamics import DynamicsConfig
 from hetsyn_plugins.core.kernels import fused, scan
 from hetsyn_plugins.core.spikes import ATanSpike
 
@@ -205,3 +206,84 @@ def test_fused_readout_equals_reference(options, calls):
     start = type(start)(*(t if t is None else t.detach().requires_grad_(True) for t in start))
     _assert_same(fast, ref, torch.rand(T, B, N_IN, dtype=torch.float64), start, spiking=False)
     assert calls
+
+
+# ---------------------------------------------------------------- each kernel and its twin
+
+
+def _twin_grads(kernel, layer, drive, start, spike_fn):
+    """Outputs of ``kernel`` (a fused kernel or its reference twin, one signature) and the
+    gradients of a loss on all of them w.r.t. the drive, the layer's parameters and ``start``."""
+    drive = drive.clone().requires_grad_(True)
+    args = (drive, layer.params(), start)
+    if spike_fn is not False:  # the readout's shared loop takes the default configuration
+        args += (spike_fn, getattr(layer, "config", DynamicsConfig()))
+    out = kernel(*args)
+    assert out is not None  # the fused kernel applies to these inputs
+    *seqs, final = out
+    loss = sum((s * torch.linspace(-1, 1, s.numel(), dtype=s.dtype).view_as(s)).sum() for s in seqs)
+    loss = loss + sum(0.1 * t.sum() for t in final if t is not None)
+    leaves = [drive, *layer.parameters(), *(t for t in start if t is not None)]
+    return (*seqs, final), torch.autograd.grad(loss, leaves, allow_unused=True)
+
+
+def _assert_twins(kernel, twin, layer, spike_fn):
+    """``kernel`` equals ``twin`` on a random drive from a non-zero state with gradients."""
+    warm = layer.run(bernoulli((6, B, N_IN), p=0.5, seed=1)).state
+    start = type(warm)(*(t if t is None else t.detach().requires_grad_(True) for t in warm))
+    start = start.without_carries()
+    drive = torch.rand(T, B, N_OUT, dtype=torch.float64) * 2.0 - 0.3
+    (*seqs, final), grads = _twin_grads(kernel, layer, drive, start, spike_fn)
+    (*ref_seqs, ref_final), ref_grads = _twin_grads(twin, layer, drive, start, spike_fn)
+    for a, b in zip(seqs, ref_seqs):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    for a, b in zip(final, ref_final):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    for a, b in zip(grads, ref_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("options", VARIANTS, ids=str)
+def test_spiking_scan_equals_its_twin(options):
+    layer, _ = _pair(options)
+    _assert_twins(fused.spiking_scan, fused.spiking_scan_ref, layer, layer.spike_fn)
+
+
+@pytest.mark.parametrize("options", SHARED, ids=str)
+def test_shared_scan_equals_its_twin(options):
+    layer, _ = _pair(options)
+    _assert_twins(fused.shared_scan, fused.shared_scan_ref, layer, layer.spike_fn)
+
+
+@pytest.mark.parametrize("options", [{}, {"tau_bias": 3.0}, {"heterogeneity": "neuron"}], ids=str)
+def test_readout_scans_equal_their_twins(options):
+    from hetsyn_plugins.core import HetSynReadout
+
+    layer, _ = _pair(options, cls=HetSynReadout)
+    if layer.shared:  # a shared readout: the shared loop without a spike function
+        _assert_twins(fused.shared_scan, fused.shared_scan_ref, layer, None)
+    else:
+        _assert_twins(fused.readout_scan, fused.readout_scan_ref, layer, False)
+
+
+def test_feedforward_scan_equals_its_twin():
+    torch.manual_seed(3)
+    x = bernoulli((T, B, N_IN), p=0.4, seed=4).requires_grad_(True)
+    w = torch.randn(N_OUT, N_IN, dtype=torch.float64, requires_grad=True)
+    r = torch.rand(N_OUT, N_IN, dtype=torch.float64).mul(0.95).requires_grad_(True)
+    start = torch.randn(B, N_OUT, N_IN, dtype=torch.float64, requires_grad=True)
+    results = []
+    for fn in (scan.feedforward_scan, scan.feedforward_scan_ref):
+        S, final = fn(x, w, r, start)
+        loss = (S * torch.linspace(-1, 1, S.numel(), dtype=S.dtype).view_as(S)).sum()
+        loss = loss + 0.1 * final.sum()
+        results.append((S, final, torch.autograd.grad(loss, (x, w, r, start))))
+    (S, final, grads), (S_ref, final_ref, grads_ref) = results
+    torch.testing.assert_close(S, S_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(final, final_ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -42,7 +42,7 @@ from torch import Tensor
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
 from . import reference, scan, stepwise
-from .fused import readout_scan, shared_scan, spiking_scan
+from .fused import readout_scan, readout_scan_ref, shared_scan, spiking_scan, spiking_scan_ref
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -137,22 +137,10 @@ def run_spiking(
         if fused is not None:
             spikes, membranes, final = fused
             return spikes, membranes, _final(final, ff_final) if need_state else None
-    spikes, membranes = [], []
-    for ff_t in ff:
-        z, v, state = step(
-            None, params, state, spike_fn, config, _precomputed(ff_t), stepwise.synapse_step
-        )
-        spikes.append(z)
-        membranes.append(v)
-    final = _final(state, ff_final) if need_state else None
-    return torch.stack(spikes), torch.stack(membranes), final
-
-
-def _precomputed(drive: Tensor):
-    """A pathway step (see :func:`~hetsyn_plugins.core.dynamics.synaptic_drive`) that gives the
-    feedforward drive of one step computed for the whole sequence; the currents stay as they
-    are (the sequence kernel gives the final ones, :func:`_final`)."""
-    return lambda inp, current, carry, weight, decay: (drive, current, None)
+    spikes, membranes, state = spiking_scan_ref(
+        ff, params, state, spike_fn, config, recurrent=stepwise.synapse_step
+    )
+    return spikes, membranes, _final(state, ff_final) if need_state else None
 
 
 def step_spiking(
@@ -205,8 +193,5 @@ def run_readout(
         if fused is not None:
             y, final = fused
             return y, _final(final, ff_final) if need_state else None
-    outputs = []
-    for ff_t in ff:
-        y, state = readout_step(None, params, state, _precomputed(ff_t))
-        outputs.append(y)
-    return torch.stack(outputs), _final(state, ff_final) if need_state else None
+    y, state = readout_scan_ref(ff, params, state)
+    return y, _final(state, ff_final) if need_state else None

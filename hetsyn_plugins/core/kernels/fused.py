@@ -35,6 +35,12 @@ per-synapse readout through the same loop (no spikes), :func:`shared_scan` the s
 ``u^t = rho u^{t-1} + W x^t + b + U z^{t-1}`` with the reset subtracted from ``u``), spiking
 or readout. Anything else (other spike functions, CUDA, no numba, ``torch.compile``) takes
 the step-by-step path.
+
+Each kernel has a pure-torch twin of the same signature beside it, as Mamba pairs
+``selective_scan_fn`` with ``selective_scan_ref``: :func:`spiking_scan_ref`,
+:func:`readout_scan_ref`, :func:`shared_scan_ref` (the rule of
+:mod:`hetsyn_plugins.core.dynamics` step by step, with autograd). The layers fall back to
+them where a kernel does not apply, and the tests hold each kernel against its twin.
 """
 
 from __future__ import annotations
@@ -45,7 +51,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn
+from ..dynamics import (
+    DynamicsConfig,
+    HetSynParams,
+    HetSynState,
+    PathwayStep,
+    SpikeFn,
+    readout_step,
+    step,
+    synapse_step,
+)
 from ..spikes import is_elementwise
 from .scan import _fused, _np, loops
 
@@ -321,3 +336,62 @@ def shared_scan(
         syn=u, v=v[-1].clone(), spike=spikes[-1].clone(), adapt=A if adapt else None
     )
     return spikes, v, final
+
+
+# --------------------------------------------------------------------------- references
+
+
+def _precomputed(drive: Tensor) -> PathwayStep:
+    """A feedforward pathway step (see :func:`~hetsyn_plugins.core.dynamics.synaptic_drive`)
+    that gives ``drive``, one step of the sequence's precomputed drive; the currents stay as
+    they are (the sequence kernel gives the final ones)."""
+    return lambda inp, current, carry, weight, decay: (drive, current, None)
+
+
+def spiking_scan_ref(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    *,
+    recurrent: PathwayStep = synapse_step,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The pure-torch twin of :func:`spiking_scan` (same arguments, same results, in every
+    case): :func:`hetsyn_plugins.core.dynamics.step` on each step of ``drive`` with plain
+    autograd, the layout's own path (per-synapse or shared). ``recurrent`` steps the recurrent
+    per-synapse currents (the memory-flat :func:`.stepwise.synapse_step` where the layer
+    falls back to this loop; then the final state holds its carries)."""
+    spikes, membranes = [], []
+    for drive_t in drive:
+        z, v, state = step(None, params, state, spike_fn, config, _precomputed(drive_t), recurrent)
+        spikes.append(z)
+        membranes.append(v)
+    return torch.stack(spikes), torch.stack(membranes), state
+
+
+def readout_scan_ref(
+    drive: Tensor, params: HetSynParams, state: HetSynState
+) -> tuple[Tensor, HetSynState]:
+    """The pure-torch twin of :func:`readout_scan`:
+    :func:`hetsyn_plugins.core.dynamics.readout_step` on each step of ``drive``."""
+    outputs = []
+    for drive_t in drive:
+        y, state = readout_step(None, params, state, _precomputed(drive_t))
+        outputs.append(y)
+    return torch.stack(outputs), state
+
+
+def shared_scan_ref(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: Optional[SpikeFn],
+    config: DynamicsConfig,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The pure-torch twin of :func:`shared_scan` (a readout when ``spike_fn`` is None:
+    outputs twice, as there)."""
+    if spike_fn is None:
+        y, final = readout_scan_ref(drive, params, state)
+        return y, y, final
+    return spiking_scan_ref(drive, params, state, spike_fn, config)

@@ -20,6 +20,7 @@ the per-step path of :mod:`.stepwise`.
 With numba installed the loops are fused and parallel (:mod:`._numba_scan`); otherwise the
 same recursions run as torch operations on (B, out, in) tensors, one step at a time. Under
 ``torch.compile`` the scan is left out of the graph (the compiled loops cannot be traced).
+:func:`feedforward_scan_ref` is its pure-torch twin (same signature, plain autograd).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+
+from .. import dynamics
 
 _NUMBA_DTYPES = (torch.float32, torch.float64)
 use_numba = True  # switch for tests and benchmarks
@@ -133,3 +136,14 @@ def feedforward_scan(x: Tensor, weight: Tensor, decay: Tensor, initial: Tensor):
     """``(S, I_final)``: the feedforward sums (T, B, out) and the currents after the last step
     (B, out, in), from initial currents ``initial`` (B, out, in). Differentiable in all four."""
     return _FeedforwardScan.apply(x, weight, decay, initial)
+
+
+def feedforward_scan_ref(x: Tensor, weight: Tensor, decay: Tensor, initial: Tensor):
+    """The pure-torch twin of :func:`feedforward_scan` (same signature, same values):
+    :func:`hetsyn_plugins.core.dynamics.synapse_step` over the sequence with plain autograd,
+    which keeps a (B, out, in) tensor per step."""
+    sums, current = [], initial
+    for x_t in x:
+        s, current, _ = dynamics.synapse_step(x_t, current, None, weight, decay)
+        sums.append(s)
+    return torch.stack(sums), current

@@ -1,4 +1,6 @@
-"""The fused Triton kernel against the reference, on the CPU under TRITON_INTERPRET=1.
+"""The fused Triton kernels against the reference, on the CPU under TRITON_INTERPRET=1: the
+feedforward scan (:mod:`.triton_scan`) and the rest of a per-synapse layer
+(:mod:`.triton_fused`, against its pure-torch twin for every option of the numba loops).
 
 Triton reads ``TRITON_INTERPRET`` once, when it is first imported (Inductor may import it
 earlier in the same process), so the comparisons run in a child pytest process started with
@@ -9,6 +11,7 @@ atomic row sums across input blocks. Skipped where triton is not installed.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -21,7 +24,10 @@ pytest.importorskip("triton", reason="triton is not installed: pip install hetsy
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout  # noqa: E402
 from hetsyn_plugins.core.timescales import Uniform  # noqa: E402
 
+from hetsyn_plugins.core.kernels import fused  # noqa: E402
+
 from .conftest import bernoulli  # noqa: E402
+from .test_fused import VARIANTS, _assert_twins, _pair  # noqa: E402
 
 T, B = 6, 2
 CHILD = os.environ.get("_HETSYN_TRITON_CHILD") == "1"
@@ -39,7 +45,7 @@ def test_triton_in_interpreter():
         env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "4 passed" in done.stdout, done.stdout[-2000:]
+    assert f"{4 + len(VARIANTS) + 2} passed" in done.stdout, done.stdout[-2000:]
 
 
 def _compare(cls, n_in, n_out, **options):
@@ -69,6 +75,29 @@ def test_triton_spiking_layer_matches_reference(n_in, n_out):
 @in_child
 def test_triton_readout_matches_reference():
     _compare(HetSynReadout, 9, 5)
+
+
+@in_child
+@pytest.mark.parametrize("options", VARIANTS, ids=str)
+def test_triton_spiking_scan_equals_its_twin(options, monkeypatch):
+    """Every option of the fused spiking loop (recurrence, bias, each reset mode and timing,
+    detach_reset, adaptation, learnable threshold), from a state with gradients."""
+    layer, _ = _pair(options)
+    backends = []
+    apply = fused._SpikingScan.apply
+    monkeypatch.setattr(fused._SpikingScan, "apply", lambda *a: backends.append(a[-1]) or apply(*a))
+    kernel = functools.partial(fused.spiking_scan, kernel="triton")
+    _assert_twins(kernel, fused.spiking_scan_ref, layer, layer.spike_fn)
+    # the warm-up that makes the starting state runs the numba loops; the kernel, Triton's
+    assert [b.__module__.rsplit(".", 1)[-1] for b in backends] == ["fused", "triton_fused"]
+
+
+@in_child
+@pytest.mark.parametrize("options", [{}, {"tau_bias": 3.0}], ids=str)
+def test_triton_readout_scan_equals_its_twin(options):
+    layer, _ = _pair(options, cls=HetSynReadout)
+    kernel = functools.partial(fused.readout_scan, kernel="triton")
+    _assert_twins(kernel, fused.readout_scan_ref, layer, False)
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):

@@ -62,6 +62,7 @@ from ..dynamics import (
     synapse_step,
 )
 from ..spikes import is_elementwise
+from ..validation import check_choice
 from .scan import _fused, _np, loops
 
 _RESET = {"none": 0, "subtract": 1, "zero": 2}
@@ -84,19 +85,38 @@ def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
     return z[1] == 1
 
 
+class _NumbaLoops:
+    """The numba loops (:mod:`._numba_scan`) behind :class:`_SpikingScan`, taking torch
+    tensors as the Triton loops (:class:`.triton_fused.Loops`) do."""
+
+    @staticmethod
+    def chunks(batch: int) -> int:
+        return max(1, min(torch.get_num_threads(), batch))
+
+    @staticmethod
+    def spiking_forward(*args):
+        loops().spiking_forward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+
+    @staticmethod
+    def spiking_backward(*args):
+        loops().spiking_backward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+
+
 class _SpikingScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, S, u, q, b, rb, kap, th, thr, rho, beta, Q0, B0, J0, A0, v0, z0, flags, fn):
+    def forward(
+        ctx, S, u, q, b, rb, kap, th, thr, rho, beta, Q0, B0, J0, A0, v0, z0, flags, fn, backend
+    ):
         T, nB, O = S.shape
         new = lambda *shape: S.new_empty(*shape)  # noqa: E731
         z, v, Bs, Js, As = (new(T, nB, O) for _ in range(5))
-        Q = Q0.detach().clone(memory_format=torch.contiguous_format)
-        loops().spiking_forward(
-            _np(S), _np(u), _np(q), _np(b), _np(rb), _np(kap), _np(th), _np(thr), _np(rho),
-            _np(beta), flags, Q.numpy(), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0), z.numpy(),
-            v.numpy(), Bs.numpy(), Js.numpy(), As.numpy(),
+        Q0 = Q0.contiguous()
+        Q = Q0.detach().clone()
+        backend.spiking_forward(
+            S.detach().contiguous(), u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0,
+            v0, z0, z, v, Bs, Js, As,
         )  # fmt: skip
-        ctx.flags, ctx.fn = flags, fn
+        ctx.flags, ctx.fn, ctx.backend = flags, fn, backend
         ctx.mark_non_differentiable(z)
         ctx.save_for_backward(u, q, rb, kap, th, thr, rho, beta, z, v, Bs, Js, As, B0, J0, A0,
                               v0, z0, Q0)  # fmt: skip
@@ -108,24 +128,21 @@ class _SpikingScan(torch.autograd.Function):
             ctx.saved_tensors
         )
         T, nB, O = z.shape
-        sg = _surrogate_derivative(ctx.fn, v, thr)
-        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype)
+        sg = _surrogate_derivative(ctx.fn, v, thr).contiguous()
+        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype).contiguous()
         per_neuron = (nB, O)
         gQ, gB, gJ, gA = (
             _carried(g, z, shape)
             for g, shape in ((gQ, Q0.shape), (gB, per_neuron), (gJ, per_neuron), (gA, per_neuron))
         )
-        chunks = max(1, min(torch.get_num_threads(), nB))
+        chunks = ctx.backend.chunks(nB)
         dS, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
         grads = z.new_zeros(chunks, 8, O)
         du = z.new_zeros(chunks, *u.shape)
         dq = z.new_zeros(chunks, *q.shape)
-        loops().spiking_backward(
-            _np(u), _np(q), _np(rb), _np(kap), _np(th), _np(rho), _np(beta), ctx.flags, _np(z),
-            _np(v), _np(Bs), _np(Js), _np(As), _np(B0), _np(J0), _np(A0), _np(v0), _np(z0),
-            _np(Q0), _np(gv), _np(sg), gQ.numpy(), gB.numpy(), gJ.numpy(),
-            gA.numpy(), dS.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), du.numpy(),
-            dq.numpy(),
+        ctx.backend.spiking_backward(
+            u, q, rb, kap, th, rho, beta, ctx.flags, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv,
+            sg, gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq,
         )  # fmt: skip
         g = grads.sum(0)
         recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
@@ -133,15 +150,31 @@ class _SpikingScan(torch.autograd.Function):
         return (
             dS, du.sum(0), dq.sum(0), g[0], g[1], g[2], g[3], g[4], g[5], g[6],
             gQ, gB, gJ, gA, dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None,
-            None, None,
+            None, None, None,
         )  # fmt: skip
 
 
 def _applies(drive: Tensor, params: HetSynParams, state: HetSynState) -> bool:
-    """Whether the fused loops can take these tensors (numba, the CPU, one float dtype), and
-    no ``torch.compile`` is tracing."""
+    """Whether the fused numba loops can take these tensors (numba, the CPU, one float
+    dtype), and no ``torch.compile`` is tracing."""
     tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
     return not torch.compiler.is_compiling() and _fused(drive, *tensors)
+
+
+def _backend(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynState):
+    """The loops of :class:`_SpikingScan` for ``kernel`` (``"scan"``: numba on the CPU;
+    ``"triton"``: Triton on the tensors' device), or None where they do not apply."""
+    check_choice("kernel", kernel, ("scan", "triton"))
+    if kernel == "scan":
+        return _NumbaLoops if _applies(drive, params, state) else None
+    tensors = [drive, *(t for t in (*params, *state) if isinstance(t, Tensor))]
+    if torch.compiler.is_compiling() or drive.dtype not in (torch.float32, torch.float64):
+        return None
+    if any(t.device != drive.device or t.dtype != drive.dtype for t in tensors):
+        return None
+    from .triton_fused import Loops
+
+    return Loops if Loops.applies(drive.shape[-1], params.rec_weight is not None) else None
 
 
 def _vectors(drive: Tensor):
@@ -166,12 +199,15 @@ def spiking_scan(
     state: HetSynState,
     spike_fn: SpikeFn,
     config: DynamicsConfig,
+    *,
+    kernel: str = "scan",
 ) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
     """Spikes and membranes (T, B, out) and the final state (``syn`` left as in ``state``) of
     a per-synapse spiking layer, from the feedforward drive ``drive`` (T, B, out) of every
     step; None where this kernel does not apply (the caller steps instead; see the module
-    docstring)."""
-    if params.shared or not _applies(drive, params, state):
+    docstring). ``kernel``: ``"scan"`` (numba, CPU) or ``"triton"`` (:mod:`.triton_fused`)."""
+    backend = None if params.shared else _backend(kernel, drive, params, state)
+    if backend is None:
         return None
     ge = fires_at_zero(spike_fn, drive.dtype)
     if ge is None:
@@ -197,7 +233,7 @@ def spiking_scan(
         vec(reset_amount), vec(params.threshold), vec(params.adapt_decay),
         vec(params.adapt_strength), Q0.to(dtype), per_neuron(state.bias),
         per_neuron(state.reset), per_neuron(state.adapt), per_neuron(state.v),
-        per_neuron(state.spike), flags, spike_fn,
+        per_neuron(state.spike), flags, spike_fn, backend,
     )  # fmt: skip
     spikes = spike_fn(v - params.threshold)
     if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
@@ -212,12 +248,14 @@ def spiking_scan(
 
 
 def readout_scan(
-    drive: Tensor, params: HetSynParams, state: HetSynState
+    drive: Tensor, params: HetSynParams, state: HetSynState, *, kernel: str = "scan"
 ) -> Optional[tuple[Tensor, HetSynState]]:
     """Outputs ``y^t = S^t + B^t`` (T, B, out) and the final state (``syn`` left as in
     ``state``) of a per-synapse readout layer, from its feedforward drive; the same fused
-    loop without spikes, reset or recurrence. None where it does not apply."""
-    if params.shared or not _applies(drive, params, state):
+    loop without spikes, reset or recurrence. None where it does not apply. ``kernel`` as in
+    :func:`spiking_scan`."""
+    backend = None if params.shared else _backend(kernel, drive, params, state)
+    if backend is None:
         return None
     T, nB, O = drive.shape
     vec, per_neuron = _vectors(drive)
@@ -227,7 +265,7 @@ def readout_scan(
     _, y, _, B, _, _ = _SpikingScan.apply(
         drive, none, none, vec(params.bias), vec(params.bias_decay), zeros, zeros, zeros,
         zeros, zeros, drive.new_zeros(nB, 1, 1), per_neuron(state.bias), rest, rest, rest, rest,
-        flags, None,
+        flags, None, backend,
     )  # fmt: skip
     final = state._replace(v=y[-1].clone(), bias=B if bias else None, syn_carry=None)
     return y, final

@@ -477,6 +477,56 @@ def test_untraceable_forward_is_reported_and_children_searched():
     assert "head.0 + head.1" in text and "1 converted, 0 refused, 2 kept" in text
 
 
+def test_untraceable_forward_that_opens_a_nested_sequential_keeps_it():
+    """A forward torch.fx cannot trace that calls a nested Sequential's parts directly: the
+    Sequential's pair is refused (converting it changed the output), a Sequential that the
+    same forward only calls whole is still converted."""
+
+    class Opens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seq = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))
+            self.head = nn.Sequential(nn.Linear(4, 2), snn.Leaky(beta=0.8, init_hidden=True))
+
+        def forward(self, x):  # a loop over a traced size: fx cannot unroll it
+            out = []
+            for x_t in x:
+                cur = self.seq[0](x_t)  # the Linear alone, skipping the Sequential's neuron
+                out.append(self.head(self.seq(x_t) + cur))
+            return torch.stack(out)
+
+    torch.manual_seed(0)
+    net = Opens()
+    x = torch.rand(6, 2, 3)
+    snn_utils.reset(net)
+    expected = net(x)
+    new, report = convert(net, return_report=True)
+    status = _statuses(report)
+    assert status["head.0 + head.1"] == "converted"
+    assert status["seq.0"] == status["seq.1"] == "kept"
+    detail = {e.modules: e.detail for e in report.kept}["seq.0"]
+    assert "uses seq other than by calling it (self.seq[0])" in detail
+    assert type(new.seq[0]) is nn.Linear and type(new.seq[1]) is snn.Leaky
+    snn_utils.reset(new)
+    torch.testing.assert_close(new(x), expected, rtol=0, atol=1e-6)
+
+
+def test_untraceable_forward_without_source_keeps_its_containers():
+    namespace = {"nn": nn, "snn": snn}
+    exec(  # a class whose source inspect cannot read
+        "class NoSource(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.seq = nn.Sequential(nn.Linear(3, 4), snn.Leaky(beta=0.9, init_hidden=True))\n"
+        "    def forward(self, x):\n"
+        "        return [self.seq[0](x_t) for x_t in x]\n",
+        namespace,
+    )
+    _, report = convert(namespace["NoSource"](), return_report=True)
+    assert not report.converted
+    assert all("its source cannot be read" in e.detail for e in report.kept)
+
+
 def test_sequential_subclass_with_its_own_forward_is_traced_not_chained():
     class Skip(nn.Sequential):
         def forward(self, x):  # the Linear's output also skips past the neuron

@@ -6,12 +6,18 @@ Other modules are traced with :mod:`torch.fx`, the Linear-like modules and the n
 leaves (snnTorch neurons with an explicit ``mem`` and Python loops over time trace fine); a
 pair is a Linear whose every call feeds one neuron only, as that neuron's input, and a neuron
 whose every call takes its input from that Linear. A module whose ``forward`` cannot be traced
-is reported and its children are searched one by one.
+is reported and its children are searched one by one, except those that its class's code
+uses other than by calling them (``self.seq[0](x)``, ``for m in self.seq``, ``f(self.seq)``):
+what such code does with their parts is unknown, so nothing in them is converted.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections import defaultdict
+from typing import Optional
 
 from torch import fx, nn
 
@@ -97,9 +103,23 @@ class Search:
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}), so "
                 "the data flow into this module is unknown"
             )
+            opened = _opened_children(type(module))
             for name, child in module.named_children():
                 if self.roles.is_leaf(child):
                     self.reasons[prefix + name] = reason
+                elif opened is None or name in opened:
+                    how = (
+                        "its source cannot be read"
+                        if opened is None
+                        else f"it uses {name} other than by calling it ({opened[name]})"
+                    )
+                    why = (
+                        f"{reason}, and {how}: what it does with the parts of {name} is "
+                        "unknown, so nothing in it is converted"
+                    )
+                    for sub, m in child.named_modules(prefix=f"{prefix}{name}"):
+                        if self.roles.is_leaf(m):
+                            self.reasons[sub] = why
                 else:
                     self._visit(child, f"{prefix}{name}.")
             return
@@ -199,3 +219,43 @@ def _input_of(node: fx.Node) -> fx.Node | None:
     else:
         arg = next((node.kwargs[k] for k in _INPUT_NAMES if k in node.kwargs), None)
     return arg if isinstance(arg, fx.Node) else None
+
+
+def _opened_children(cls: type) -> Optional[dict[str, str]]:
+    """The attributes ``self.<name>`` that the code of ``cls`` (and of its bases up to
+    ``nn.Module``) uses other than by calling them, with the first such use as written; None
+    where some of that source cannot be read."""
+    opened: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if klass in (nn.Module, object) or klass.__module__.startswith("torch."):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and isinstance(node.ctx, ast.Load)
+            ):
+                continue
+            parent = parents.get(node)
+            if isinstance(parent, ast.Call) and parent.func is node:
+                continue  # self.<name>(...): called as a whole
+            if isinstance(parent, ast.FunctionDef) or _in_init(node, parents):
+                continue
+            use = ast.unparse(parent) if parent is not None else node.attr
+            opened.setdefault(node.attr, use if len(use) <= 60 else use[:57] + "...")
+    return opened
+
+
+def _in_init(node: ast.AST, parents: dict) -> bool:
+    """Whether ``node`` lies in an ``__init__`` (where modules are built, not run)."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.FunctionDef):
+            return node.name == "__init__"
+    return False

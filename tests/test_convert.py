@@ -459,6 +459,43 @@ def test_pairs_without_an_exact_equivalent_are_refused(make, reason):
     assert type(new[1]) is type(net[1]) and type(new[0]) is nn.Linear
 
 
+@pytest.mark.parametrize("heterogeneity", ["none", "synapse"])
+def test_converted_models_take_more_batch_dimensions_per_step(heterogeneity):
+    """Token inputs: snnTorch neurons take (B, *, F) per step, SpikingJelly nodes (T, N, *):
+    the converted layers run the leading dimensions as one batch, as the originals do."""
+    torch.manual_seed(0)
+
+    class Tokens(nn.Module):  # snnTorch, an explicit mem loop over (B, L, F) steps
+        def __init__(self):
+            super().__init__()
+            self.fc, self.lif = nn.Linear(6, 5), snn.Leaky(beta=0.8)
+
+        def forward(self, x):
+            mem, out = self.lif.init_leaky(), []
+            for x_t in x:
+                spk, mem = self.lif(self.fc(x_t), mem)
+                out.append(spk)
+            return torch.stack(out), mem
+
+    net = Tokens()
+    _drive(net.fc)
+    x = torch.rand(7, 3, 4, 6)  # T, B, L, F
+    new = convert(net, heterogeneity=heterogeneity)
+    spk, mem = net(x)
+    spk_new, mem_new = new(x)
+    assert spk.shape == spk_new.shape == (7, 3, 4, 5) and mem_new.shape == (3, 4, 5)
+    assert 0 < spk.sum() < spk.numel() and torch.equal(spk, spk_new)
+    torch.testing.assert_close(mem_new, mem, rtol=0, atol=TOL)
+
+    sj = nn.Sequential(layer.Linear(6, 5, step_mode="m"), neuron.LIFNode(tau=2.0, step_mode="m"))
+    _drive(sj[0], gain=4.0)
+    new_sj, report = convert(sj, heterogeneity=heterogeneity, return_report=True)
+    assert [e.status for e in report] == ["converted"]
+    out, out_new = sj(x), new_sj(x)
+    assert 0 < out.sum() < out.numel() and torch.equal(out, out_new)
+    torch.testing.assert_close(new_sj[1].v, sj[1].v, rtol=0, atol=TOL)
+
+
 def test_untraceable_forward_is_reported_and_children_searched():
     class Loop(nn.Module):
         def __init__(self):

@@ -66,6 +66,46 @@ def test_single_step_loop_equals_multi_step_call(kw):
     assert torch.equal(spk_nomem, spk) and torch.equal(mem_nomem, mem)
 
 
+@pytest.mark.parametrize("kw", VARIANTS)
+def test_more_batch_dimensions_with_sequence_set(kw):
+    """snnTorch neurons take (B, *, F) per step: with ``sequence=False`` every call is one
+    step of (B, *, in), with ``sequence=True`` a sequence (T, B, *, in); the leading
+    dimensions are one batch, the outputs and ``mem`` keep them."""
+    x = bernoulli((T, B, 2, N_IN), p=0.3)
+    flat = _lif(**kw)
+    spk_ref, mem_ref = _loop(flat, x.reshape(T, -1, N_IN))
+    per_step = _lif(**kw, sequence=False)
+    per_step.load_state_dict(flat.state_dict())
+    spk, mem = _loop(per_step, x)
+    assert spk.shape == (T, B, 2, N_OUT) and per_step.mem.shape == (B, 2, N_OUT)
+    assert 0 < spk_ref.count_nonzero() < spk_ref.numel()
+    assert torch.equal(spk.reshape(T, -1, N_OUT), spk_ref)
+    assert torch.equal(mem.reshape(T, -1, N_OUT), mem_ref)
+    whole = _lif(**kw, sequence=True)
+    whole.load_state_dict(flat.state_dict())
+    spk_seq, mem_seq = whole(x)
+    assert spk_seq.shape == (T, B, 2, N_OUT) and torch.equal(spk_seq, spk)
+    torch.testing.assert_close(mem_seq, mem, rtol=1e-12, atol=1e-12)
+
+
+def test_ambiguous_or_wrong_shapes_name_sequence():
+    lif = _lif(beta=0.9)
+    with pytest.raises(ValueError, match=r"set sequence=False for one step of \(B, \*, in\)"):
+        lif(torch.zeros(T, B, 2, N_IN, dtype=F64))
+    with pytest.raises(ValueError, match=r"\(B, \*, in\): one step \(sequence=False\)"):
+        _lif(beta=0.9, sequence=False)(torch.zeros(N_IN, dtype=F64))
+    with pytest.raises(ValueError, match=r"\(T, B, \*, in\): a sequence .*got shape \(3, 6\)"):
+        _lif(beta=0.9, sequence=True)(torch.zeros(B, N_IN, dtype=F64))
+    with pytest.raises(TypeError, match=r"sequence must be None \(2-D input: one step, 3-D: a sequence\), True or False; got 'no'"):
+        HetSynLeaky(N_IN, N_OUT, beta=0.9, sequence="no")
+    # a membrane shaped as the batch sets the state, as snn.Leaky's (B, *, out) mem does
+    shared = _lif(beta=0.9, heterogeneity="none", sequence=False)
+    mem = torch.rand(B, 2, N_OUT, dtype=F64)
+    spk, new_mem = shared(torch.zeros(B, 2, N_IN, dtype=F64), mem)
+    flat_spk, flat_mem = shared(torch.zeros(B * 2, N_IN, dtype=F64), mem.reshape(-1, N_OUT))
+    assert torch.equal(new_mem.reshape(-1, N_OUT), flat_mem)
+
+
 @pytest.mark.parametrize("kw", VARIANTS[:3])
 def test_sequence_in_chunks_equals_one_call(kw):
     lif = _lif(**kw)

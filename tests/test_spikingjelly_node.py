@@ -354,15 +354,36 @@ def test_bad_arguments(kwargs, error, match):
         HetSynNode(N_IN, N_OUT, **kwargs)
 
 
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_more_batch_dimensions_are_one_batch(step_mode):
+    """SpikingJelly's (N, *) per step and (T, N, *) per sequence: the node runs the leading
+    dimensions as one batch of N x ... rows, and keeps v shaped as SpikingJelly does."""
+    node = _node(step_mode=step_mode, store_v_seq=True)
+    flat = copy.deepcopy(node)
+    x = bernoulli((T, B, 3, N_IN), p=0.4)
+    if step_mode == "s":
+        spikes = torch.stack([node(x_t) for x_t in x])
+        expected = torch.stack([flat(x_t.reshape(-1, N_IN)) for x_t in x])
+    else:
+        spikes, expected = node(x), flat(x.reshape(T, -1, N_IN))
+    assert spikes.shape == (T, B, 3, N_OUT) and 0 < spikes.sum() < spikes.numel()
+    assert torch.equal(spikes.reshape(T, -1, N_OUT), expected)
+    assert node.v.shape == (B, 3, N_OUT) and node.v_seq.shape == (T, B, 3, N_OUT)
+    assert torch.equal(node.v.reshape(-1, N_OUT), flat.v)
+    assert torch.equal(node.v_seq.reshape(T, -1, N_OUT), flat.v_seq)
+
+
 def test_bad_inputs():
     node = _node()
-    with pytest.raises(ValueError, match=r"input must have shape \(N, in\) with in_features=6"):
-        node(bernoulli((T, B, N_IN)))
+    with pytest.raises(ValueError, match=r"input must have shape \(N, \*, in\) with in_features=6"):
+        node(bernoulli((T, B, N_IN + 1)))
+    with pytest.raises(ValueError, match=r"got shape \(6,\)"):
+        node(bernoulli((N_IN,)))
     node.step_mode = "m"
     with pytest.raises(
-        ValueError, match=r"shape \(T, N, in\) with in_features=6; got shape \(3, 5\)"
+        ValueError, match=r"shape \(T, N, \*, in\) with in_features=6; got shape \(3, 6\)"
     ):
-        node(bernoulli((B, 5)))
+        node(bernoulli((B, N_IN)))
     with pytest.raises(TypeError, match="input must be a torch.Tensor"):
         node([[0.0] * N_IN])
     with pytest.raises(TypeError, match="linear must be an nn.Linear; got Conv1d"):

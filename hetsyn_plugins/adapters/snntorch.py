@@ -92,7 +92,13 @@ class _HetSynHost:
     layer: Union[HetSynLIF, HetSynReadout]
     init_hidden: bool
 
-    def _init_state(self) -> None:
+    def _init_state(self, sequence: Optional[bool]) -> None:
+        if sequence is not None and not isinstance(sequence, bool):
+            raise TypeError(
+                "sequence must be None (2-D input: one step, 3-D: a sequence), True or False; "
+                f"got {sequence!r} ({type(sequence).__name__})"
+            )
+        self.sequence = sequence
         self.state: Optional[HetSynState] = None
         self.register_buffer("mem", torch.zeros(0), persistent=False)
 
@@ -135,9 +141,10 @@ class _HetSynHost:
 
     def _run(
         self, input_: Tensor, mem: Optional[Membrane], spk: Optional[Tensor] = None
-    ) -> tuple[LayerOutput, Tensor]:
-        """Run one step (B, in) or a sequence (T, B, in); returns the core output and the
-        membrane to report, and keeps the final state. ``spk``: the spikes passed in
+    ) -> tuple[Tensor, Tensor, bool]:
+        """Run one step (B, *, in) or a sequence (T, B, *, in) (see ``sequence``); returns
+        the spikes and the membrane to report, shaped as the input (``out`` for ``in``), and
+        whether it was a sequence; keeps the final state. ``spk``: the spikes passed in
         snn.RLeaky's convention (recurrent HetSynLeaky only)."""
         for name, value in (("mem", mem), ("spk", spk)):
             if self.init_hidden and value is not None:
@@ -145,18 +152,46 @@ class _HetSynHost:
                     f"`{name}` should not be passed as an argument while `init_hidden=True`"
                 )
         x = check_float_tensor("input_", input_)
-        n_in = self.layer.in_features
-        if x.dim() not in (2, 3) or x.shape[-1] != n_in:
+        n_in, n_out = self.layer.in_features, self.layer.out_features
+        seq = self.sequence if self.sequence is not None else x.dim() == 3
+        layouts = {
+            None: "(B, in) for one step or (T, B, in) for a sequence (set sequence=False for "
+            "one step of (B, *, in), sequence=True for a sequence (T, B, *, in))",
+            False: "(B, *, in): one step (sequence=False)",
+            True: "(T, B, *, in): a sequence (sequence=True)",
+        }
+        fits = x.dim() in (2, 3) if self.sequence is None else x.dim() >= 2 + seq
+        if not fits or x.shape[-1] != n_in:
             raise ValueError(
-                f"input_ must have shape (B, in) for one step or (T, B, in) for a sequence, with "
-                f"in={n_in}; got shape {tuple(x.shape)}"
+                f"input_ must have shape {layouts[self.sequence]}, with in={n_in}; got shape "
+                f"{tuple(x.shape)}"
             )
-        state = self._start(mem, x.shape[-2], spk)
-        out = self.layer.step(x, state) if x.dim() == 2 else self.layer.run(x, state)
-        membrane = self._report(out)
+        lead = x.shape[1:-1] if seq else x.shape[:-1]  # the batch dimensions
+        x = x.reshape(x.shape[0], -1, n_in) if seq else x.reshape(-1, n_in)
+        batch = x.shape[-2]
+        # state arguments shaped as the batch, (B, *, out), taken as (B x ..., out)
+        mem = self._flat(mem, self.mem, lead, batch)
+        spk = self._flat(spk, getattr(self, "spk", None), lead, batch)
+        state = self._start(mem, batch, spk)
+        out = self.layer.run(x, state) if seq else self.layer.step(x, state)
+        shape = (x.shape[0], *lead, n_out) if seq else (*lead, n_out)
+        membrane = self._report(out).reshape(shape)
         self.state = out.state
-        self.mem = membrane if x.dim() == 2 else membrane[-1]
-        return out, membrane
+        self.mem = membrane[-1] if seq else membrane
+        return out.spikes.reshape(shape), membrane, seq
+
+    @staticmethod
+    def _flat(value, own: Optional[Tensor], lead: tuple, batch: int):
+        """A state argument shaped (B, *, out) as (B x ..., out); ``own`` (the tensor this
+        layer returned) and anything else pass unchanged."""
+        if (
+            isinstance(value, Tensor)
+            and len(lead) > 1
+            and tuple(value.shape[:-1]) == tuple(lead)
+            and not (own is not None and _same_tensor(value, own))
+        ):
+            return value.reshape(batch, value.shape[-1])
+        return value
 
     def _start(
         self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
@@ -227,6 +262,12 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
       (B, out).
     - ``spk, mem = lif(x_seq)`` with ``x_seq`` (T, B, in): the whole sequence through the core's
       multi-step kernel; ``spk``, ``mem`` (T, B, out).
+    - More batch dimensions, as snnTorch neurons take ``(B, *, features)`` per step: with
+      ``sequence=False`` every call is one step of ``(B, *, in)`` -> ``(B, *, out)`` (the
+      leading dimensions are one batch of B x ... rows;  ``convert`` sets
+      it, as the models it serves call the layer per step), with ``sequence=True`` every call
+      a sequence ``(T, B, *, in)``. The default (``None``) reads a 2-D input as one step and a
+      3-D one as a sequence, and refuses more dimensions as ambiguous.
     - ``init_hidden=True``: returns ``spk`` alone (``spk, mem`` with ``output=True``); passing
       ``mem`` raises ``TypeError``. It works inside ``nn.Sequential``.
 
@@ -311,6 +352,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             does: its delayed reset is detached, its immediate one is not).
         call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
             arguments are read and what ``reset_mem()`` returns (above).
+        sequence: ``None`` (2-D input: one step, 3-D: a sequence), ``False`` (every call one
+            step of (B, *, in)) or ``True`` (every call a sequence (T, B, *, in)); above.
 
     The positional order of the arguments after ``out_features`` is ``snn.Leaky``'s.
     Not supported (``ValueError`` unless false): ``inhibition``, ``state_quant``.
@@ -359,6 +402,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         dt: float = 1.0,
         kernel: str = "auto",
         call_convention: str = "leaky",
+        sequence: Optional[bool] = None,
         device=None,
         dtype=None,
     ):
@@ -423,7 +467,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 dtype=dtype,
             )
             self.call_convention = call_convention
-            self._init_state()
+            self._init_state(sequence)
             # the spikes last returned (snn.RLeaky's ``spk``), to recognise them when passed back
             self.register_buffer("spk", torch.zeros(0), persistent=False)
 
@@ -434,6 +478,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         linear: nn.Linear,
         leaky: Union[snntorch.Leaky, snntorch.RLeaky],
         heterogeneity: Optional[str] = None,
+        *,
+        sequence: Optional[bool] = None,
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
 
@@ -454,7 +500,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         per-synapse layer at the same dynamics (every decay of neuron j is ``beta_j``; equal up
         to float rounding), ready to learn a time constant per synapse. Threshold, surrogate,
         reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
-        are taken from ``leaky``.
+        are taken from ``leaky``. ``sequence`` as in the constructor: ``convert`` passes
+        ``False``, since the model it serves calls the layer once per step, with any
+        ``(B, *, features)``, as it called the Leaky.
         """
         if not isinstance(linear, nn.Linear) or type(leaky) not in (
             snntorch.Leaky,
@@ -501,6 +549,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
             bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
             call_convention="leaky" if rec is None else "rleaky",
+            sequence=sequence,
             device=weight.device,
             dtype=weight.dtype,
         )
@@ -569,9 +618,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         Returns ``(spk, mem)``, or ``spk`` alone with ``init_hidden=True`` and ``output=False``.
         """
         spk, mem = self._state_arguments(state, spk, mem)
-        out, membrane = self._run(input_, mem, spk)
-        spikes = out.spikes * self.graded_spikes_factor
-        self.spk = spikes if spikes.dim() == 2 else spikes[-1]
+        spikes, membrane, seq = self._run(input_, mem, spk)
+        spikes = spikes * self.graded_spikes_factor
+        self.spk = spikes[-1] if seq else spikes
         if self.init_hidden and not self.output:
             return spikes
         return spikes, membrane
@@ -637,9 +686,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             return self._cut_like(state, spk, mem)
         shape = (batch, self.layer.out_features)
         # a kept tensor of another batch size counts as zeros (snn.RLeaky's rule)
-        spk, mem = (
-            (own if own.shape == shape else None) if a is None else a for a, own in passed
-        )
+        flat = [(a, own.reshape(-1, own.shape[-1]) if own.dim() > 2 else own) for a, own in passed]
+        spk, mem = ((own if own.shape == shape else None) if a is None else a for a, own in flat)
         spk = None if spk is None else self._rleaky_tensor("spk", spk, shape)
         mem = None if mem is None else self._rleaky_tensor("mem", mem, shape)
         if spk is None and mem is None:
@@ -801,6 +849,7 @@ class HetSynLI(_HetSynHost, nn.Module):
         decay_parametrization: str = "logit",
         dt: float = 1.0,
         kernel: str = "auto",
+        sequence: Optional[bool] = None,
         device=None,
         dtype=None,
     ):
@@ -820,11 +869,12 @@ class HetSynLI(_HetSynHost, nn.Module):
             device=device,
             dtype=dtype,
         )
-        self._init_state()
+        self._init_state(sequence)
         SpikingNeuron.instances.append(self)  # so that reset_hidden()/detach_hidden() see it
 
     def forward(self, input_: Tensor, mem: Optional[Membrane] = None) -> Tensor:
-        """One step (B, in) -> (B, out) or a sequence (T, B, in) -> (T, B, out)."""
+        """One step (B, in) -> (B, out) or a sequence (T, B, in) -> (T, B, out) (leading
+        dimensions as set by ``sequence``, see :class:`HetSynLeaky`)."""
         return self._run(input_, mem)[1]
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:

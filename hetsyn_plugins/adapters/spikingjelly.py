@@ -347,9 +347,13 @@ class HetSynNode(BaseNode):
                 "neuron models do not have. Export a model with LIFNode instead (a HetSynNode "
                 "with heterogeneity='none' is a layer.Linear + LIFNode, see from_linear_lif)."
             )
-        dims, layout = (3, "(T, N, in)") if step_mode == "m" else (2, "(N, in)")
-        x = check_input("input", inputs[0], dims=dims, features=self.in_features, layout=layout)
-        batch = x.shape[-2]
+        dims, layout = (3, "(T, N, *, in)") if step_mode == "m" else (2, "(N, *, in)")
+        x = check_input(
+            "input", inputs[0], dims=dims, features=self.in_features, layout=layout, at_least=True
+        )
+        lead = x.shape[1:-1] if step_mode == "m" else x.shape[:-1]  # N, * (SpikingJelly's)
+        batch = math.prod(lead)
+        v_shape = (*lead, self.out_features)
         # not from params(): decoding them per step would allocate the (out, in) decays
         expected = HetSynState(*(s and (batch, *s[1:]) for s in self._unit_layout))
         core = states[1:]
@@ -359,11 +363,11 @@ class HetSynNode(BaseNode):
         ):
             factory = {"dtype": self.layer.weight.dtype, "device": x.device}
             v = states[0]
-            if not (isinstance(v, Tensor) and v.shape == expected.v):
-                v = torch.full(expected.v, self._rest, **factory)
+            if not (isinstance(v, Tensor) and v.shape == v_shape):
+                v = torch.full(v_shape, self._rest, **factory)
             return tuple(t if t is None else t.to(**factory) for t in (v, *core))
         fresh = initial_state(self.layer.params(), batch, self.layer.config)
-        v = torch.full_like(fresh.v, self._rest)
+        v = torch.full(v_shape, self._rest, dtype=fresh.v.dtype, device=fresh.v.device)
         return (v, *(getattr(fresh, f) for f in self._core_fields))
 
     def _core_state(self, states) -> HetSynState:
@@ -380,19 +384,26 @@ class HetSynNode(BaseNode):
         return (v, *(getattr(state, f) for f in self._core_fields))
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
-        """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``."""
-        out = self.layer.step(inputs[0], self._core_state(states))
-        v = self._host_voltage(out.membrane, out.spikes)
-        return (out.spikes,), self._node_states(v, out.state)
+        """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``.
+        Input (N, *, in): the leading dimensions are one batch of N x ... rows."""
+        x = inputs[0]
+        out = self.layer.step(x.reshape(-1, self.in_features), self._core_state(states))
+        shape = (*x.shape[:-1], self.out_features)
+        spikes = out.spikes.reshape(shape)
+        v = self._host_voltage(out.membrane.reshape(shape), spikes)
+        return (spikes,), self._node_states(v, out.state)
 
     def _run(self, x_seq: Tensor, states, keep_v_seq: bool):
-        out = self.layer.run(x_seq, self._core_state(states))
+        T = x_seq.shape[0]
+        out = self.layer.run(x_seq.reshape(T, -1, self.in_features), self._core_state(states))
+        shape = (*x_seq.shape[:-1], self.out_features)
+        spikes, membrane = out.spikes.reshape(shape), out.membrane.reshape(shape)
         if keep_v_seq:
-            v_seq = self._host_voltage(out.membrane, out.spikes)
+            v_seq = self._host_voltage(membrane, spikes)
             v = v_seq[-1].clone()  # not a view: MemoryModule.detach detaches in place
         else:
-            v_seq, v = None, self._host_voltage(out.membrane[-1], out.spikes[-1])
-        return out.spikes, self._node_states(v, out.state), v_seq
+            v_seq, v = None, self._host_voltage(membrane[-1], spikes[-1])
+        return spikes, self._node_states(v, out.state), v_seq
 
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         """A sequence on explicit states, on the core's multi-step path (:meth:`HetSynLIF.run`)."""

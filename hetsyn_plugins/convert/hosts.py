@@ -83,7 +83,8 @@ class SnnTorchHost:
                 "heterogeneity='none' needs one beta for the layer; this Leaky has one per "
                 "neuron (convert with heterogeneity 'neuron' or 'synapse')"
             )
-        new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity)
+        # the model's own forward calls it per step, with the Leaky's (B, *, features)
+        new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity, sequence=False)
         return new, new.layer
 
     def _check_rleaky(self, neuron: nn.Module, n: int) -> None:

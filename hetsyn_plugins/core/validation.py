@@ -103,10 +103,13 @@ def check_float_tensor(name: str, x: object) -> Tensor:
     return x
 
 
-def check_input(name: str, x: object, *, dims: int, features: int, layout: str) -> Tensor:
-    """Check a layer input: a float tensor with ``dims`` dimensions and ``features`` last."""
+def check_input(
+    name: str, x: object, *, dims: int, features: int, layout: str, at_least: bool = False
+) -> Tensor:
+    """Check a layer input: a float tensor with ``dims`` dimensions (at least, with
+    ``at_least``) and ``features`` last."""
     x = check_float_tensor(name, x)
-    if x.dim() != dims or x.shape[-1] != features:
+    if (x.dim() < dims if at_least else x.dim() != dims) or x.shape[-1] != features:
         raise ValueError(
             f"{name} must have shape {layout} with in_features={features}; "
             f"got shape {tuple(x.shape)}"

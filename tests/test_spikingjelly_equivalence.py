@@ -174,3 +174,36 @@ def test_fires_at_equality_as_spikingjelly():
     assert lif(lin(x)).item() == 1.0
     assert node(x).item() == 1.0
     assert node.layer.spike_fn is lif.surrogate_function
+
+
+@pytest.mark.parametrize("v_reset", [None, 0.0, -0.5], ids=lambda v: f"v_reset={v}")
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_v_set_by_the_user_is_honoured(step_mode, v_reset):
+    """``node.v = ...`` (SpikingJelly's own tests and code do it) mid-sequence: the node
+    carries on from that voltage exactly as the LIFNode does."""
+    lin, lif = _host(3.0, False, v_reset, torch.float64, step_mode=step_mode)
+    node = HetSynNode.from_linear_lif(lin, lif)
+    x = bernoulli((40, B, N_IN), dtype=torch.float64, seed=7)
+    _run_host(lin, lif, x[:20]), _run_node(node, x[:20])
+    v = torch.rand(B, N_OUT, dtype=torch.float64) * 1.2 - 0.2
+    lif.v, node.v = v.clone(), v.clone()
+    (host_spikes, host_v), (spikes, node_v) = _run_host(lin, lif, x[20:]), _run_node(node, x[20:])
+    assert 0 < host_spikes.sum() < host_spikes.numel()
+    assert torch.equal(spikes, host_spikes)
+    torch.testing.assert_close(node_v, host_v, rtol=0, atol=1e-12)
+    lif.v, node.v = 0.25, 0.25  # a float, as BaseNode's v_reset
+    assert torch.equal(_run_node(node, x[:5])[0], _run_host(lin, lif, x[:5])[0])
+
+
+def test_v_set_by_the_user_where_it_is_not_the_whole_state_raises():
+    node = HetSynNode(N_IN, N_OUT, step_mode="s")  # per-synapse currents
+    x = bernoulli((3, B, N_IN), seed=1)
+    node(x[0])
+    node.v = torch.zeros(B, N_OUT)
+    with pytest.raises(ValueError, match="a v set by the user can set the node's state only"):
+        node(x[1])
+    functional.reset_net(node)
+    node(x[0])
+    node.v = torch.zeros(B + 1, N_OUT)
+    with pytest.raises(ValueError, match=r"v must be a float or a tensor of shape"):
+        node(x[1])

@@ -125,10 +125,13 @@ class HetSynNode(BaseNode):
       ``v = (V + c) - v_threshold z`` (soft) or ``v = (V + c)(1 - z) + c z`` (hard), with
       ``V`` the core's membrane before the reset (``BaseNode.apply_soft_reset`` /
       ``apply_hard_reset``). With ``store_v_seq=True`` the same per step goes to ``v_seq``.
-      ``v`` is an output: the dynamics run on the core state, kept in the memories
-      ``core_syn``, ``core_v``, ``core_spike`` (and ``core_rec``, ``core_bias``,
-      ``core_reset``, ``core_adapt`` where the layer has them), see
-      :class:`~hetsyn_plugins.core.dynamics.HetSynState`.
+      The dynamics run on the core state, kept in the memories ``core_syn``, ``core_v``,
+      ``core_spike`` (and ``core_rec``, ``core_bias``, ``core_reset``, ``core_adapt`` where
+      the layer has them), see :class:`~hetsyn_plugins.core.dynamics.HetSynState`. A ``v``
+      set by the user mid-sequence (``node.v = ...``, a float or (N, *, out)) sets that
+      state where the membrane is all of it (``heterogeneity`` "neuron" or "none", no
+      recurrence, no adaptation: the node carries on as a ``LIFNode`` would), and raises
+      ``ValueError`` otherwise.
 
     With ``heterogeneity="none"`` and ``v_reset`` None or a float, the node equals
     ``layer.Linear(W, b)`` + ``LIFNode(tau, decay_input=False, ...)`` (spikes identical;
@@ -362,13 +365,50 @@ class HetSynNode(BaseNode):
             for f, t in zip(self._layout_fields, core)
         ):
             factory = {"dtype": self.layer.weight.dtype, "device": x.device}
+            states = tuple(t if not isinstance(t, Tensor) else t.to(**factory) for t in states)
             v = states[0]
-            if not (isinstance(v, Tensor) and v.shape == v_shape):
-                v = torch.full(v_shape, self._rest, **factory)
-            return tuple(t if t is None else t.to(**factory) for t in (v, *core))
+            if v is not self.__dict__.get("_v_written"):  # not the v the last call stored
+                return self._from_voltage(v, states, v_shape, factory)
+            return states
         fresh = initial_state(self.layer.params(), batch, self.layer.config)
         v = torch.full(v_shape, self._rest, dtype=fresh.v.dtype, device=fresh.v.device)
         return (v, *(getattr(fresh, f) for f in self._core_fields))
+
+    def single_step_forward(self, x: Tensor, *args, **kwargs):
+        out = super().single_step_forward(x, *args, **kwargs)
+        self.__dict__["_v_written"] = self.v  # to tell a v set by the user from this one
+        return out
+
+    def _from_voltage(self, v, states: tuple, v_shape: tuple, factory: dict) -> tuple:
+        """The states with SpikingJelly's ``v`` honoured: unchanged when ``v`` is the voltage
+        the core state gives; else (``v`` set by the user, ``node.v = ...``) the state of that
+        post-reset voltage, where the membrane is the whole state; else ``ValueError``."""
+        core = self._core_state(states)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = torch.full(v_shape, float(v), **factory)
+        if not isinstance(v, Tensor) or tuple(v.shape) != v_shape:
+            got = tuple(v.shape) if isinstance(v, Tensor) else repr(v)
+            raise ValueError(
+                f"v must be a float or a tensor of shape (N, *, out) = {v_shape}, as the input "
+                f"has; got {got}"
+            )
+        with torch.no_grad():
+            implied = self._host_voltage(core.v.reshape(v_shape), core.spike.reshape(v_shape))
+        if torch.equal(v.detach(), implied):
+            return (v, *states[1:])
+        layer = self.layer
+        if not layer.shared or layer.adaptation or layer.recurrent:
+            raise ValueError(
+                "a v set by the user can set the node's state only where the membrane is the "
+                "whole state (heterogeneity 'neuron' or 'none', without recurrence or "
+                "adaptation); this node also keeps per-synapse, recurrent or adaptation "
+                f"currents (heterogeneity={layer.heterogeneity!r}, recurrent={layer.recurrent}, "
+                f"adaptation={layer.adaptation}): reset the node (functional.reset_net) instead"
+            )
+        # the post-reset voltage, measured from c, with no reset pending
+        membrane = (v - self._rest).reshape(core.v.shape)
+        state = core._replace(syn=membrane, v=membrane, spike=torch.zeros_like(membrane))
+        return self._node_states(v, state)
 
     def _core_state(self, states) -> HetSynState:
         return HetSynState(**dict(zip(self._core_fields, states[1:])))
@@ -417,6 +457,7 @@ class HetSynNode(BaseNode):
         spikes, states, v_seq = self._run(x_seq, states, keep_v_seq=self.store_v_seq)
         for name, value in zip(self._memories, states, strict=True):
             self._memories[name] = value
+        self.__dict__["_v_written"] = self.v
         if self.store_v_seq:
             self.v_seq = v_seq
         return spikes

@@ -359,6 +359,36 @@ def test_spikingjelly_exact_with_fixed_shared_decay():
     assert a.sum() > 0 and torch.equal(a, b)
 
 
+@pytest.mark.parametrize("parametrization", ["logit", "clamp"])
+@pytest.mark.parametrize("heterogeneity", ["none", "neuron", "synapse"])
+def test_learn_decays_false_keeps_the_hosts_decays_as_they_were(heterogeneity, parametrization):
+    """``learn_decays=False``: a fixed beta stays fixed at its exact value, a learnable one
+    (``learn_beta=True``) stays learnable (with ``"clamp"``, also at its exact value)."""
+    torch.manual_seed(0)
+    net = TutorialNet(10, 16, 3, beta=0.9)
+    net.lif2 = snn.Leaky(beta=torch.tensor(0.83), learn_beta=True)
+    _drive(net.fc1, net.fc2)
+    new = convert(
+        net, heterogeneity=heterogeneity, learn_decays=False, decay_parametrization=parametrization
+    )
+    fixed, learned = new.lif1.layer, new.lif2.layer
+    assert not any(p.requires_grad for p in fixed.decays.parameters())
+    assert all(not d.learnable for d in fixed.decays.values())
+    assert torch.equal(fixed.syn_decay, torch.full_like(fixed.syn_decay, 0.9))  # exact
+    assert all(d.learnable for d in learned.decays.values())
+    if parametrization == "clamp":  # learned directly: exact too
+        assert torch.equal(learned.syn_decay, torch.full_like(learned.syn_decay, 0.83))
+    x = torch.rand(8, 10)
+    (spk, mem), (spk_new, mem_new) = net(x), new(x)
+    assert 0 < spk.sum() and torch.equal(spk, spk_new)
+    if heterogeneity != "synapse" and parametrization == "clamp":
+        assert torch.equal(mem, mem_new)  # bit for bit
+    else:
+        torch.testing.assert_close(mem_new, mem, rtol=0, atol=TOL)
+    mem_new.sum().backward()
+    assert all(d.raw.grad is not None for d in learned.decays.values())
+
+
 def test_fine_tuning_learns_heterogeneous_decays():
     net = TutorialNet(10, 16, 3, beta=0.9)
     _drive(net.fc1, net.fc2)

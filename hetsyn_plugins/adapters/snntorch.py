@@ -480,6 +480,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         heterogeneity: Optional[str] = None,
         *,
         sequence: Optional[bool] = None,
+        decay_parametrization: str = "logit",
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
 
@@ -500,7 +501,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         per-synapse layer at the same dynamics (every decay of neuron j is ``beta_j``; equal up
         to float rounding), ready to learn a time constant per synapse. Threshold, surrogate,
         reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
-        are taken from ``leaky``. ``sequence`` as in the constructor: ``convert`` passes
+        are taken from ``leaky``; learnable decays (``learn_beta=True``) are parametrized by
+        ``decay_parametrization`` (``"clamp"`` keeps ``beta``'s exact value, as snnTorch
+        learns ``beta`` itself). ``sequence`` as in the constructor: ``convert`` passes
         ``False``, since the model it serves calls the layer once per step, with any
         ``(B, *, features)``, as it called the Leaky.
         """
@@ -550,6 +553,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
             call_convention="leaky" if rec is None else "rleaky",
             sequence=sequence,
+            decay_parametrization=decay_parametrization,
             device=weight.device,
             dtype=weight.dtype,
         )

@@ -310,8 +310,9 @@ class HetSynNode(BaseNode):
             new.layer.weight.copy_(linear.weight * scale)
             if linear.bias is not None:
                 new.layer.bias.copy_(linear.bias * scale)
-            if learn and heterogeneity == "none":
-                new.layer.decays["membrane"].raw.copy_(-node.w)
+            decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
+            if learn and decay is not None and decay.parametrization == "logit":
+                decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
         return new
 
     # ------------------------------------------------------------------ read-only views

@@ -76,7 +76,9 @@ def convert(
 
     Exactness. With ``tau_jitter=0`` the converted model starts at the same dynamics, with the
     host's own surrogate and reset: ``heterogeneity`` ``"none"``/``"neuron"`` with
-    ``learn_decays=False`` gives the same spikes and membranes bit for bit; learnable decays
+    ``learn_decays=False`` gives the same spikes and membranes bit for bit for snnTorch
+    (SpikingJelly's ``LIFNode`` rounds its update otherwise: identical spikes in the tests,
+    ``v`` equal up to float rounding); learnable decays
     (``"logit"``: ``r = sigmoid(p)``, one rounding of ``r``) and ``"synapse"`` (per-synapse
     sums) agree up to float rounding (the tests see identical spikes on random inputs).
     ``snn.RLeaky`` pairs agree up to float rounding whatever the options (the input, recurrent
@@ -93,8 +95,9 @@ def convert(
             ``exp(tau_jitter * N(0, 1))`` (per synapse, or per neuron for ``"neuron"``);
             0 keeps the model exact. Not with ``"none"``.
         learn_decays: make every decay of the new layers a learnable parameter (default), so
-            that fine-tuning learns heterogeneous time constants; False keeps them as they
-            were in the host (``snn.Leaky(learn_beta=...)``, ``ParametricLIFNode``).
+            that fine-tuning learns heterogeneous time constants; False keeps each as it was
+            in the host: fixed at its exact value, or learnable (``snn.Leaky(learn_beta=True)``,
+            ``ParametricLIFNode``) with ``decay_parametrization``.
         decay_parametrization: ``"logit"`` (``r = sigmoid(p)``) or ``"clamp"`` (``r`` learned
             directly, exact at the start; clamp it after each step with
             :func:`hetsyn_plugins.clamp_decays_after_step`).
@@ -140,13 +143,15 @@ def convert(
             entries.append(ReportEntry(pair, "kept", "already a HetSyn layer (after a Linear)"))
             continue
         try:
-            new, layer = host.build(roles.linear_of(linear_like), neuron, heterogeneity)
+            new, layer = host.build(
+                roles.linear_of(linear_like), neuron, heterogeneity, decay_parametrization
+            )
         except Refusal as why:
             entries.append(ReportEntry(pair, "refused", str(why)))
             continue
         retune(
             layer,
-            learnable=learn_decays,
+            learnable=True if learn_decays else None,  # False: each as the host had it
             parametrization=decay_parametrization,
             tau_jitter=float(tau_jitter),
             generator=generator,

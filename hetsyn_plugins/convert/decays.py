@@ -1,4 +1,5 @@
-"""Make the decays of a converted core layer learnable, and jitter its synaptic ones."""
+"""Make the decays of a converted core layer learnable (or keep them as the host had them),
+and jitter its synaptic ones."""
 
 from __future__ import annotations
 
@@ -17,18 +18,21 @@ _EPS = 1e-6
 def retune(
     layer: HetSynLIF,
     *,
-    learnable: bool,
+    learnable: bool | None,
     parametrization: str,
     tau_jitter: float,
     generator: torch.Generator | None,
 ) -> None:
-    """Rebuild the decays of ``layer`` as ``learnable`` (with ``parametrization``); multiply
+    """Rebuild the decays of ``layer`` as ``learnable`` (None: each as it is; learnable ones
+    with ``parametrization``); multiply
     each synaptic time constant ``tau = -1 / ln r`` by ``exp(tau_jitter * N(0, 1))``
     (``r -> r ** exp(-tau_jitter * N(0, 1))``, kept within [1e-6, 1 - 1e-6]). Decays already
     as asked and not jittered are left untouched (exact)."""
     for key, old in list(layer.decays.items()):
         jitter = tau_jitter if key in _SYNAPTIC else 0.0
-        if old.learnable == learnable and old.parametrization == parametrization and not jitter:
+        learn = old.learnable if learnable is None else learnable
+        same = old.learnable == learn and (not learn or old.parametrization == parametrization)
+        if same and not jitter:
             continue
         value = old().detach()
         if jitter:
@@ -37,7 +41,7 @@ def retune(
             value = value.clamp(_EPS, 1.0 - _EPS)  # stays in (0, 1) after rounding to float32
         layer.decays[key] = DecayParameter(
             value,
-            learnable=learnable,
+            learnable=learn,
             parametrization=parametrization,
             dtype=old().dtype,
             device=old().device,

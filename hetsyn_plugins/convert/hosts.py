@@ -51,7 +51,7 @@ class SnnTorchHost:
     def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
         return None
 
-    def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str):
+    def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str, parametrization):
         snn = self.snn
         kind = type(neuron)
         if kind is snn.Synaptic:
@@ -84,7 +84,9 @@ class SnnTorchHost:
                 "neuron (convert with heterogeneity 'neuron' or 'synapse')"
             )
         # the model's own forward calls it per step, with the Leaky's (B, *, features)
-        new = self.adapter.HetSynLeaky.from_leaky(linear, neuron, heterogeneity, sequence=False)
+        new = self.adapter.HetSynLeaky.from_leaky(
+            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
+        )
         return new, new.layer
 
     def _check_rleaky(self, neuron: nn.Module, n: int) -> None:
@@ -128,7 +130,7 @@ class SpikingJellyHost:
             return module[0]
         return None
 
-    def build(self, linear: nn.Linear, node: nn.Module, heterogeneity: str):
+    def build(self, linear: nn.Linear, node: nn.Module, heterogeneity: str, parametrization):
         if type(node) not in (self.neuron.LIFNode, self.neuron.ParametricLIFNode):
             raise Refusal(
                 f"{type(node).__name__} has no HetSyn counterpart (LIFNode and "
@@ -136,7 +138,9 @@ class SpikingJellyHost:
             )
         if type(node) is self.neuron.LIFNode:
             _check_decay(f"the decay 1 - 1/tau of tau={node.tau!r}", 1.0 - 1.0 / node.tau)
-        new = self.adapter.HetSynNode.from_linear_lif(linear, node, heterogeneity)
+        new = self.adapter.HetSynNode.from_linear_lif(
+            linear, node, heterogeneity, decay_parametrization=parametrization
+        )
         return new, new.layer
 
     def finish(self, model: nn.Module, copied: bool) -> None:

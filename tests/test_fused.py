@@ -33,6 +33,7 @@ VARIANTS = [
     {"reset_amount": 0.6, "learn_threshold": True},
     {"decay_parametrization": "clamp", "recurrent": True},
     {"learn_decays": False, "recurrent": True},
+    {"decay_input": True, "recurrent": True, "tau_bias": 5.0},
 ]
 
 SHARED = [
@@ -44,6 +45,7 @@ SHARED = [
     {"heterogeneity": "neuron", "detach_reset": True, "recurrent": True},
     {"heterogeneity": "none", "adaptation": True},
     {"heterogeneity": "none", "learn_threshold": True, "reset_amount": 0.7},
+    {"heterogeneity": "neuron", "decay_input": True, "recurrent": True},
 ]
 
 pytestmark = pytest.mark.skipif(not scan.have_numba(), reason="numba is not installed")

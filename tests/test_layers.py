@@ -15,7 +15,7 @@ from hetsyn_plugins.core import (
     preset,
     reset_states,
 )
-from hetsyn_plugins.core.timescales import Decay, Normal
+from hetsyn_plugins.core.timescales import Decay, Normal, Uniform
 
 from .conftest import bernoulli
 
@@ -241,3 +241,33 @@ def test_training_step_changes_decays_and_lowers_loss():
     assert losses[-1] < 0.5 * losses[0]
     assert not torch.allclose(layer.syn_decay, before)
     assert ((layer.syn_decay > 0) & (layer.syn_decay < 1)).all()
+
+
+@pytest.mark.parametrize("heterogeneity", ["synapse", "neuron"])
+def test_decay_input_scales_each_input_by_one_minus_its_decay(heterogeneity):
+    """``decay_input=True`` is the layer with every weight (and the bias) times ``1 - r`` of
+    the pathway it enters (fixed decays: the same parameters written out by hand)."""
+    torch.manual_seed(0)
+    kw = dict(heterogeneity=heterogeneity, recurrent=True, learn_decays=False,
+              dtype=torch.float64, kernel="reference")  # fmt: skip
+    if heterogeneity == "synapse":
+        kw.update(tau_syn=Uniform(2.0, 9.0), tau_reset=6.0, tau_rec=Uniform(2.0, 9.0), tau_bias=4.0)
+    else:
+        kw.update(tau_syn=Uniform(2.0, 9.0))
+    scaled = HetSynLIF(5, 4, decay_input=True, **kw)
+    with torch.no_grad():
+        scaled.weight.uniform_(0.0, 1.0)  # enough drive to spike
+    plain = HetSynLIF(5, 4, **kw)
+    plain.load_state_dict(scaled.state_dict())
+    p = plain.params()
+    gain = (lambda r: (1 - r)[:, None]) if heterogeneity == "neuron" else (lambda r: 1 - r)
+    bias_decay = p.syn_decay if heterogeneity == "neuron" else p.bias_decay
+    with torch.no_grad():
+        plain.weight.mul_(gain(p.syn_decay))
+        plain.recurrent_weight.mul_(gain(p.rec_decay if heterogeneity == "synapse" else p.syn_decay))
+        plain.bias.mul_(1 - bias_decay)
+    x = torch.rand(30, 3, 5, dtype=torch.float64) * 4
+    a, b = scaled.run(x), plain.run(x)
+    assert 0 < a.spikes.sum() < a.spikes.numel() and torch.equal(a.spikes, b.spikes)
+    torch.testing.assert_close(a.membrane, b.membrane, rtol=1e-12, atol=1e-12)
+    assert "decay_input=True" in repr(scaled)

@@ -473,3 +473,30 @@ def test_string_flags_are_refused(name):
 def test_host_arguments_are_named_in_errors(options, match):
     with pytest.raises((TypeError, ValueError), match=match):
         HetSynLeaky(N_IN, N_OUT, **options)
+
+
+@pytest.mark.parametrize("n_in", [N_OUT, N_IN])  # in == out: (out,) must not broadcast over in
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_per_neuron_beta_in_a_per_synapse_layer(n_in, recurrent):
+    """snnTorch's per-neuron beta (out,) under heterogeneity="synapse": each neuron's synapses
+    (and its reset and recurrent decays) start at its beta, the same dynamics as
+    heterogeneity="neuron"."""
+    beta = torch.linspace(0.5, 0.95, N_OUT, dtype=F64)
+    kw = dict(beta=beta, recurrent=recurrent, dtype=F64)
+    syn = HetSynLeaky(n_in, N_OUT, heterogeneity="synapse", **kw)
+    neu = HetSynLeaky(n_in, N_OUT, heterogeneity="neuron", **kw)
+    with torch.no_grad():
+        syn.weight.uniform_(-0.5, 1.2)
+        neu.weight.copy_(syn.weight)
+        if recurrent:
+            neu.layer.recurrent_weight.copy_(syn.recurrent_weight)
+        neu.layer.bias.copy_(syn.bias)
+    assert torch.equal(syn.syn_decay, beta[:, None].expand(N_OUT, n_in))
+    assert torch.equal(syn.reset_decay, beta)
+    x = bernoulli((40, B, n_in), p=0.4)
+    (s1, m1), (s2, m2) = syn(x), neu(x)
+    assert 0 < s2.sum() < s2.numel() and torch.equal(s1, s2)
+    torch.testing.assert_close(m1, m2, rtol=1e-12, atol=1e-12)
+    li = HetSynLI(n_in, N_OUT, beta=beta, dtype=F64)
+    assert torch.equal(li.syn_decay, beta[:, None].expand(N_OUT, n_in))
+    assert torch.equal(li.bias_decay, beta)

@@ -106,11 +106,11 @@ def test_lif_gradients_equal_float64(detach_reset, decay_input, v_reset):
 
     host = grads(lambda x: _run_host(lin, lif, x), [lin.weight, lin.bias])
     mine = grads(lambda x: _run_node(node, x), [node.weight, node.bias])
-    # Folding 1/tau into W and b scales their gradients by 1/tau (chain rule).
-    scale = 1.0 / tau if decay_input else 1.0
+    # the node keeps W and b (decay_input scales them inside, as LIFNode scales its input)
+    assert node.decay_input == decay_input and torch.equal(node.weight, lin.weight)
     assert host[0].abs().sum() > 0
-    for h, m, s in zip(host, mine, [1.0, scale, scale]):
-        torch.testing.assert_close(m * s, h, rtol=1e-9, atol=1e-12)
+    for h, m in zip(host, mine):
+        torch.testing.assert_close(m, h, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("v_reset", [None, 0.0], ids=lambda v: f"v_reset={v}")
@@ -135,20 +135,11 @@ def test_parametric_lif_equal_with_learnable_decay(decay_input, v_reset):
 
     (host_spikes * g_s).sum().backward()
     (spikes * g_s).sum().backward()
-    s = torch.sigmoid(plif.w.detach())
     # The node's decay is sigmoid(raw) with raw = -w, so d/dw = -d/draw; with decay_input the
-    # weights W' = W sigmoid(w) and b' = b sigmoid(w) also depend on w.
-    grad_w = -raw.grad
-    if decay_input:
-        ds = s * (1 - s)
-        grad_w = grad_w + ds * (
-            (node.weight.grad * lin.weight).sum() + (node.bias.grad * lin.bias).sum()
-        )
-        torch.testing.assert_close(node.weight.grad * s, lin.weight.grad, rtol=1e-9, atol=1e-12)
-    else:
-        torch.testing.assert_close(node.weight.grad, lin.weight.grad, rtol=1e-9, atol=1e-12)
+    # input scale 1 - sigmoid(raw) = sigmoid(w) follows it inside the node, as in the PLIF.
+    torch.testing.assert_close(node.weight.grad, lin.weight.grad, rtol=1e-9, atol=1e-12)
     assert plif.w.grad.abs() > 0
-    torch.testing.assert_close(grad_w, plif.w.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(-raw.grad, plif.w.grad, rtol=1e-9, atol=1e-12)
 
 
 def test_reset_net_then_same_result():
@@ -207,3 +198,24 @@ def test_v_set_by_the_user_where_it_is_not_the_whole_state_raises():
     node.v = torch.zeros(B + 1, N_OUT)
     with pytest.raises(ValueError, match=r"v must be a float or a tensor of shape"):
         node(x[1])
+
+
+@pytest.mark.parametrize("decay_input", [True, False], ids=lambda d: f"decay_input={d}")
+def test_node_in_place_of_linear_and_lif_with_the_same_tau(decay_input):
+    """``HetSynNode(tau=...)`` written in place of ``layer.Linear`` + ``LIFNode(tau=...)``
+    (``decay_input`` True by default in both) gives the same spikes: the input is scaled
+    by 1/tau as LIFNode scales it."""
+    tau = 3.0
+    lin, lif = _host(tau, decay_input, 0.0, torch.float64)
+    kwargs = {} if decay_input else {"decay_input": False}
+    node = HetSynNode(N_IN, N_OUT, tau, heterogeneity="none", v_threshold=0.9,
+                      surrogate_function=surrogate.ATan(), store_v_seq=True, step_mode="m",
+                      dtype=torch.float64, **kwargs)  # fmt: skip
+    assert node.decay_input == decay_input
+    with torch.no_grad():
+        node.layer.weight.copy_(lin.weight)
+        node.layer.bias.copy_(lin.bias)
+    x = bernoulli((T, B, N_IN), dtype=torch.float64, seed=4)
+    (host_spikes, host_v), (spikes, v) = _run_host(lin, lif, x), _run_node(node, x)
+    assert 0.05 < host_spikes.mean().item() < 0.6 and torch.equal(spikes, host_spikes)
+    torch.testing.assert_close(v, host_v, rtol=0, atol=1e-12)

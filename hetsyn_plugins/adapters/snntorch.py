@@ -60,6 +60,24 @@ def _decays(beta, tau_syn) -> TimescaleSpec:
     return Decay(beta, name="beta")
 
 
+def _per_neuron_beta(beta, out: int, heterogeneity: str, defaults: dict) -> tuple:
+    """snnTorch's per-neuron ``beta`` of shape (out,) in a per-synapse layer: the decay of each
+    neuron's synapses, (out, 1) (not one per input, which (out,) would broadcast to), and the
+    default of the other pathways' decays (``defaults``: name -> given value or None; the
+    missing ones become that beta, shaped for their pathway). Returns ``(beta, defaults)``."""
+    if heterogeneity != "synapse" or beta is None or isinstance(beta, (int, float)):
+        return beta, defaults
+    b = torch.as_tensor(beta)
+    if b.dim() != 1 or b.numel() != out:
+        return beta, defaults
+    shapes = {"tau_reset": (out,), "tau_rec": (out, 1), "tau_bias": (out,)}
+    filled = {
+        k: Decay(b.reshape(shapes[k]), name="beta") if v is None and k in shapes else v
+        for k, v in defaults.items()
+    }
+    return b.reshape(out, 1), filled
+
+
 def _same_tensor(a: Tensor, b: Tensor) -> bool:
     """True when ``a`` is ``b`` or a detached alias of it (same storage, shape and strides)."""
     return a is b or (
@@ -325,6 +343,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         in_features, out_features: inputs and neurons of the layer.
         beta: decay factors in (0, 1), float or tensor broadcastable to (out, in) (``"synapse"``),
             (out,) (``"neuron"``) or a scalar (``"none"``); kept exact. Or give ``tau_syn``.
+            A 1-D ``beta`` of shape (out,) is per neuron, as in ``snn.Leaky``, also for
+            ``"synapse"``: every synapse of neuron j starts at ``beta_j``, and so do its reset
+            (and recurrent) decays unless ``tau_reset`` (``tau_rec``) are given.
         threshold: firing threshold, float or tensor broadcastable to (out,).
         spike_grad: any snnTorch surrogate (``snntorch.surrogate.*``) or callable of
             ``mem - threshold``; default ``surrogate.atan()``, as ``snn.Leaky``.
@@ -421,6 +442,10 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"got {type(spike_grad).__name__}"
             )
         init_hidden, output = check_bool("init_hidden", init_hidden), check_bool("output", output)
+        beta, other = _per_neuron_beta(
+            beta, out_features, heterogeneity, {"tau_reset": tau_reset, "tau_rec": tau_rec}
+        )
+        tau_reset, tau_rec = other["tau_reset"], other["tau_rec"] if recurrent else tau_rec
         check_number("graded_spikes_factor", graded_spikes_factor)
         check_finite("graded_spikes_factor", graded_spikes_factor)
         with _unlisted_on_error(self):  # SpikingNeuron lists it first thing
@@ -859,6 +884,8 @@ class HetSynLI(_HetSynHost, nn.Module):
     ):
         super().__init__()
         self.init_hidden = check_bool("init_hidden", init_hidden)
+        beta, other = _per_neuron_beta(beta, out_features, heterogeneity, {"tau_bias": tau_bias})
+        tau_bias = other["tau_bias"] if bias else tau_bias  # no bias: no bias decay to set
         self.layer = HetSynReadout(
             in_features,
             out_features,

@@ -134,8 +134,8 @@ class HetSynNode(BaseNode):
       ``ValueError`` otherwise.
 
     With ``heterogeneity="none"`` and ``v_reset`` None or a float, the node equals
-    ``layer.Linear(W, b)`` + ``LIFNode(tau, decay_input=False, ...)`` (spikes identical;
-    ``decay_input=True`` is the same with ``W / tau`` and ``b / tau``): see
+    ``layer.Linear(W, b)`` + ``LIFNode(tau, decay_input, ...)`` with the same ``tau`` and
+    ``decay_input`` (spikes identical, ``v`` up to float rounding): see
     :meth:`from_linear_lif`.
 
     Args:
@@ -149,8 +149,13 @@ class HetSynNode(BaseNode):
             decay_parametrization, kernel: as in :class:`~hetsyn_plugins.core.layers.HetSynLIF`.
         tau_reset, tau_rec, tau_bias, tau_adapt: the other time constants, in steps, as
             ``tau`` (defaults as in the core layer).
+        decay_input: scale each input by ``1 - r = 1 / tau`` of the pathway it enters
+            (``LIFNode``'s ``decay_input``, True by default as there):
+            ``I_ji^t = r_ji I_ji^{t-1} + w_ji x_i^t / tau_ji``, see
+            :func:`hetsyn_plugins.core.dynamics.decayed_input`.
         v_threshold: firing threshold (fires on ``v >= v_threshold``, SpikingJelly's rule).
-        v_reset: ``None`` (soft reset) or the hard-reset potential.
+        v_reset: ``None`` (soft reset, the core's and snnTorch's ``"subtract"``) or the
+            hard-reset potential; the default ``0.0`` is ``LIFNode``'s, a hard reset.
         surrogate_function: a SpikingJelly surrogate, applied to ``v - v_threshold``; default
             a new ``surrogate.Sigmoid()`` (``LIFNode``'s default).
         detach_reset: no gradient through the spikes that enter the reset.
@@ -181,6 +186,7 @@ class HetSynNode(BaseNode):
         learn_decays: bool = True,
         decay_parametrization: str = "logit",
         kernel: str = "auto",
+        decay_input: bool = True,
         v_threshold: float = 1.0,
         v_reset: Optional[float] = 0.0,
         surrogate_function: Optional[nn.Module] = None,
@@ -229,6 +235,7 @@ class HetSynNode(BaseNode):
             decay_parametrization=decay_parametrization,
             spike_fn=surrogate_function,
             kernel=kernel,
+            decay_input=_check_flag("decay_input", decay_input),
             device=device,
             dtype=dtype,
         )
@@ -265,18 +272,17 @@ class HetSynNode(BaseNode):
         per neuron (``"neuron"``) or per synapse and reset current (``"synapse"``: the same
         dynamics up to float rounding, ready to learn a decay per synapse); the same
         ``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
-        ``step_mode`` and ``store_v_seq``. ``decay_input=True`` scales the input by
-        ``1/tau``: it is folded into the weights and bias (``W / tau``, ``b / tau``; for
-        ``ParametricLIFNode`` at its value at conversion time). ``kwargs`` go to the
-        constructor (e.g. ``kernel``).
+        ``decay_input``, ``step_mode`` and ``store_v_seq`` (``decay_input=True`` scales each
+        input by ``1 - r``, which for a ``ParametricLIFNode`` follows the learned decay, as
+        there). ``kwargs`` go to the constructor (e.g. ``kernel``).
         """
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
         if isinstance(node, ParametricLIFNode):
             w = node.w.detach().to(torch.float64)
-            inv_tau, decay, learn = torch.sigmoid(w), Decay(torch.sigmoid(-w)), True
+            decay, learn = Decay(torch.sigmoid(-w)), True
         elif isinstance(node, LIFNode):
-            inv_tau, decay, learn = 1.0 / node.tau, Decay(1.0 - 1.0 / node.tau), False
+            decay, learn = Decay(1.0 - 1.0 / node.tau), False
         else:
             raise TypeError(
                 "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
@@ -295,6 +301,7 @@ class HetSynNode(BaseNode):
             tau_reset=tau_reset,
             bias=linear.bias is not None,
             learn_decays=learn,
+            decay_input=node.decay_input,
             v_threshold=node.v_threshold,
             v_reset=node.v_reset,
             surrogate_function=node.surrogate_function,
@@ -305,11 +312,10 @@ class HetSynNode(BaseNode):
             dtype=linear.weight.dtype,
             **kwargs,
         )
-        scale = inv_tau if node.decay_input else 1.0
         with torch.no_grad():
-            new.layer.weight.copy_(linear.weight * scale)
+            new.layer.weight.copy_(linear.weight)
             if linear.bias is not None:
-                new.layer.bias.copy_(linear.bias * scale)
+                new.layer.bias.copy_(linear.bias)
             decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
             if learn and decay is not None and decay.parametrization == "logit":
                 decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
@@ -331,7 +337,13 @@ class HetSynNode(BaseNode):
     recurrent_decay = _view("recurrent_decay", "Recurrent decays (out, out), or None.")
     bias_decay = _view("bias_decay", "Bias-current decays (out,), or None.")
     adapt_decay = _view("adapt_decay", "Adaptation decays (out,), or None.")
-    tau_syn = _view("tau_syn", "Synaptic time constants ``-1 / ln r_ji`` (out, in).")
+    tau_syn = _view(
+        "tau_syn",
+        "The core's exponential synaptic time constants ``-1 / ln r_ji`` (out, in); "
+        "SpikingJelly's ``tau = 1 / (1 - r_ji)`` is :attr:`tau` (the two differ: "
+        "``tau - tau_syn`` is about 1/2 for long time constants).",
+    )
+    decay_input = _view("decay_input", "Whether inputs are scaled by ``1 - r`` (as LIFNode's).")
     del _view
 
     @property

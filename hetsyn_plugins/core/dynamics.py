@@ -186,6 +186,32 @@ def state_shapes(
     )
 
 
+def decayed_input(params: HetSynParams) -> HetSynParams:
+    """The parameters with every input scaled by one minus the decay it enters with
+    (SpikingJelly's ``decay_input``), so that a constant input ``a`` leads each current to
+    ``a`` itself rather than ``a / (1 - r)``::
+
+        I_ji^t = r_ji I_ji^{t-1} + (1 - r_ji) w_ji x_i^t      (recurrent: (1 - q) u, bias: (1 - r^b) b)
+
+    In the shared layout all of ``W x + b + U z`` enters the neuron's current with ``rho``:
+    ``u^t = rho u^{t-1} + (1 - rho)(W x^t + b + U z^{t-1})``, ``LIFNode(decay_input=True)``'s
+    rule with ``rho = 1 - 1/tau``. Differentiable in the weights and the decays.
+    """
+
+    def scaled(w: Optional[Tensor], r: Optional[Tensor]) -> Optional[Tensor]:
+        if w is None:
+            return None
+        gain = 1 - r
+        return w * (gain[:, None] if gain.dim() == 1 and w.dim() == 2 else gain)
+
+    rho = params.syn_decay
+    return params._replace(
+        weight=scaled(params.weight, rho),
+        bias=scaled(params.bias, rho if params.shared else params.bias_decay),
+        rec_weight=scaled(params.rec_weight, rho if params.shared else params.rec_decay),
+    )
+
+
 def initial_state(
     params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
 ) -> HetSynState:

@@ -24,6 +24,7 @@ from .dynamics import (
     HetSynParams,
     HetSynState,
     SpikeFn,
+    decayed_input,
     initial_state,
     state_shapes,
 )
@@ -377,6 +378,9 @@ class HetSynLIF(_HetSynLayer):
         dt: the time step, in the unit of the time constants.
         kernel: multi-step path, ``"auto"`` or a name from ``hetsyn_plugins.core.kernels``.
         stateful: carry the final state of a call into the next (until :meth:`reset_state`).
+        decay_input: scale every input by one minus the decay it enters with
+            (:func:`~hetsyn_plugins.core.dynamics.decayed_input`; SpikingJelly's
+            ``decay_input``): a constant input ``a`` leads each current to ``a``.
 
     Shapes:
         ``forward``: input (T, B, in) -> spikes (T, B, out). :meth:`step`: (B, in) -> (B, out).
@@ -409,6 +413,7 @@ class HetSynLIF(_HetSynLayer):
         dt: float = 1.0,
         kernel: str = "auto",
         stateful: bool = False,
+        decay_input: bool = False,
         device=None,
         dtype=None,
     ):
@@ -428,6 +433,7 @@ class HetSynLIF(_HetSynLayer):
         self.config = DynamicsConfig(reset, reset_timing, check_bool("detach_reset", detach_reset))
         self.recurrent = check_bool("recurrent", recurrent)
         self.adaptation = check_bool("adaptation", adaptation)
+        self.decay_input = check_bool("decay_input", decay_input)
         self.spike_fn = default_spike_fn() if spike_fn is None else spike_fn
         if not callable(self.spike_fn):
             raise TypeError(f"spike_fn must be callable; got {type(spike_fn).__name__}")
@@ -526,7 +532,7 @@ class HetSynLIF(_HetSynLayer):
             syn, reset = self._decay("syn"), self._decay("reset")
             rec = self._decay("rec") if self.recurrent else None
             bias_decay = self._decay("bias") if "bias" in self.decays else reset
-        return HetSynParams(
+        params = HetSynParams(
             weight=self.weight,
             syn_decay=syn,
             shared=self.shared,
@@ -540,6 +546,7 @@ class HetSynLIF(_HetSynLayer):
             adapt_decay=self._decay("adapt") if self.adaptation else None,
             adapt_strength=self.adapt_strength,
         )
+        return decayed_input(params) if self.decay_input else params
 
     def _config(self) -> DynamicsConfig:
         return self.config
@@ -574,6 +581,8 @@ class HetSynLIF(_HetSynLayer):
             parts.append("recurrent=True")
         if self.adaptation:
             parts.append("adaptation=True")
+        if self.decay_input:
+            parts.append("decay_input=True")
         parts.append(f"reset={self.config.reset!r}")
         if self.config.reset_timing != DynamicsConfig(self.config.reset).reset_timing:
             parts.append(f"reset_timing={self.config.reset_timing!r}")

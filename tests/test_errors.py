@@ -189,3 +189,36 @@ def test_flags_take_bools_and_zero_one():
 def test_neuron_constants_are_checked(options, error, match):
     with pytest.raises(error, match=match):
         HetSynLIF(3, 2, **options)
+
+
+def test_decay_that_rounds_to_one_in_the_layer_dtype():
+    """A float32 decay that rounds to exactly 1.0 (tau = 1e9 steps) is refused at
+    construction (the FFT filter gave NaN); float64 holds it."""
+    with pytest.raises(ValueError, match=r"decays of tau_syn in the layer's dtype torch.float32 "
+                       r"must lie in the open interval \(0, 1\).*1\.0"):  # fmt: skip
+        HetSynLIF(3, 2, tau_syn=1e9)
+    layer = HetSynLIF(3, 2, tau_syn=1e9, dtype=torch.float64, kernel="fft")
+    assert torch.isfinite(layer(torch.ones(20, 1, 3, dtype=torch.float64))).all()
+
+
+@pytest.mark.parametrize("kernel", ["reference", "scan", "fft"])
+@pytest.mark.parametrize("heterogeneity", ["synapse", "neuron"])
+@pytest.mark.parametrize("cls", [HetSynLIF, HetSynReadout])
+def test_mixed_dtypes(cls, heterogeneity, kernel):
+    """Half / bfloat16 input into a float32 layer runs in float32 (the input cast exactly:
+    the same result as the float32 input, on every kernel and per step); float64 input into a
+    float32 layer raises, naming both dtypes."""
+    torch.manual_seed(0)
+    layer = cls(6, 4, heterogeneity=heterogeneity, kernel=kernel)
+    x = (torch.rand(12, 3, 6) < 0.4).float()
+    expected, expected_step = layer.run(x), layer.step(x[0])
+    for dtype in (torch.float16, torch.bfloat16):
+        out = layer.run(x.to(dtype))
+        assert out.membrane.dtype == torch.float32
+        assert torch.equal(out.membrane, expected.membrane)
+        assert torch.equal(layer.step(x[0].to(dtype)).membrane, expected_step.membrane)
+    with pytest.raises(TypeError, match=r"input has dtype torch.float64, which this layer's "
+                       r"dtype torch.float32 cannot hold exactly"):  # fmt: skip
+        layer.run(x.double())
+    with pytest.raises(TypeError, match="torch.float64"):
+        layer.step(x[0].double())

@@ -113,6 +113,21 @@ def test_fast_path_from_a_nonzero_initial_state(options, fast_kernel):
         torch.testing.assert_close(u, v, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("readout", [False, True])
+def test_fft_from_zero_currents_that_need_a_gradient(readout):
+    """Zero initial currents that require grad: the FFT filter, which starts from zero and has
+    no gradient for them, hands over to the scan (the gradient was dropped: None)."""
+    cls = HetSynReadout if readout else HetSynLIF
+    fft, ref = _pair(cls, {}, "fft")
+    x = bernoulli((T, B, N_IN), p=0.3)
+    state = ref.run(x[:2]).state.map(lambda t: torch.zeros_like(t).requires_grad_())
+    assert choose_kernel("fft", x, fft.params(), state) == "scan"
+    a, b = fft.run(x, state), ref.run(x, state)
+    (ga,), (gb,) = (torch.autograd.grad(o.membrane.sum(), [state.syn]) for o in (a, b))
+    assert gb.abs().sum() > 0
+    torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-12)
+
+
 def test_auto_picks_a_fast_path():
     layer = HetSynLIF(4, 3)
     state = layer.run(torch.zeros(2, 1, 4)).state

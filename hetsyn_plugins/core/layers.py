@@ -149,6 +149,7 @@ class _HetSynLayer(nn.Module):
             decay,
             learnable=self._learn_decays,
             parametrization=self._decay_parametrization,
+            name=f"the decays of {name}",
             **self._factory,
         )
 
@@ -275,10 +276,25 @@ class _HetSynLayer(nn.Module):
                 f"input must have at least one step and one sample (T, B >= 1); got shape "
                 f"{tuple(x.shape)}"
             )
-        return x
+        return self._in_layer_dtype(x)
 
     def _check_step(self, x: object) -> Tensor:
-        return check_input("input", x, dims=2, features=self.in_features, layout="(B, in)")
+        x = check_input("input", x, dims=2, features=self.in_features, layout="(B, in)")
+        return self._in_layer_dtype(x)
+
+    def _in_layer_dtype(self, x: Tensor) -> Tensor:
+        """``x`` in the layer's dtype where that holds it exactly (half, bfloat16 or float32
+        input into a wider layer: every kernel then computes in the layer's precision); a
+        narrower layer than the input raises ``TypeError`` rather than round it."""
+        dtype = self.weight.dtype
+        if x.dtype == dtype:
+            return x
+        if torch.promote_types(x.dtype, dtype) == dtype:
+            return x.to(dtype)
+        raise TypeError(
+            f"input has dtype {x.dtype}, which this layer's dtype {dtype} cannot hold exactly; "
+            f"cast the input (x.to({dtype})) or the layer (layer.to({x.dtype}))"
+        )
 
     def reset_state(self) -> None:
         """Forget the carried state (the next call starts from zeros)."""

@@ -215,12 +215,15 @@ class DecayParameter(nn.Module):
         parametrization: str = "logit",
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        name: str = "decay",
     ):
         super().__init__()
         check_choice("decay_parametrization", parametrization, PARAMETRIZATIONS)
-        check_decay("decay", decay)
+        check_decay(name, decay)
         dtype = dtype or torch.get_default_dtype()
         decay = decay.detach().to(dtype=dtype, device=device)
+        # a decay within 1e-8 of 1 (a time constant of 1e8 steps) rounds to 1.0 in float32
+        check_decay(f"{name} in the layer's dtype {dtype}", decay)
         self.learnable = bool(learnable)
         self.parametrization = parametrization
         if not self.learnable:

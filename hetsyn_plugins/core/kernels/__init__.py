@@ -77,8 +77,8 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
                 f"for testing on the CPU); got triton installed={have_triton()}, "
                 f"device={x.device.type!r}"
             )
-    if kernel == "fft" and not params.shared and bool(state.syn.any()):
-        return "scan"  # the FFT filter starts from zero currents
+    if kernel == "fft" and not params.shared and (state.syn.requires_grad or bool(state.syn.any())):
+        return "scan"  # the FFT filter starts from zero currents, and has no gradient for them
     return kernel
 
 

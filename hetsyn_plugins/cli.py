@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=0, help="evaluate (and save) every N steps")
     tr.add_argument("--out", required=True, help="checkpoint folder")
     tr.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    tr.add_argument("--force", action="store_true", help="overwrite a checkpoint in --out")
     tr.add_argument("--quiet", action="store_true")
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
 
@@ -177,6 +178,7 @@ def _train(args) -> int:
         eval_every=args.eval_every,
         checkpoint=args.out,
         resume=args.resume,
+        force=args.force,
         progress=not args.quiet,
     )
     print(
@@ -191,6 +193,8 @@ def _eval(args) -> int:
     from .tasks.evaluation import robustness
     from .tasks.training import load_checkpoint
 
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be a positive integer; got {args.repeats}")
     net, task, config = load_checkpoint(args.checkpoint)
     defaults = {
         "deletion": [0, 0.2, 0.4, 0.6],

@@ -167,3 +167,19 @@ def test_set_reads_python_booleans():
     assert _parse_options(["a=False", "b=false", "c=True", "d=None", "e=text", "f=2"]) == {
         "a": False, "b": False, "c": True, "d": None, "e": "text", "f": 2,
     }  # fmt: skip
+
+
+def test_train_refuses_to_overwrite_without_force_and_names_bad_arguments(tmp_path, capsys):
+    out = tmp_path / "run"
+    small = [*TINY_DMS, "--batch-size", 16, "--steps", 1]
+    assert run(capsys, *TRAIN_DMS, *small, "--out", out)[0] == 0
+    code, _, err = run(capsys, *TRAIN_DMS, *small, "--out", out)
+    assert code == 1 and "already holds a checkpoint" in err and "--force" in err
+    assert run(capsys, *TRAIN_DMS, *small, "--out", out, "--force")[0] == 0
+    code, _, err = run(capsys, *TRAIN_DMS, *small, "--out", tmp_path / "x", "--device", "bogus")
+    assert code == 1 and "device must be a torch device" in err
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, *TRAIN_DMS, *small, "--out", tmp_path / "file")
+    assert code == 1 and "is a file" in err
+    code, _, err = run(capsys, "eval", out, "--repeats", 0)
+    assert code == 1 and "--repeats must be a positive integer; got 0" in err

@@ -303,3 +303,107 @@ def test_compare_models_and_hidden_size_sweep():
     table = hidden_size_sweep(task, ["HomNeuLIF"], sizes=(2, 7), seeds=(0,), **options)
     assert set(table["HomNeuLIF"]) == {2, 7} and table["HomNeuLIF"][7]["n"] == 1
     assert all(0 <= v["mean"] <= 1 for v in table["HomNeuLIF"].values())
+
+
+# ---------------------------------------------------------------- checkpoints: safe and whole
+
+
+def test_an_existing_checkpoint_is_not_overwritten_without_force(tmp_path):
+    task = make_task("dms", **SMALL["dms"])
+    train(task, "HomNeuLIF", steps=1, checkpoint=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="already holds a checkpoint: resume it"):
+        train(task, "HetSynLIF", steps=1, checkpoint=tmp_path, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "HomNeuLIF"
+    train(task, "HetSynLIF", steps=1, checkpoint=tmp_path, force=True, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "HetSynLIF"
+
+
+def test_bad_checkpoint_folders_fail_before_training(tmp_path, monkeypatch):
+    task = make_task("dms", **SMALL["dms"])
+    steps = []
+    monkeypatch.setattr(task, "loss", lambda *a: steps.append(1) / 0)  # training never starts
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(CheckpointError, match="is a file"):
+        train(task, "HetSynLIF", steps=1, checkpoint=tmp_path / "file", progress=False)
+    with pytest.raises(ValueError, match="device must be a torch device .* got 'bogus'"):
+        train(task, "HetSynLIF", steps=1, device="bogus", progress=False)
+    with pytest.raises(CheckpointError, match="cannot create the checkpoint folder"):
+        train(task, "HetSynLIF", steps=1, checkpoint=tmp_path / "file" / "sub", progress=False)
+    assert not steps
+
+
+def test_an_interrupted_save_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
+    from hetsyn_plugins.tasks import training
+
+    task = make_task("dms", **SMALL["dms"])
+    train(task, "HetSynLIF", steps=1, checkpoint=tmp_path, progress=False)
+    before = (tmp_path / "state.pt").read_bytes()
+
+    def torn(obj, path):  # a save stopped half-way
+        with open(path, "wb") as f:
+            f.write(b"\x80\x02 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.torch, "save", torn)
+    with pytest.raises(KeyboardInterrupt):
+        train(task, "HetSynLIF", steps=2, checkpoint=tmp_path, resume=True, progress=False)
+    assert (tmp_path / "state.pt").read_bytes() == before
+    net, _, config = load_checkpoint(tmp_path)
+    assert config["step"] == 1
+
+
+def test_ctrl_c_saves_after_the_step_in_progress_and_resume_continues(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    task = make_task("dms", **SMALL["dms"])
+    loss = task.loss
+    calls = []
+
+    def loss_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == 2:  # during step 2, the default --eval-every 0
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss(*args)
+
+    monkeypatch.setattr(task, "loss", loss_then_ctrl_c)
+    options = dict(batch_size=32, seed=3, progress=False)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after step 2; saved to"):
+        train(task, "HetSynLIF", steps=6, checkpoint=tmp_path / "run", **options)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["step"] == 2 and [r["step"] for r in config["history"]] == [1, 2]
+    monkeypatch.setattr(task, "loss", loss)
+    resumed = train(task, "HetSynLIF", steps=6, checkpoint=tmp_path / "run", resume=True,
+                    **options)  # fmt: skip
+    full = train(task, "HetSynLIF", steps=6, **options)
+    assert [r["step"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_checkpoints_hold_the_record_of_their_step(tmp_path, monkeypatch):
+    from hetsyn_plugins.tasks import training
+
+    task = make_task("dms", **SMALL["dms"])
+    saved = []
+    save = training.save_checkpoint
+
+    def spy(folder, net, optimizer, generator, config, result):
+        saved.append([r["step"] for r in result.history])
+        return save(folder, net, optimizer, generator, config, result)
+
+    monkeypatch.setattr(training, "save_checkpoint", spy)
+    train(task, "HetSynLIF", steps=4, eval_every=2, checkpoint=tmp_path, progress=False)
+    assert saved[:2] == [[1, 2], [1, 2, 3, 4]]
+    history = json.loads((tmp_path / "config.json").read_text())["history"]
+    assert "test_metric" in history[1] and history[1]["step"] == 2
+
+
+def test_resume_from_a_state_without_the_optimizer(tmp_path):
+    task = make_task("dms", **SMALL["dms"])
+    train(task, "HetSynLIF", steps=1, checkpoint=tmp_path, progress=False)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    torch.save({"net": state["net"]}, tmp_path / "state.pt")
+    with pytest.raises(CheckpointError, match=r"state.pt lacks \['optimizer', 'generator', 'step'\]"):
+        train(task, "HetSynLIF", steps=2, checkpoint=tmp_path, resume=True, progress=False)

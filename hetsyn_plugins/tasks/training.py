@@ -4,12 +4,18 @@ A checkpoint is a folder with ``config.json`` (task, task options, model, model 
 training options, history: human-readable, enough to rebuild everything) and ``state.pt``
 (the network's ``state_dict``, the optimizer's, the step and the random generator's state).
 ``train(..., checkpoint=folder, resume=True)`` continues a run where its checkpoint stopped.
+Saves are atomic, a Ctrl-C saves after the step in progress, and an existing checkpoint is
+never overwritten unless asked (``force=True``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +101,7 @@ def train(
     eval_every: int = 0,
     checkpoint: Optional[str | Path] = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``model`` (one of the four presets) on ``task`` with Adam.
@@ -103,8 +110,13 @@ def train(
         steps: optimizer steps in all (a resumed run counts the steps already done).
         time_limit: stop after this many seconds even if ``steps`` are not done.
         eval_every: evaluate on the test split every so many steps (0: only at the end).
-        checkpoint: folder to save the run to (at every evaluation and at the end).
+        checkpoint: folder to save the run to (at every evaluation, at the end, and when the
+            run is interrupted by Ctrl-C, after the step in progress). Each save replaces
+            the files atomically (written aside, then renamed; ``config.json`` last), so an
+            interrupted save leaves the previous checkpoint whole.
         resume: continue from ``checkpoint`` (which must exist and match ``task``/``model``).
+        force: overwrite a checkpoint already in ``checkpoint`` (without it, and without
+            ``resume``, that is an error: the folder may hold another model's run).
 
     Returns a :class:`TrainResult`; the test figures come from :func:`evaluate`.
     """
@@ -112,6 +124,8 @@ def train(
     steps = check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
     device_ = _resolve_device(device)
+    if checkpoint is not None:
+        _check_out(Path(checkpoint), resume=resume, force=force)
     model_options = dict(model_options or {})
     torch.manual_seed(seed)
     net = task.build_model(model, **model_options).to(device_)
@@ -142,24 +156,33 @@ def train(
         leave=False,
     )
     net.train()
-    while result.steps < steps and not _out_of_time(start, time_limit):
-        for x, target in task.batches("train", batch_size, generator):
-            x, target = x.to(device_), target.to(device_)
-            loss = task.loss(net(x), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            result.steps += 1
-            record = {"step": result.steps, "loss": loss.item()}
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-            if eval_every and result.steps % eval_every == 0:
-                record["test_loss"], record["test_metric"] = evaluate(net, task)
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, net, optimizer, generator, config, result)
-            result.history.append(record)
-            if result.steps >= steps or _out_of_time(start, time_limit):
-                break
+    with _deferred_interrupt() as interrupted:
+        while result.steps < steps and not _out_of_time(start, time_limit):
+            for x, target in task.batches("train", batch_size, generator):
+                x, target = x.to(device_), target.to(device_)
+                loss = task.loss(net(x), target)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                result.steps += 1
+                record = {"step": result.steps, "loss": loss.item()}
+                result.history.append(record)  # saved with the checkpoint of this step
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+                if eval_every and result.steps % eval_every == 0:
+                    record["test_loss"], record["test_metric"] = evaluate(net, task)
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+                if interrupted():
+                    bar.close()
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+                    raise KeyboardInterrupt(
+                        f"interrupted after step {result.steps}"
+                        + (f"; saved to {str(checkpoint)!r}" if checkpoint is not None else "")
+                    )
+                if result.steps >= steps or _out_of_time(start, time_limit):
+                    break
     bar.close()
     result.seconds = time.monotonic() - start
     last = result.history[-1] if result.history else {}
@@ -200,8 +223,14 @@ def save_checkpoint(
         "generator": generator.get_state(),
         "step": result.steps,
     }
-    torch.save(state, folder / STATE_FILE)
-    (folder / CONFIG_FILE).write_text(json.dumps(record, indent=1))
+    # written aside and renamed (atomic), the config last: an interrupted save leaves the
+    # previous checkpoint whole
+    tmp = folder / (STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, folder / STATE_FILE)
+    tmp = folder / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, folder / CONFIG_FILE)
     return folder
 
 
@@ -266,10 +295,61 @@ def _restore(folder, config, net, optimizer, generator) -> tuple[int, list[dict]
                 f"this run's is {config[key]!r}"
             )
     state = _load_state(folder)
-    net.load_state_dict(state["net"])
-    optimizer.load_state_dict(state["optimizer"])
-    generator.set_state(state["generator"])
+    missing = [k for k in ("optimizer", "generator", "step") if k not in state]
+    if missing:
+        raise CheckpointError(
+            f"cannot resume from {str(folder)!r}: {STATE_FILE} lacks {missing} (it holds a "
+            "network only; train anew with force=True / --force to overwrite it)"
+        )
+    try:
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise CheckpointError(f"cannot resume from {str(folder)!r}: {err}") from None
     return int(state["step"]), list(saved.get("history", []))
+
+
+def _check_out(folder: Path, *, resume: bool, force: bool) -> None:
+    """Before any training: ``folder`` can take the checkpoint, and does not hold another
+    run's unless resuming it or ``force``."""
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"checkpoint must be a folder; {str(folder)!r} is a file")
+    has_run = (folder / CONFIG_FILE).exists() or (folder / STATE_FILE).exists()
+    if has_run and not (resume or force):
+        raise CheckpointError(
+            f"{str(folder)!r} already holds a checkpoint: resume it (resume=True, --resume), "
+            "overwrite it (force=True, --force), or choose another folder"
+        )
+    if resume:
+        read_config(folder)  # the run to continue is there (else: what is wrong with it)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CheckpointError(f"cannot create the checkpoint folder {str(folder)!r}: {err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CheckpointError(f"the checkpoint folder {str(folder)!r} is not writable")
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Ctrl-C (SIGINT) during training ends the step in progress first: the context yields a
+    function telling whether one came; a second Ctrl-C interrupts at once. Outside the main
+    thread (no signal handlers there) nothing changes."""
+    flag = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum, frame):
+        flag.append(signum)
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C: at once
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(flag)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -292,7 +372,12 @@ def _device_of(net: torch.nn.Module) -> torch.device:
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:1'; got {device!r}"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device must be available on this machine; got {str(device)!r} (no CUDA)")
     return device

@@ -188,7 +188,7 @@ def test_v_set_by_the_user_is_honoured(step_mode, v_reset):
 
 def test_v_set_by_the_user_where_it_is_not_the_whole_state_raises():
     node = HetSynNode(N_IN, N_OUT, step_mode="s")  # per-synapse currents
-    x = bernoulli((3, B, N_IN), seed=1)
+    x = bernoulli((3, B, N_IN), seed=1, dtype=torch.float32)
     node(x[0])
     node.v = torch.zeros(B, N_OUT)
     with pytest.raises(ValueError, match="a v set by the user can set the node's state only"):

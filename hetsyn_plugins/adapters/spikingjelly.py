@@ -18,10 +18,10 @@ from typing import Optional
 
 import torch
 from spikingjelly.activation_based import surrogate
-from spikingjelly.activation_based.neuron import BaseNode, LIFNode, ParametricLIFNode
+from spikingjelly.activation_based.neuron import BaseNode
 from torch import Tensor, nn
 
-from ..core.dynamics import HetSynState, initial_state, state_shapes
+from ..core.dynamics import HetSynState, initial_state, state_from_membrane, state_shapes
 from ..core.layers import HetSynLIF, deepcopy_detached
 from ..core.spikes import declare_elementwise
 from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
@@ -276,50 +276,9 @@ class HetSynNode(BaseNode):
         input by ``1 - r``, which for a ``ParametricLIFNode`` follows the learned decay, as
         there). ``kwargs`` go to the constructor (e.g. ``kernel``).
         """
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
-        if isinstance(node, ParametricLIFNode):
-            w = node.w.detach().to(torch.float64)
-            decay, learn = Decay(torch.sigmoid(-w)), True
-        elif isinstance(node, LIFNode):
-            decay, learn = Decay(1.0 - 1.0 / node.tau), False
-        else:
-            raise TypeError(
-                "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
-                f"got {type(node).__name__}"
-            )
-        tau_reset = None
-        if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
-            rho = decay.decay("tau", (linear.out_features,), 1.0)
-            decay = Decay(rho[:, None] if heterogeneity == "synapse" else rho)
-            tau_reset = Decay(rho) if heterogeneity == "synapse" else None
-        new = cls(
-            linear.in_features,
-            linear.out_features,
-            decay,
-            heterogeneity=heterogeneity,
-            tau_reset=tau_reset,
-            bias=linear.bias is not None,
-            learn_decays=learn,
-            decay_input=node.decay_input,
-            v_threshold=node.v_threshold,
-            v_reset=node.v_reset,
-            surrogate_function=node.surrogate_function,
-            detach_reset=node.detach_reset,
-            step_mode=node.step_mode,
-            store_v_seq=node.store_v_seq,
-            device=linear.weight.device,
-            dtype=linear.weight.dtype,
-            **kwargs,
-        )
-        with torch.no_grad():
-            new.layer.weight.copy_(linear.weight)
-            if linear.bias is not None:
-                new.layer.bias.copy_(linear.bias)
-            decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
-            if learn and decay is not None and decay.parametrization == "logit":
-                decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
-        return new
+        from ..convert.pairs import linear_lif_node
+
+        return linear_lif_node(cls, linear, node, heterogeneity, **kwargs)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -420,8 +379,7 @@ class HetSynNode(BaseNode):
             )
         # the post-reset voltage, measured from c, with no reset pending
         membrane = (v - self._rest).reshape(core.v.shape)
-        state = core._replace(syn=membrane, v=membrane, spike=torch.zeros_like(membrane))
-        return self._node_states(v, state)
+        return self._node_states(v, core._replace(**state_from_membrane(membrane)._asdict()))
 
     def _core_state(self, states) -> HetSynState:
         return HetSynState(**dict(zip(self._core_fields, states[1:])))

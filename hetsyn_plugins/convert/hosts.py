@@ -91,7 +91,9 @@ class SnnTorchHost:
 
     def _check_rleaky(self, neuron: nn.Module, n: int) -> None:
         # init_hidden True or False: the recurrent HetSynLeaky takes RLeaky's (input, spk, mem)
-        why = self.adapter.rleaky_mismatch(neuron, n)
+        from .pairs import rleaky_mismatch
+
+        why = rleaky_mismatch(neuron, n)
         if why:
             raise Refusal(f"snn.RLeaky: {why}")
 

@@ -186,6 +186,14 @@ def state_shapes(
     )
 
 
+def state_from_membrane(v: Tensor, spike: Optional[Tensor] = None) -> HetSynState:
+    """The state of a shared layout (heterogeneity ``"neuron"`` / ``"none"``, no recurrence,
+    adaptation or bias current) whose membrane is ``v`` (B, out): the neuron's summed current
+    is ``v`` itself, and ``spike`` (default none) the spikes whose reset is still pending.
+    Where the membrane is the whole state, hosts set the state from theirs with it."""
+    return HetSynState(syn=v, v=v, spike=torch.zeros_like(v) if spike is None else spike)
+
+
 def decayed_input(params: HetSynParams) -> HetSynParams:
     """The parameters with every input scaled by one minus the decay it enters with
     (SpikingJelly's ``decay_input``), so that a constant input ``a`` leads each current to

@@ -1,25 +1,9 @@
-"""snnTorch adapter: ``snntorch.HetSynLeaky`` (spiking) and ``snntorch.HetSynLI`` (readout).
-
-Each class wraps one core layer (:class:`~hetsyn_plugins.core.layers.HetSynLIF` or
-:class:`~hetsyn_plugins.core.layers.HetSynReadout`, attribute ``layer``) and translates
-snnTorch's conventions: argument names (``beta``, ``spike_grad``, ``reset_mechanism``,
-``reset_delay``, ``init_hidden``, ``output``, ``graded_spikes_factor``), a membrane kept in the
-module, ``reset_mem()`` / ``reset_hidden()`` / ``detach_hidden()``, and
-``snntorch.utils.reset(net)``. The equations are those of :mod:`hetsyn_plugins.core.dynamics`.
-
-:func:`register` (called by :mod:`hetsyn_plugins._import_hook` when snnTorch is imported)
-attaches the classes to ``snntorch`` and makes snnTorch's utilities aware of them:
-``utils.reset(net)`` also resets the HetSyn layers inside ``net``, the class methods
-``reset_hidden()`` / ``detach_hidden()`` of snnTorch's neurons (``snn.Leaky.reset_hidden()``)
-also reset / detach every HetSyn layer; ``backprop`` (``BPTT``,
-``TBPTT``, ``RTRL``) and ``export_nir.export_to_nir`` raise a clear ``TypeError`` for a network
-that contains one, instead of silently not detaching or dropping it.
-"""
+"""The snnTorch neuron classes: ``HetSynLeaky`` (spiking) and ``HetSynLI`` (readout), each a
+core layer (``layer``) with snnTorch's face; see :mod:`hetsyn_plugins.adapters.snntorch`."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Optional, Union
 
 import snntorch
@@ -27,63 +11,25 @@ import torch
 from snntorch._neurons.neurons import SpikingNeuron
 from torch import Tensor, nn
 
-from .._import_hook import when_imported
-from ..core.dynamics import HetSynState, post_reset_membrane
-from ..core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
-from ..core.timescales import Decay, TimescaleSpec
-from ..core.validation import (
+from ...core.dynamics import HetSynState, post_reset_membrane, state_from_membrane
+from ...core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
+from ...core.timescales import TimescaleSpec
+from ...core.validation import (
     check_bool,
     check_choice,
     check_finite,
     check_float_tensor,
     check_number,
 )
-
-__all__ = ["HetSynLeaky", "HetSynLI", "register"]
-
-Membrane = Union[Tensor, HetSynState]
-
-# How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)`` or
-# snn.RLeaky's ``(input_, spk, mem)`` (see HetSynLeaky.forward).
-CALL_CONVENTIONS = ("leaky", "rleaky")
-
-
-def _decays(beta, tau_syn) -> TimescaleSpec:
-    """The core ``tau_syn`` from snnTorch's ``beta`` (decays, kept exact) or ``tau_syn``."""
-    if (beta is None) == (tau_syn is None):
-        raise ValueError(
-            "give exactly one of beta (decay factors in (0, 1)) and tau_syn (time constants "
-            f"or an initializer); got beta={beta!r}, tau_syn={tau_syn!r}"
-        )
-    if beta is None:
-        return tau_syn
-    return Decay(beta, name="beta")
-
-
-def _per_neuron_beta(beta, out: int, heterogeneity: str, defaults: dict) -> tuple:
-    """snnTorch's per-neuron ``beta`` of shape (out,) in a per-synapse layer: the decay of each
-    neuron's synapses, (out, 1) (not one per input, which (out,) would broadcast to), and the
-    default of the other pathways' decays (``defaults``: name -> given value or None; the
-    missing ones become that beta, shaped for their pathway). Returns ``(beta, defaults)``."""
-    if heterogeneity != "synapse" or beta is None or isinstance(beta, (int, float)):
-        return beta, defaults
-    b = torch.as_tensor(beta)
-    if b.dim() != 1 or b.numel() != out:
-        return beta, defaults
-    shapes = {"tau_reset": (out,), "tau_rec": (out, 1), "tau_bias": (out,)}
-    filled = {
-        k: Decay(b.reshape(shapes[k]), name="beta") if v is None and k in shapes else v
-        for k, v in defaults.items()
-    }
-    return b.reshape(out, 1), filled
-
-
-def _same_tensor(a: Tensor, b: Tensor) -> bool:
-    """True when ``a`` is ``b`` or a detached alias of it (same storage, shape and strides)."""
-    return a is b or (
-        a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
-    )
-
+from ._state_args import (
+    CALL_CONVENTIONS,
+    Membrane,
+    decays,
+    flat_state_arg,
+    per_neuron_beta,
+    same_tensor,
+    state_arguments,
+)
 
 @contextlib.contextmanager
 def _unlisted_on_error(neuron: nn.Module):
@@ -188,8 +134,8 @@ class _HetSynHost:
         x = x.reshape(x.shape[0], -1, n_in) if seq else x.reshape(-1, n_in)
         batch = x.shape[-2]
         # state arguments shaped as the batch, (B, *, out), taken as (B x ..., out)
-        mem = self._flat(mem, self.mem, lead, batch)
-        spk = self._flat(spk, getattr(self, "spk", None), lead, batch)
+        mem = flat_state_arg(mem, self.mem, lead, batch)
+        spk = flat_state_arg(spk, getattr(self, "spk", None), lead, batch)
         state = self._start(mem, batch, spk)
         out = self.layer.run(x, state) if seq else self.layer.step(x, state)
         shape = (x.shape[0], *lead, n_out) if seq else (*lead, n_out)
@@ -198,19 +144,6 @@ class _HetSynHost:
         self.mem = membrane[-1] if seq else membrane
         return out.spikes.reshape(shape), membrane, seq
 
-    @staticmethod
-    def _flat(value, own: Optional[Tensor], lead: tuple, batch: int):
-        """A state argument shaped (B, *, out) as (B x ..., out); ``own`` (the tensor this
-        layer returned) and anything else pass unchanged."""
-        if (
-            isinstance(value, Tensor)
-            and len(lead) > 1
-            and tuple(value.shape[:-1]) == tuple(lead)
-            and not (own is not None and _same_tensor(value, own))
-        ):
-            return value.reshape(batch, value.shape[-1])
-        return value
-
     def _start(
         self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
     ) -> Optional[HetSynState]:
@@ -218,7 +151,7 @@ class _HetSynHost:
         (``spk`` is None here; HetSynLeaky reads it)."""
         if isinstance(mem, HetSynState):
             return mem
-        if mem is None or (isinstance(mem, Tensor) and _same_tensor(mem, self.mem)):
+        if mem is None or (isinstance(mem, Tensor) and same_tensor(mem, self.mem)):
             state = self.state  # carried on, as snn.Leaky carries its ``mem``
             if state is None or state.v.shape[0] != batch:
                 return None
@@ -442,7 +375,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"got {type(spike_grad).__name__}"
             )
         init_hidden, output = check_bool("init_hidden", init_hidden), check_bool("output", output)
-        beta, other = _per_neuron_beta(
+        beta, other = per_neuron_beta(
             beta, out_features, heterogeneity, {"tau_reset": tau_reset, "tau_rec": tau_rec}
         )
         tau_reset, tau_rec = other["tau_reset"], other["tau_rec"] if recurrent else tau_rec
@@ -469,7 +402,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 out_features,
                 recurrent=recurrent,
                 heterogeneity=heterogeneity,
-                tau_syn=_decays(beta, tau_syn),
+                tau_syn=decays(beta, tau_syn),
                 tau_reset=tau_reset,
                 tau_rec=tau_rec,
                 tau_bias=tau_bias,
@@ -532,70 +465,12 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``False``, since the model it serves calls the layer once per step, with any
         ``(B, *, features)``, as it called the Leaky.
         """
-        if not isinstance(linear, nn.Linear) or type(leaky) not in (
-            snntorch.Leaky,
-            snntorch.RLeaky,
-        ):
-            raise TypeError(
-                "from_leaky needs an nn.Linear and an snntorch.Leaky; got "
-                f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
-            )
-        rec = getattr(leaky, "recurrent", None)
-        if type(leaky) is snntorch.RLeaky and (
-            why := rleaky_mismatch(leaky, linear.out_features)
-        ):
-            raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
-        weight = linear.weight
-        beta = leaky.beta.detach().to(weight.dtype)
-        if heterogeneity is None:
-            heterogeneity = "none" if beta.numel() == 1 else "neuron"
-        if heterogeneity == "none" and beta.numel() == 1:
-            beta = beta.reshape(())
-        n = linear.out_features
-        per_synapse = heterogeneity == "synapse"
-        neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
-        lif = cls(
-            linear.in_features,
-            n,
-            beta=neuron_beta[:, None] if per_synapse else beta,
-            threshold=leaky.threshold.detach().clone(),
-            spike_grad=leaky.spike_grad,
-            surrogate_disable=leaky.surrogate_disable,
-            init_hidden=leaky.init_hidden,
-            inhibition=leaky.inhibition,
-            learn_beta=isinstance(leaky.beta, nn.Parameter),
-            learn_threshold=isinstance(leaky.threshold, nn.Parameter),
-            reset_mechanism=leaky.reset_mechanism,
-            state_quant=leaky.state_quant,
-            output=leaky.output,
-            graded_spikes_factor=leaky.graded_spikes_factor.detach().clone(),
-            learn_graded_spikes_factor=isinstance(leaky.graded_spikes_factor, nn.Parameter),
-            reset_delay=leaky.reset_delay,
-            heterogeneity=heterogeneity,
-            recurrent=rec is not None,
-            tau_reset=Decay(neuron_beta) if per_synapse else None,
-            tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
-            bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
-            call_convention="leaky" if rec is None else "rleaky",
-            sequence=sequence,
+        from ...convert.pairs import leaky_layer
+
+        return leaky_layer(
+            cls, linear, leaky, heterogeneity, sequence=sequence,
             decay_parametrization=decay_parametrization,
-            device=weight.device,
-            dtype=weight.dtype,
-        )
-        lif.weight.copy_(weight)
-        if lif.bias is not None:
-            lif.bias.zero_()
-        for b in (linear.bias, getattr(rec, "bias", None)):
-            if b is not None:
-                lif.bias.add_(b)
-        if isinstance(rec, nn.Linear):
-            lif.recurrent_weight.copy_(rec.weight)
-            lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
-        elif rec is not None:  # one-to-one: spk * V
-            v = _one_to_one_weight(leaky)
-            lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
-            lif.recurrent_weight.requires_grad_(v.requires_grad)
-        return lif
+        )  # fmt: skip
 
     # SpikingNeuron would register its own threshold: the core layer's is the one used.
     def _threshold_buffer(self, threshold, learn_threshold) -> None:
@@ -646,51 +521,16 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
 
         Returns ``(spk, mem)``, or ``spk`` alone with ``init_hidden=True`` and ``output=False``.
         """
-        spk, mem = self._state_arguments(state, spk, mem)
+        spk, mem = state_arguments(
+            state, spk, mem, recurrent=self.layer.recurrent,
+            call_convention=self.call_convention, last_spk=self.spk,
+        )  # fmt: skip
         spikes, membrane, seq = self._run(input_, mem, spk)
         spikes = spikes * self.graded_spikes_factor
         self.spk = spikes[-1] if seq else spikes
         if self.init_hidden and not self.output:
             return spikes
         return spikes, membrane
-
-    def _state_arguments(self, state: tuple, spk, mem) -> tuple[Optional[Tensor], object]:
-        """``(spk, mem)`` from the positional and keyword state arguments of ``forward``."""
-        recurrent = self.layer.recurrent
-        names = ("spk", "mem") if recurrent else ("mem",)
-        if len(state) > len(names):
-            raise TypeError(
-                f"HetSynLeaky takes at most {len(names)} state argument(s) after input_ "
-                f"({', '.join(names)}{'' if recurrent else '; spk needs recurrent=True'}); "
-                f"got {len(state)}"
-            )
-        if len(state) == 1:
-            names = ("spk",) if self.call_convention == "rleaky" else ("mem",)
-            (value,) = state
-            if (
-                recurrent
-                and names == ("mem",)
-                and isinstance(value, Tensor)
-                and self.spk.numel()
-                and _same_tensor(value, self.spk)
-            ):
-                raise TypeError(
-                    "the single state argument of HetSynLeaky(call_convention='leaky') is mem "
-                    "(snn.Leaky's order), but the tensor passed is the spikes this layer "
-                    "returned last: call lif(input_, spk, mem) or lif(input_, spk=spk) "
-                    "(call_convention='rleaky' reads a single argument as spk, as snn.RLeaky)"
-                )
-        given = {"spk": spk, "mem": mem}
-        for name, value in zip(names, state):
-            if given[name] is not None:
-                raise TypeError(f"forward() got multiple values for argument {name!r}")
-            given[name] = value
-        if given["spk"] is not None and not recurrent:
-            raise TypeError(
-                "spk (snn.RLeaky's spikes fed back) needs a recurrent HetSynLeaky "
-                "(recurrent=True); this layer is feedforward: call lif(input_, mem)"
-            )
-        return given["spk"], given["mem"]
 
     def _start(
         self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
@@ -708,7 +548,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         spk = None if spk is None else check_float_tensor("spk", spk)
         mem = None if mem is None else check_float_tensor("mem", mem)
         passed = [(spk, self.spk), (mem, self.mem)]
-        if all(a is None or _same_tensor(a, own) for a, own in passed):
+        if all(a is None or same_tensor(a, own) for a, own in passed):
             state = self.state
             if state is None or state.v.shape[0] != batch:
                 return None
@@ -746,7 +586,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"returned together; got spk with {int((spike.detach() != expected).sum())} "
                 "entries that differ from the spikes of mem"
             )
-        return HetSynState(syn=mem, v=mem, spike=spike.to(mem.dtype))
+        return state_from_membrane(mem, spike.to(mem.dtype))
 
     @staticmethod
     def _rleaky_tensor(name: str, value: object, shape: tuple) -> Optional[Tensor]:
@@ -791,7 +631,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         # snnTorch derives the pending reset from the membrane (mem > threshold), whatever
         # reset_delay; the core detaches it when detach_reset.
         spike = self._spike(mem - self.threshold)
-        return HetSynState(syn=mem, v=mem, spike=spike)
+        return state_from_membrane(mem, spike)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -815,37 +655,6 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         flags = {"reset_delay": self.reset_delay, "init_hidden": self.init_hidden}
         flags["output"] = self.output
         return ", ".join(f"{k}={v}" for k, v in flags.items())
-
-
-def _one_to_one_weight(rleaky: snntorch.RLeaky) -> Tensor:
-    """The ``V`` that ``rleaky``'s one-to-one recurrence multiplies by: its recurrent module's
-    (``rleaky.V`` set after construction is not seen by snnTorch's forward)."""
-    return torch.as_tensor(getattr(rleaky.recurrent, "V", rleaky.V))
-
-
-def rleaky_mismatch(rleaky: snntorch.RLeaky, n: Optional[int] = None) -> Optional[str]:
-    """Why ``rleaky`` (fed by ``n`` features, when known) has no exact recurrent HetSynLeaky
-    (None when it has one)."""
-    if rleaky.all_to_all and not isinstance(rleaky.recurrent, nn.Linear):
-        return (
-            "only a linear recurrence (all-to-all linear_features, or one-to-one V) maps onto "
-            f"HetSyn's recurrent synapses; got a {type(rleaky.recurrent).__name__} recurrence"
-        )
-    if not rleaky.all_to_all:
-        v = _one_to_one_weight(rleaky)
-        if v.dim() > 1 or v.numel() not in (1, n if n is not None else v.numel()):
-            return (
-                f"its one-to-one weight V must be a scalar or have shape ({n},) (one per "
-                f"neuron); got shape {tuple(v.shape)}"
-            )
-    if rleaky.reset_mechanism == "zero":
-        return (
-            "its reset to zero also zeroes the new input of the step after a spike, unlike "
-            "HetSyn's (and snn.Leaky's) zero reset"
-        )
-    if not bool((rleaky.graded_spikes_factor == 1).all()):
-        return "it feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes"
-    return None
 
 
 class HetSynLI(_HetSynHost, nn.Module):
@@ -884,13 +693,13 @@ class HetSynLI(_HetSynHost, nn.Module):
     ):
         super().__init__()
         self.init_hidden = check_bool("init_hidden", init_hidden)
-        beta, other = _per_neuron_beta(beta, out_features, heterogeneity, {"tau_bias": tau_bias})
+        beta, other = per_neuron_beta(beta, out_features, heterogeneity, {"tau_bias": tau_bias})
         tau_bias = other["tau_bias"] if bias else tau_bias  # no bias: no bias decay to set
         self.layer = HetSynReadout(
             in_features,
             out_features,
             heterogeneity=heterogeneity,
-            tau_syn=_decays(beta, tau_syn),
+            tau_syn=decays(beta, tau_syn),
             tau_bias=tau_bias,
             bias=bias,
             learn_decays=learn_beta,
@@ -909,7 +718,7 @@ class HetSynLI(_HetSynHost, nn.Module):
         return self._run(input_, mem)[1]
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:
-        return HetSynState(syn=mem, v=mem, spike=torch.zeros_like(mem))
+        return state_from_membrane(mem)
 
     weight = HetSynLeaky.weight
     bias = HetSynLeaky.bias
@@ -922,109 +731,3 @@ class HetSynLI(_HetSynHost, nn.Module):
 
 
 HETSYN_MODULES = (HetSynLeaky, HetSynLI)
-
-
-# --------------------------------------------------------------------------- registration
-
-
-def register() -> None:
-    """Attach HetSynLeaky and HetSynLI to ``snntorch`` and hook its utilities (idempotent)."""
-    for cls in HETSYN_MODULES:
-        setattr(snntorch, cls.__name__, cls)
-    _patch_hidden_classmethods()
-    when_imported("snntorch.utils", _patch_utils)
-    when_imported("snntorch.backprop", _guard_backprop)
-    when_imported("snntorch.export_nir", _guard_export_nir)
-
-
-def _contains_hetsyn(net: object) -> bool:
-    return isinstance(net, nn.Module) and any(isinstance(m, HETSYN_MODULES) for m in net.modules())
-
-
-def _patch(module, name: str, make) -> None:
-    """Replace ``module.name`` by ``make(original)`` once (marked, so idempotent)."""
-    original = getattr(module, name)
-    if getattr(original, "__hetsyn_plugins__", False):
-        return
-    wrapper = functools.wraps(original)(make(original))
-    wrapper.__hetsyn_plugins__ = True
-    setattr(module, name, wrapper)
-
-
-def _host_neuron_classes(cls=SpikingNeuron):
-    for sub in cls.__subclasses__():
-        if not issubclass(sub, _HetSynHost):
-            yield sub
-            yield from _host_neuron_classes(sub)
-
-
-def _patch_hidden_classmethods() -> None:
-    """snnTorch's class-level ``reset_hidden()`` / ``detach_hidden()`` (``snn.Leaky.
-    reset_hidden()``, as the tutorials call them between batches and in truncated BPTT) act on
-    the instances of that class only; a converted model's neurons are HetSyn faces now. The
-    patched methods of every snnTorch neuron class also reset / detach every HetSyn face."""
-    faces = {"reset_hidden": _HetSynHost.reset_hidden, "detach_hidden": _HetSynHost.detach_hidden}
-    for cls in _host_neuron_classes():
-        for name, also in faces.items():
-            original = cls.__dict__.get(name)
-            if not isinstance(original, classmethod):
-                continue
-            if getattr(original.__func__, "__hetsyn_plugins__", False):
-                continue
-
-            def patched(klass, _original=original.__func__, _also=also):
-                _original(klass)
-                _also()
-
-            functools.update_wrapper(patched, original.__func__)
-            patched.__hetsyn_plugins__ = True
-            setattr(cls, name, classmethod(patched))
-
-
-def _patch_utils(utils) -> None:
-    def make(original):
-        def reset(net):
-            original(net)
-            if isinstance(net, nn.Module):
-                for m in net.modules():
-                    if isinstance(m, HETSYN_MODULES):
-                        m.reset_mem()
-
-        return reset
-
-    _patch(utils, "reset", make)
-
-
-def _refuse(what: str, why: str, arg: str):
-    """A wrapper maker that refuses networks (first argument, named ``arg``) with HetSyn."""
-
-    def make(original):
-        def guarded(*args, **kwargs):
-            if _contains_hetsyn(args[0] if args else kwargs.get(arg)):
-                raise TypeError(
-                    f"{what} cannot take a network containing HetSynLeaky/HetSynLI: {why}"
-                )
-            return original(*args, **kwargs)
-
-        return guarded
-
-    return make
-
-
-def _guard_backprop(backprop) -> None:
-    # BPTT and RTRL call TBPTT, which detaches states by a hard-coded list of neuron types.
-    why = (
-        "it detaches hidden states only for snnTorch's own neuron types; write the training "
-        "loop directly (snnTorch recommends it; backprop is deprecated)"
-    )
-    _patch(backprop, "TBPTT", _refuse("snntorch.backprop", why, "net"))
-
-
-def _guard_export_nir(export_nir) -> None:
-    why = "NIR has no neuron with a time constant per synapse (it would be dropped silently)"
-    _patch(export_nir, "export_to_nir", _refuse("snntorch.export_nir.export_to_nir", why, "module"))
-
-
-# Importing this module imports snnTorch: register now (idempotent), so that importing the adapter
-# before the host, or with the autoload turned off, still registers it.
-register()

@@ -1,0 +1,119 @@
+"""The rules by which snnTorch's state arguments are read (pure functions, unit-tested).
+
+snnTorch passes a neuron's state as tensors (``mem``; ``spk, mem`` for ``snn.RLeaky``) and
+lets a neuron recognise the ones it returned; the HetSyn faces keep the full core state
+themselves. These functions decide which argument is which, when a tensor is the one the
+layer returned (a detached alias included), how a batch with more dimensions is taken, and how
+snnTorch's ``beta`` becomes the core's decays.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from ...core.dynamics import HetSynState
+from ...core.timescales import Decay, TimescaleSpec
+
+Membrane = Union[Tensor, HetSynState]
+
+# How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)`` or
+# snn.RLeaky's ``(input_, spk, mem)`` (see HetSynLeaky.forward).
+CALL_CONVENTIONS = ("leaky", "rleaky")
+
+
+def decays(beta, tau_syn) -> TimescaleSpec:
+    """The core ``tau_syn`` from snnTorch's ``beta`` (decays, kept exact) or ``tau_syn``."""
+    if (beta is None) == (tau_syn is None):
+        raise ValueError(
+            "give exactly one of beta (decay factors in (0, 1)) and tau_syn (time constants "
+            f"or an initializer); got beta={beta!r}, tau_syn={tau_syn!r}"
+        )
+    if beta is None:
+        return tau_syn
+    return Decay(beta, name="beta")
+
+
+def per_neuron_beta(beta, out: int, heterogeneity: str, defaults: dict) -> tuple:
+    """snnTorch's per-neuron ``beta`` of shape (out,) in a per-synapse layer: the decay of each
+    neuron's synapses, (out, 1) (not one per input, which (out,) would broadcast to), and the
+    default of the other pathways' decays (``defaults``: name -> given value or None; the
+    missing ones become that beta, shaped for their pathway). Returns ``(beta, defaults)``."""
+    if heterogeneity != "synapse" or beta is None or isinstance(beta, (int, float)):
+        return beta, defaults
+    b = torch.as_tensor(beta)
+    if b.dim() != 1 or b.numel() != out:
+        return beta, defaults
+    shapes = {"tau_reset": (out,), "tau_rec": (out, 1), "tau_bias": (out,)}
+    filled = {
+        k: Decay(b.reshape(shapes[k]), name="beta") if v is None and k in shapes else v
+        for k, v in defaults.items()
+    }
+    return b.reshape(out, 1), filled
+
+
+def same_tensor(a: Tensor, b: Tensor) -> bool:
+    """True when ``a`` is ``b`` or a detached alias of it (same storage, shape and strides)."""
+    return a is b or (
+        a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+    )
+
+
+def flat_state_arg(value, own: Optional[Tensor], lead: tuple, batch: int):
+    """A state argument shaped as the batch, (B, *, out), taken as (B x ..., out) (the core's
+    batch); ``own`` (the tensor the layer returned, recognised by :func:`same_tensor`) and
+    anything else pass unchanged."""
+    if (
+        isinstance(value, Tensor)
+        and len(lead) > 1
+        and tuple(value.shape[:-1]) == tuple(lead)
+        and not (own is not None and same_tensor(value, own))
+    ):
+        return value.reshape(batch, value.shape[-1])
+    return value
+
+
+def state_arguments(
+    state: tuple, spk, mem, *, recurrent: bool, call_convention: str, last_spk: Tensor
+) -> tuple[Optional[Tensor], object]:
+    """``(spk, mem)`` from the positional (``state``) and keyword state arguments of
+    ``HetSynLeaky.forward``: snn.Leaky's ``(input_, mem)``, and for a ``recurrent`` layer
+    snn.RLeaky's ``(input_, spk, mem)``; with ``call_convention="rleaky"`` a single
+    positional argument is ``spk``. ``last_spk``: the spikes the layer returned last (a
+    single positional argument that is them, read as ``mem``, is a mistake and raises)."""
+    names = ("spk", "mem") if recurrent else ("mem",)
+    if len(state) > len(names):
+        raise TypeError(
+            f"HetSynLeaky takes at most {len(names)} state argument(s) after input_ "
+            f"({', '.join(names)}{'' if recurrent else '; spk needs recurrent=True'}); "
+            f"got {len(state)}"
+        )
+    if len(state) == 1:
+        names = ("spk",) if call_convention == "rleaky" else ("mem",)
+        (value,) = state
+        if (
+            recurrent
+            and names == ("mem",)
+            and isinstance(value, Tensor)
+            and last_spk.numel()
+            and same_tensor(value, last_spk)
+        ):
+            raise TypeError(
+                "the single state argument of HetSynLeaky(call_convention='leaky') is mem "
+                "(snn.Leaky's order), but the tensor passed is the spikes this layer "
+                "returned last: call lif(input_, spk, mem) or lif(input_, spk=spk) "
+                "(call_convention='rleaky' reads a single argument as spk, as snn.RLeaky)"
+            )
+    given = {"spk": spk, "mem": mem}
+    for name, value in zip(names, state):
+        if given[name] is not None:
+            raise TypeError(f"forward() got multiple values for argument {name!r}")
+        given[name] = value
+    if given["spk"] is not None and not recurrent:
+        raise TypeError(
+            "spk (snn.RLeaky's spikes fed back) needs a recurrent HetSynLeaky "
+            "(recurrent=True); this layer is feedforward: call lif(input_, mem)"
+        )
+    return given["spk"], given["mem"]

@@ -1,0 +1,188 @@
+"""The exact HetSyn layer of a host's Linear -> neuron pair, and why a pair has none.
+
+These build the layers behind ``snn.HetSynLeaky.from_leaky``, ``neuron.HetSynNode.
+from_linear_lif`` and :func:`hetsyn_plugins.convert` (whose host rules,
+:mod:`hetsyn_plugins.convert.hosts`, call them): the weights copied, the host's decay written
+as the layer's, what was learnable kept so. The host libraries are imported by the calls, not
+by this module.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..core.timescales import Decay
+
+
+# --------------------------------------------------------------------------- snnTorch
+
+
+def one_to_one_weight(rleaky: nn.Module) -> Tensor:
+    """The ``V`` that ``rleaky``'s one-to-one recurrence multiplies by: its recurrent module's
+    (``rleaky.V`` set after construction is not seen by snnTorch's forward)."""
+    return torch.as_tensor(getattr(rleaky.recurrent, "V", rleaky.V))
+
+
+def rleaky_mismatch(rleaky: nn.Module, n: Optional[int] = None) -> Optional[str]:
+    """Why ``rleaky`` (fed by ``n`` features, when known) has no exact recurrent HetSynLeaky
+    (None when it has one)."""
+    if rleaky.all_to_all and not isinstance(rleaky.recurrent, nn.Linear):
+        return (
+            "only a linear recurrence (all-to-all linear_features, or one-to-one V) maps onto "
+            f"HetSyn's recurrent synapses; got a {type(rleaky.recurrent).__name__} recurrence"
+        )
+    if not rleaky.all_to_all:
+        v = one_to_one_weight(rleaky)
+        if v.dim() > 1 or v.numel() not in (1, n if n is not None else v.numel()):
+            return (
+                f"its one-to-one weight V must be a scalar or have shape ({n},) (one per "
+                f"neuron); got shape {tuple(v.shape)}"
+            )
+    if rleaky.reset_mechanism == "zero":
+        return (
+            "its reset to zero also zeroes the new input of the step after a spike, unlike "
+            "HetSyn's (and snn.Leaky's) zero reset"
+        )
+    if not bool((rleaky.graded_spikes_factor == 1).all()):
+        return "it feeds back graded spikes; HetSyn's recurrence takes 0/1 spikes"
+    return None
+
+
+@torch.no_grad()
+def leaky_layer(
+    cls,
+    linear: nn.Linear,
+    leaky: nn.Module,
+    heterogeneity: Optional[str] = None,
+    *,
+    sequence: Optional[bool] = None,
+    decay_parametrization: str = "logit",
+):
+    """The ``cls`` (``snn.HetSynLeaky``) equal to ``linear`` followed by ``leaky``: see
+    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky`."""
+    import snntorch
+
+    if not isinstance(linear, nn.Linear) or type(leaky) not in (
+        snntorch.Leaky,
+        snntorch.RLeaky,
+    ):
+        raise TypeError(
+            "from_leaky needs an nn.Linear and an snntorch.Leaky; got "
+            f"{type(linear).__name__} and {type(leaky).__name__} (an RLeaky is also taken)"
+        )
+    rec = getattr(leaky, "recurrent", None)
+    if type(leaky) is snntorch.RLeaky and (
+        why := rleaky_mismatch(leaky, linear.out_features)
+    ):
+        raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
+    weight = linear.weight
+    beta = leaky.beta.detach().to(weight.dtype)
+    if heterogeneity is None:
+        heterogeneity = "none" if beta.numel() == 1 else "neuron"
+    if heterogeneity == "none" and beta.numel() == 1:
+        beta = beta.reshape(())
+    n = linear.out_features
+    per_synapse = heterogeneity == "synapse"
+    neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
+    lif = cls(
+        linear.in_features,
+        n,
+        beta=neuron_beta[:, None] if per_synapse else beta,
+        threshold=leaky.threshold.detach().clone(),
+        spike_grad=leaky.spike_grad,
+        surrogate_disable=leaky.surrogate_disable,
+        init_hidden=leaky.init_hidden,
+        inhibition=leaky.inhibition,
+        learn_beta=isinstance(leaky.beta, nn.Parameter),
+        learn_threshold=isinstance(leaky.threshold, nn.Parameter),
+        reset_mechanism=leaky.reset_mechanism,
+        state_quant=leaky.state_quant,
+        output=leaky.output,
+        graded_spikes_factor=leaky.graded_spikes_factor.detach().clone(),
+        learn_graded_spikes_factor=isinstance(leaky.graded_spikes_factor, nn.Parameter),
+        reset_delay=leaky.reset_delay,
+        heterogeneity=heterogeneity,
+        recurrent=rec is not None,
+        tau_reset=Decay(neuron_beta) if per_synapse else None,
+        tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
+        bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
+        call_convention="leaky" if rec is None else "rleaky",
+        sequence=sequence,
+        decay_parametrization=decay_parametrization,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
+    lif.weight.copy_(weight)
+    if lif.bias is not None:
+        lif.bias.zero_()
+    for b in (linear.bias, getattr(rec, "bias", None)):
+        if b is not None:
+            lif.bias.add_(b)
+    if isinstance(rec, nn.Linear):
+        lif.recurrent_weight.copy_(rec.weight)
+        lif.recurrent_weight.requires_grad_(rec.weight.requires_grad)
+    elif rec is not None:  # one-to-one: spk * V
+        v = one_to_one_weight(leaky)
+        lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
+        lif.recurrent_weight.requires_grad_(v.requires_grad)
+    return lif
+
+
+# --------------------------------------------------------------------------- SpikingJelly
+
+
+def linear_lif_node(
+    cls, linear: nn.Linear, node: nn.Module, heterogeneity: str = "none", **kwargs
+):
+    """The ``cls`` (``neuron.HetSynNode``) equal to ``linear`` followed by ``node`` (a
+    ``LIFNode`` or ``ParametricLIFNode``): see
+    :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`."""
+    from spikingjelly.activation_based.neuron import LIFNode, ParametricLIFNode
+
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
+    if isinstance(node, ParametricLIFNode):
+        w = node.w.detach().to(torch.float64)
+        decay, learn = Decay(torch.sigmoid(-w)), True
+    elif isinstance(node, LIFNode):
+        decay, learn = Decay(1.0 - 1.0 / node.tau), False
+    else:
+        raise TypeError(
+            "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
+            f"got {type(node).__name__}"
+        )
+    tau_reset = None
+    if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
+        rho = decay.decay("tau", (linear.out_features,), 1.0)
+        decay = Decay(rho[:, None] if heterogeneity == "synapse" else rho)
+        tau_reset = Decay(rho) if heterogeneity == "synapse" else None
+    new = cls(
+        linear.in_features,
+        linear.out_features,
+        decay,
+        heterogeneity=heterogeneity,
+        tau_reset=tau_reset,
+        bias=linear.bias is not None,
+        learn_decays=learn,
+        decay_input=node.decay_input,
+        v_threshold=node.v_threshold,
+        v_reset=node.v_reset,
+        surrogate_function=node.surrogate_function,
+        detach_reset=node.detach_reset,
+        step_mode=node.step_mode,
+        store_v_seq=node.store_v_seq,
+        device=linear.weight.device,
+        dtype=linear.weight.dtype,
+        **kwargs,
+    )
+    with torch.no_grad():
+        new.layer.weight.copy_(linear.weight)
+        if linear.bias is not None:
+            new.layer.bias.copy_(linear.bias)
+        decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
+        if learn and decay is not None and decay.parametrization == "logit":
+            decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
+    return new

@@ -45,8 +45,10 @@ def _unlisted_on_error(neuron: nn.Module):
 class _HetSynHost:
     """State handling shared by :class:`HetSynLeaky` and :class:`HetSynLI` (a mixin).
 
-    The core state (:class:`~hetsyn_plugins.core.dynamics.HetSynState`) lives in ``state``; the
-    membrane last returned lives in the non-persistent buffer ``mem`` (snnTorch's name).
+    The core state (:class:`~hetsyn_plugins.core.dynamics.HetSynState`) is the core layer's
+    carried state (``state`` is ``layer.state``: one mechanism, moved by ``.to()``, detached
+    and reset by the layer); the membrane last returned lives in the non-persistent buffer
+    ``mem`` (snnTorch's name).
     """
 
     def __deepcopy__(self, memo):
@@ -63,12 +65,21 @@ class _HetSynHost:
                 f"got {sequence!r} ({type(sequence).__name__})"
             )
         self.sequence = sequence
-        self.state: Optional[HetSynState] = None
+        self.layer.reset_state()
         self.register_buffer("mem", torch.zeros(0), persistent=False)
+
+    @property
+    def state(self) -> Optional[HetSynState]:
+        """The core state after the last call (None: at rest): the core layer's."""
+        return self.layer.state
+
+    @state.setter
+    def state(self, value: Optional[HetSynState]) -> None:
+        self.layer.state = value
 
     def reset_mem(self) -> Tensor:
         """Forget the state (the next call starts from rest); returns the zeroed ``mem``."""
-        self.state = None
+        self.layer.reset_state()
         self.mem = torch.zeros_like(self.mem)
         return self.mem
 
@@ -77,8 +88,7 @@ class _HetSynHost:
         return self.reset_mem()
 
     def _detach_state(self) -> None:
-        if self.state is not None:
-            self.state = self.state.detach()
+        self.layer.detach_state()
         self.mem = self.mem.detach()
 
     @classmethod
@@ -94,12 +104,6 @@ class _HetSynHost:
         for neuron in SpikingNeuron.instances:
             if isinstance(neuron, cls):
                 neuron._detach_state()
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        if self.state is not None:
-            self.state = self.state.map(fn)
-        return self
 
     # ------------------------------------------------------------------ one call
 

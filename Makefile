@@ -14,6 +14,12 @@ STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
 
 DOCS_STAMP := $(VENV)/.installed-docs
 
+# SpikingJelly's declared requirements pull torchvision/torchaudio (a CUDA torch of several GB,
+# or a downgrade of torch); its activation_based core needs only loguru, numpy, tqdm and
+# packaging. It is installed without them, last: a later pip call would report the missing
+# ones (an ERROR block of pip's resolver), so a later install takes it out and puts it back.
+SPIKINGJELLY := $(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
+
 .PHONY: install test demo bench docs clean
 
 install: $(STAMP)
@@ -22,11 +28,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
 	$(PIP) install --quiet "snntorch==$(SNNTORCH_VERSION)" pandas matplotlib
-	# SpikingJelly's own requirements pull torchvision/torchaudio (a CUDA torch of several GB);
-	# its activation_based core needs only these.
-	$(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
 	$(PIP) install --quiet loguru numpy tqdm packaging
 	$(PIP) install --quiet -e ".[test,gpu,tasks]"
+	$(SPIKINGJELLY)
 	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"
 	touch $@
 
@@ -40,7 +44,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
 $(DOCS_STAMP): $(STAMP)
+	$(PIP) uninstall --quiet --yes spikingjelly
 	$(PIP) install --quiet -e ".[docs]"
+	$(SPIKINGJELLY)
 	touch $@
 
 # Executes every notebook of tutorials/ (cached in docs/_build/.jupyter_cache), fails on any

@@ -8,7 +8,7 @@ public API.
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core_all
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 from .convert import convert  # noqa: E402  (the function; the subpackage stays importable)
 

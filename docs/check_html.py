@@ -4,7 +4,9 @@
   code plots (matplotlib);
 - every public name of every public module of ``hetsyn_plugins`` (``__all__``, else the
   top-level names its source defines; see ``_apigen.public_names``) is documented on an API
-  page, under its own dotted name or where the object is defined.
+  page, under its own dotted name or where the object is defined;
+- math renders offline: every page loads MathJax from the site itself (``_static``), which
+  holds it, not from a CDN.
 
 Usage: ``python docs/check_html.py [docs/_build/html]``; exits 1 listing what is missing.
 """
@@ -50,6 +52,19 @@ def check_tutorials(html: Path) -> list[str]:
     return problems
 
 
+def check_offline_math(html: Path) -> list[str]:
+    problems = []
+    if not (html / "_static" / "mathjax" / "tex-chtml.js").exists():
+        problems.append("_static/mathjax/tex-chtml.js: MathJax is not shipped with the site")
+    pages = [p for p in html.rglob("*.html") if "_static" not in p.parts]
+    for page in pages:
+        for src in re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page.read_text()):
+            if "://" in src or src.startswith("//"):
+                problems.append(f"{page.relative_to(html)}: loads MathJax from {src}")
+    print(f"math: {len(pages)} pages, MathJax local")
+    return problems
+
+
 def check_api(html: Path) -> list[str]:
     ids = set()
     for page in (html / "api").glob("*.html"):
@@ -77,7 +92,7 @@ def check_api(html: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     html = Path(argv[1]) if len(argv) > 1 else DOCS / "_build" / "html"
-    problems = check_tutorials(html) + check_api(html)
+    problems = check_tutorials(html) + check_api(html) + check_offline_math(html)
     for p in problems:
         print("MISSING:", p)
     print("HTML check:", "failed" if problems else "ok")

@@ -7,7 +7,9 @@ fresh clone builds the same way):
    where the glob of ``tutorials.md`` picks up every one of them and myst-nb executes it;
 2. one API page per public module of ``hetsyn_plugins`` is written to ``docs/api/``
    (``_apigen.py``): a new module appears without any docs change;
-3. the benchmark figure is drawn from ``benchmarks/results/*.json`` (``_benchplot.py``).
+3. the benchmark figure is drawn from ``benchmarks/results/*.json`` (``_benchplot.py``), and
+   the reproduction page's tables and prose numbers from ``experiments/results/*.json``
+   (``_results.py``).
 
 Intersphinx needs the network: it is off unless ``HETSYN_DOCS_INTERSPHINX=1``.
 """
@@ -35,6 +37,7 @@ import hetsyn_plugins  # noqa: E402
 
 import _apigen  # noqa: E402
 import _benchplot  # noqa: E402
+import _results  # noqa: E402
 
 project = "hetsyn-plugins"
 author = "hetsyn-plugins developers"
@@ -70,7 +73,7 @@ html_title = f"hetsyn-plugins {release}"
 html_static_path = []
 
 # ---------------------------------------------------------------- MyST / myst-nb
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "substitution"]
 myst_heading_anchors = 3
 # "cache" re-executes a notebook when its code or the package's source changed (the cache
 # lives in docs/_build/.jupyter_cache/<digest of hetsyn_plugins/**/*.py>);
@@ -165,6 +168,8 @@ _copy_tutorials()
 _kernel_for_this_interpreter()
 _apigen.write_pages(DOCS / "api", package="hetsyn_plugins")
 _benchplot.write_figures(ROOT / "benchmarks" / "results", DOCS / "_generated")
+# the reproduction page's tables and the numbers of its prose (MyST substitutions)
+myst_substitutions = _results.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
 
 
 def setup(app):

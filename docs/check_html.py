@@ -1,7 +1,7 @@
 """Check the built HTML (run by ``make docs`` after Sphinx): tutorials and API coverage.
 
 - every notebook of ``tutorials/`` has a page with executed outputs, and figures where its
-  code plots (matplotlib);
+  code plots (matplotlib), and no error or stderr block (a warning printed by a cell);
 - every public name of every public module of ``hetsyn_plugins`` (``__all__``, else the
   top-level names its source defines; see ``_apigen.public_names``) is documented on an API
   page, under its own dotted name or where the object is defined;
@@ -49,6 +49,9 @@ def check_tutorials(html: Path) -> list[str]:
             problems.append(f"{nb_path.name}: it plots, but the page has no figure")
         if "output error" in text or "Traceback (most recent call last)" in text:
             problems.append(f"{nb_path.name}: the page shows an error")
+        for block in re.findall(r'class="output stderr.*?<pre>(.*?)</pre>', text, re.S):
+            first = re.sub(r"<[^>]+>", "", block).strip().splitlines()[0][:160]
+            problems.append(f"{nb_path.name}: the page shows a stderr block: {first}")
     return problems
 
 

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..core.timescales import Normal
 from ..core.validation import check_positive, check_positive_int
 from .base import ClassificationTask
 from .network import SpikingNetwork
+from .training import _progress_bar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -245,7 +245,8 @@ class SpikingHeidelbergDigits(ClassificationTask):
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us
             # read once: tonic opens the file for every sample (a few ms each)
-            for i in tqdm(range(n), desc=f"reading SHD {split}", disable=None, leave=False):
+            for i in _progress_bar()(range(n), desc=f"reading SHD {split}", disable=None,
+                                     leave=False):  # fmt: skip
                 events, label = ds[i]
                 t, ch = events["t"], events["x"]
                 keep = (t >= 0) & (t < limit_us)

@@ -24,7 +24,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm as quiet_tqdm
 
 from ..core import PRESETS, clamp_decays_after_step
 from ..core.validation import check_choice, check_positive_int
@@ -148,7 +148,7 @@ def train(
         result.steps, result.history = _restore(Path(checkpoint), config, net, optimizer, generator)
 
     start = time.monotonic()
-    bar = tqdm(
+    bar = (_progress_bar() if progress else quiet_tqdm)(
         total=steps,
         initial=result.steps,
         desc=f"{task.name}/{model}",
@@ -361,6 +361,14 @@ def _as_json(config: dict) -> dict:
         return json.loads(json.dumps(config))
     except TypeError as err:
         raise ValueError(f"task and model options must be JSON-serialisable: {err}") from None
+
+
+def _progress_bar():
+    """tqdm's bar for where it runs (a notebook widget in Jupyter), imported only when a bar
+    is shown: importing ``tqdm.auto`` in a notebook without ipywidgets warns."""
+    from tqdm.auto import tqdm
+
+    return tqdm
 
 
 def _out_of_time(start: float, limit: Optional[float]) -> bool:

@@ -128,14 +128,18 @@ def plot_tau_histograms(
     compare: Optional[dict[str, Tensor]] = None,
 ) -> Path:
     """One log-scale histogram per pathway (``compare``, e.g. the initial values, drawn
-    behind in grey); saved to ``path`` (PNG, SVG, PDF by suffix)."""
+    behind in grey); saved to ``path`` (PNG, SVG, PDF by suffix). ``bins`` at most: a pathway
+    of few values (one per neuron) gets about one bin per four values, at least five."""
     plt = _pyplot()
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+
     names = [n for n in taus if taus[n].numel() > 1] or list(taus)
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         values = taus[name].clamp(min=1e-3)
+        n_bins = int(min(bins, max(5, values.numel() // 4)))
         edges = torch.logspace(
-            torch.log10(values.min() * 0.9), torch.log10(values.max() * 1.1), bins + 1
+            torch.log10(values.min() * 0.9), torch.log10(values.max() * 1.1), n_bins + 1
         )
         if compare is not None and name in compare:
             ax.hist(
@@ -146,6 +150,9 @@ def plot_tau_histograms(
             )
         ax.hist(values.numpy(), bins=edges.numpy(), color="C0", alpha=0.85, label="learned")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(numticks=4))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlapped
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
         ax.set_xlabel("tau (ms)")
         ax.set_title(name, fontsize=9)
     axes[0][0].set_ylabel("count")

@@ -128,7 +128,7 @@ class HetSynNode(BaseNode):
       The dynamics run on the core state, kept in the memories ``core_syn``, ``core_v``,
       ``core_spike`` (and ``core_rec``, ``core_bias``, ``core_reset``, ``core_adapt`` where
       the layer has them), see :class:`~hetsyn_plugins.core.dynamics.HetSynState`. A ``v``
-      set by the user mid-sequence (``node.v = ...``, a float or (N, *, out)) sets that
+      set by the user mid-sequence (``node.v = ...``, a float or ``(N, *, out)``) sets that
       state where the membrane is all of it (``heterogeneity`` "neuron" or "none", no
       recurrence, no adaptation: the node carries on as a ``LIFNode`` would), and raises
       ``ValueError`` otherwise.
@@ -396,7 +396,7 @@ class HetSynNode(BaseNode):
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``.
-        Input (N, *, in): the leading dimensions are one batch of N x ... rows."""
+        Input ``(N, *, in)``: the leading dimensions are one batch of N x ... rows."""
         x = inputs[0]
         out = self.layer.step(x.reshape(-1, self.in_features), self._core_state(states))
         shape = (*x.shape[:-1], self.out_features)

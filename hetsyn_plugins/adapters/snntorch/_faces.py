@@ -219,7 +219,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
       multi-step kernel; ``spk``, ``mem`` (T, B, out).
     - More batch dimensions, as snnTorch neurons take ``(B, *, features)`` per step: with
       ``sequence=False`` every call is one step of ``(B, *, in)`` -> ``(B, *, out)`` (the
-      leading dimensions are one batch of B x ... rows;  ``convert`` sets
+      leading dimensions are one batch of B x ... rows; ``convert`` sets
       it, as the models it serves call the layer per step), with ``sequence=True`` every call
       a sequence ``(T, B, *, in)``. The default (``None``) reads a 2-D input as one step and a
       3-D one as a sequence, and refuses more dimensions as ambiguous.
@@ -311,7 +311,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
             arguments are read and what ``reset_mem()`` returns (above).
         sequence: ``None`` (2-D input: one step, 3-D: a sequence), ``False`` (every call one
-            step of (B, *, in)) or ``True`` (every call a sequence (T, B, *, in)); above.
+            step of ``(B, *, in)``) or ``True`` (every call a sequence ``(T, B, *, in)``);
+            above.
 
     The positional order of the arguments after ``out_features`` is ``snn.Leaky``'s.
     Not supported (``ValueError`` unless false): ``inhibition``, ``state_quant``.

@@ -27,7 +27,7 @@ from hetsyn_plugins.core.timescales import Uniform  # noqa: E402
 from hetsyn_plugins.core.kernels import fused  # noqa: E402
 
 from .conftest import bernoulli  # noqa: E402
-from .test_fused import VARIANTS, _assert_twins, _pair  # noqa: E402
+from .test_fused import SHARED, VARIANTS, _assert_twins, _pair  # noqa: E402
 
 T, B = 6, 2
 CHILD = os.environ.get("_HETSYN_TRITON_CHILD") == "1"
@@ -45,7 +45,7 @@ def test_triton_in_interpreter():
         env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert f"{4 + len(VARIANTS) + 2} passed" in done.stdout, done.stdout[-2000:]
+    assert f"{4 + len(VARIANTS) + 2 + len(SHARED) + 2} passed" in done.stdout, done.stdout[-2000:]
 
 
 def _compare(cls, n_in, n_out, **options):
@@ -98,6 +98,23 @@ def test_triton_readout_scan_equals_its_twin(options):
     layer, _ = _pair(options, cls=HetSynReadout)
     kernel = functools.partial(fused.readout_scan, kernel="triton")
     _assert_twins(kernel, fused.readout_scan_ref, layer, False)
+
+
+@in_child
+@pytest.mark.parametrize("options", SHARED, ids=str)
+def test_triton_shared_scan_equals_its_twin(options):
+    """The shared layouts (the presets' HetNeuLIF, HomNeuLIF, HomNeuALIF), every option."""
+    layer, _ = _pair(options)
+    kernel = functools.partial(fused.shared_scan, kernel="triton")
+    _assert_twins(kernel, fused.shared_scan_ref, layer, layer.spike_fn)
+
+
+@in_child
+@pytest.mark.parametrize("heterogeneity", ["neuron", "none"])
+def test_triton_shared_readout_equals_its_twin(heterogeneity):
+    layer, _ = _pair({"heterogeneity": heterogeneity}, cls=HetSynReadout)
+    kernel = functools.partial(fused.shared_scan, kernel="triton")
+    _assert_twins(kernel, fused.shared_scan_ref, layer, None)
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):

@@ -12,8 +12,8 @@ kernel by name:
   (:mod:`.fft_filter`, memory-flat too), recurrent currents as in ``"scan"``; from a non-zero
   initial feedforward state it runs as ``"scan"``;
 - ``"triton"``: the feedforward scan fused in a Triton GPU kernel (:mod:`.triton_scan`; CUDA
-  tensors, or any under ``TRITON_INTERPRET=1``), and the rest of a per-synapse layer in one
-  more (:mod:`.triton_fused`, the twin of the numba loops below);
+  tensors, or any under ``TRITON_INTERPRET=1``), and the rest of a layer (every layout,
+  spiking or readout) in one more (:mod:`.triton_fused`, the twin of the numba loops below);
 - ``"auto"``: the fastest of these for the device, layout and length (see :func:`choose_kernel`).
 
 In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
@@ -133,10 +133,9 @@ def run_spiking(
         return reference.run_spiking(x, params, state, spike_fn, config)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     fused = None
-    if kernel == "scan" and params.shared:
-        fused = shared_scan(ff, params, state, spike_fn, config)
-    elif kernel in ("scan", "triton"):
-        fused = spiking_scan(ff, params, state, spike_fn, config, kernel=kernel)
+    if kernel in ("scan", "triton"):
+        whole = shared_scan if params.shared else spiking_scan
+        fused = whole(ff, params, state, spike_fn, config, kernel=kernel)
     if fused is not None:
         spikes, membranes, final = fused
         return spikes, membranes, _final(final, ff_final) if need_state else None
@@ -188,8 +187,8 @@ def run_readout(
         return reference.run_readout(x, params, state)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     fused = None
-    if kernel == "scan" and params.shared:
-        fused = shared_scan(ff, params, state, None, DynamicsConfig())
+    if kernel in ("scan", "triton") and params.shared:
+        fused = shared_scan(ff, params, state, None, DynamicsConfig(), kernel=kernel)
         fused = None if fused is None else fused[1:]
     elif kernel in ("scan", "triton"):
         fused = readout_scan(ff, params, state, kernel=kernel)

@@ -101,6 +101,14 @@ class _NumbaLoops:
     def spiking_backward(*args):
         loops().spiking_backward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
 
+    @staticmethod
+    def shared_forward(*args):
+        loops().shared_forward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+
+    @staticmethod
+    def shared_backward(*args):
+        loops().shared_backward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+
 
 class _SpikingScan(torch.autograd.Function):
     @staticmethod
@@ -273,14 +281,14 @@ def readout_scan(
 
 class _SharedScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, flags, fn):
+    def forward(ctx, C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, flags, fn, backend):
         T, nB, O = C.shape
         z, v, us, As = (C.new_empty(T, nB, O) for _ in range(4))
-        loops().shared_forward(
-            _np(C), _np(U), _np(rho), _np(th), _np(thr), _np(rho_a), _np(beta), flags, _np(u0),
-            _np(A0), _np(v0), _np(z0), z.numpy(), v.numpy(), us.numpy(), As.numpy(),
+        backend.shared_forward(
+            C.detach().contiguous(), U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v,
+            us, As,
         )  # fmt: skip
-        ctx.flags, ctx.fn = flags, fn
+        ctx.flags, ctx.fn, ctx.backend = flags, fn, backend
         ctx.mark_non_differentiable(z)
         ctx.save_for_backward(U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0)
         return z, v, us[-1].clone(), As[-1].clone()
@@ -289,24 +297,23 @@ class _SharedScan(torch.autograd.Function):
     def backward(ctx, _gz, gv, gu, gA):
         U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0 = ctx.saved_tensors
         T, nB, O = z.shape
-        sg = _surrogate_derivative(ctx.fn, v, thr)
-        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype)
+        sg = _surrogate_derivative(ctx.fn, v, thr).contiguous()
+        gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype).contiguous()
         gu, gA = (_carried(g, z, (nB, O)) for g in (gu, gA))
-        chunks = max(1, min(torch.get_num_threads(), nB))
+        chunks = ctx.backend.chunks(nB)
         dC, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
         grads = z.new_zeros(chunks, 8, O)
         dU = z.new_zeros(chunks, *U.shape)
-        loops().shared_backward(
-            _np(U), _np(rho), _np(th), _np(rho_a), _np(beta), ctx.flags, _np(z), _np(v),
-            _np(us), _np(As), _np(u0), _np(A0), _np(v0), _np(z0), _np(gv), _np(sg), gu.numpy(),
-            gA.numpy(), dC.numpy(), dz0.numpy(), dv0.numpy(), grads.numpy(), dU.numpy(),
+        ctx.backend.shared_backward(
+            U, rho, th, rho_a, beta, ctx.flags, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC,
+            dz0, dv0, grads, dU,
         )  # fmt: skip
         g = grads.sum(0)
         recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
         uses_z0 = recurrent or adapt or (reset != 0 and not detach)
         return (
             dC, dU.sum(0), g[0], g[1], g[2], g[3], g[4], gu, gA,
-            dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None, None, None,
+            dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None, None, None, None,
         )  # fmt: skip
 
 
@@ -334,12 +341,15 @@ def shared_scan(
     state: HetSynState,
     spike_fn: Optional[SpikeFn],
     config: DynamicsConfig,
+    *,
+    kernel: str = "scan",
 ) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
     """The shared layouts (heterogeneity ``"neuron"`` / ``"none"``) over a whole sequence
     from ``drive = W x + b`` (T, B, out): spikes, membranes and final state, or, for a
     readout (``spike_fn`` None), outputs ``y^t = rho y^{t-1} + drive^t`` and final state.
-    None where the fused loop does not apply."""
-    if not params.shared or not _applies(drive, params, state):
+    None where the fused loop does not apply. ``kernel`` as in :func:`spiking_scan`."""
+    backend = _backend(kernel, drive, params, state) if params.shared else None
+    if backend is None:
         return None
     readout = spike_fn is None
     ge = False if readout else fires_at_zero(spike_fn, drive.dtype)
@@ -363,7 +373,7 @@ def shared_scan(
         drive, U, vec(params.syn_decay), vec(reset_amount), vec(threshold),
         vec(params.adapt_decay if adapt else None), vec(params.adapt_strength if adapt else None),
         per_neuron(state.syn), per_neuron(state.adapt), per_neuron(state.v),
-        per_neuron(state.spike), flags, spike_fn,
+        per_neuron(state.spike), flags, spike_fn, backend,
     )  # fmt: skip
     if readout:
         return v, v, state._replace(syn=u, v=v[-1].clone())

@@ -1,5 +1,6 @@
-"""The fused loops of :mod:`.fused` as Triton kernels: the GPU twin of
-:func:`._numba_scan.spiking_forward` / :func:`._numba_scan.spiking_backward`.
+"""The fused loops of :mod:`.fused` as Triton kernels: the GPU twins of the numba loops
+:func:`._numba_scan.spiking_forward` / ``spiking_backward`` (per-synapse layers and readouts)
+and :func:`._numba_scan.shared_forward` / ``shared_backward`` (the shared layouts).
 
 The same recursions (see :mod:`.fused` for the equations), laid out for a GPU: one program
 owns one batch element and all its neurons (a block of the next power of two >= out), and
@@ -200,6 +201,138 @@ def _spiking_backward_kernel(
         tl.store(dq + n * O * O + jk, dQ, mask=m2)
 
 
+@triton.jit
+def _shared_forward_kernel(
+    C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, z, v, us, As,
+    T, NB, O,
+    BLOCK: tl.constexpr, RECURRENT: tl.constexpr, RESET: tl.constexpr,
+    AT_SPIKE: tl.constexpr, ADAPT: tl.constexpr, GE: tl.constexpr,
+):  # fmt: skip
+    n = tl.program_id(0)
+    j = tl.arange(0, BLOCK)
+    mj = j < O
+    vrho, vth = tl.load(rho + j, mask=mj, other=0.0), tl.load(th + j, mask=mj, other=0.0)
+    vthr, vrhoa = tl.load(thr + j, mask=mj, other=0.0), tl.load(rho_a + j, mask=mj, other=0.0)
+    vbeta = tl.load(beta + j, mask=mj, other=0.0)
+    zp, vp = _per_neuron(z0, n, j, mj, O), _per_neuron(v0, n, j, mj, O)
+    uc, Ac = _per_neuron(u0, n, j, mj, O), _per_neuron(A0, n, j, mj, O)
+    if RECURRENT:
+        m2 = mj[:, None] & mj[None, :]
+        Ut = tl.load(U + j[:, None] * O + j[None, :], mask=m2, other=0.0)
+    for t in range(T):
+        cur = _at(C, t, n, j, mj, NB, O)
+        if RECURRENT:
+            cur = cur + tl.sum(Ut * zp[None, :], axis=1)
+        if RESET == 0:
+            uc = vrho * uc + cur
+        else:
+            if RESET == 1:
+                R = vth * zp
+            else:
+                R = vp * zp
+            if AT_SPIKE:
+                uc = vrho * (uc - R) + cur
+            else:
+                uc = vrho * uc + cur - R
+        if ADAPT:
+            Ac = vrhoa * Ac + vbeta * zp
+            vv = uc - Ac
+        else:
+            vv = uc
+        row = (t * NB + n) * O + j
+        tl.store(v + row, vv, mask=mj)
+        tl.store(us + row, uc, mask=mj)
+        tl.store(As + row, Ac, mask=mj)
+        d = vv - vthr
+        if GE:
+            fired = mj & (d >= 0.0)
+        else:
+            fired = mj & (d > 0.0)
+        zp = tl.where(fired, 1.0, 0.0).to(vv.dtype)
+        vp = vv
+        tl.store(z + row, zp, mask=mj)
+
+
+@triton.jit
+def _shared_backward_kernel(
+    U, rho, th, rho_a, beta, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC, dz0, dv0,
+    grads, dU,
+    T, NB, O,
+    BLOCK: tl.constexpr, RECURRENT: tl.constexpr, RESET: tl.constexpr,
+    AT_SPIKE: tl.constexpr, ADAPT: tl.constexpr, DETACH: tl.constexpr,
+):  # fmt: skip
+    n = tl.program_id(0)
+    j = tl.arange(0, BLOCK)
+    mj = j < O
+    vrho, vth = tl.load(rho + j, mask=mj, other=0.0), tl.load(th + j, mask=mj, other=0.0)
+    vrhoa, vbeta = tl.load(rho_a + j, mask=mj, other=0.0), tl.load(beta + j, mask=mj, other=0.0)
+    lu, lA = _per_neuron(gu, n, j, mj, O), _per_neuron(gA, n, j, mj, O)
+    zero = tl.zeros((BLOCK,), dtype=lu.dtype)
+    g_rho, g_th, g_thr, g_rhoa, g_beta = zero, zero, zero, zero, zero
+    gzn, gvn = zero, zero
+    if RECURRENT:
+        m2 = mj[:, None] & mj[None, :]
+        Ut = tl.load(U + j[:, None] * O + j[None, :], mask=m2, other=0.0)
+        dUc = tl.zeros((BLOCK, BLOCK), dtype=lu.dtype)
+    for s in range(T):
+        t = T - 1 - s
+        gsp = gzn * _at(sg, t, n, j, mj, NB, O)
+        g_thr -= gsp
+        lv = _at(gv, t, n, j, mj, NB, O) + gvn + gsp
+        dzp, dvp = zero, zero
+        zj = _before(z, z0, t, n, j, mj, NB, O)
+        vj = _before(v, v0, t, n, j, mj, NB, O)
+        up = _before(us, u0, t, n, j, mj, NB, O)
+        if ADAPT:
+            la = lA - lv
+            g_rhoa += la * _before(As, A0, t, n, j, mj, NB, O)
+            g_beta += la * zj
+            dzp += la * vbeta
+            lA = vrhoa * la
+        lam = lv + lu  # dL/du^t
+        tl.store(dC + (t * NB + n) * O + j, lam, mask=mj)
+        if RESET == 0:
+            g_rho += lam * up
+            dR = -lam
+        else:
+            if RESET == 1:
+                R = vth * zj
+            else:
+                R = vj * zj
+            if AT_SPIKE:
+                g_rho += lam * (up - R)
+                dR = -vrho * lam
+            else:
+                g_rho += lam * up
+                dR = -lam
+        lu = vrho * lam
+        if RESET == 1:
+            g_th += dR * zj
+            if not DETACH:
+                dzp += dR * vth
+        if RESET == 2:
+            dvp += dR * zj
+            if not DETACH:
+                dzp += dR * vj
+        if RECURRENT:
+            dzp += tl.sum(Ut * lam[:, None], axis=0)
+            dUc += lam[:, None] * zj[None, :]
+        gzn, gvn = dzp, dvp
+    own = n * O + j
+    tl.store(dz0 + own, gzn, mask=mj)
+    tl.store(dv0 + own, gvn, mask=mj)
+    tl.store(gu + own, lu, mask=mj)
+    tl.store(gA + own, lA, mask=mj)
+    rows = grads + n * 8 * O + j  # rows: rho, th, thr, rho_a, beta
+    tl.store(rows, g_rho, mask=mj)
+    tl.store(rows + O, g_th, mask=mj)
+    tl.store(rows + 2 * O, g_thr, mask=mj)
+    tl.store(rows + 3 * O, g_rhoa, mask=mj)
+    tl.store(rows + 4 * O, g_beta, mask=mj)
+    if RECURRENT:
+        tl.store(dU + n * O * O + j[:, None] * O + j[None, :], dUc, mask=m2)
+
+
 def _constants(flags, O: int) -> dict:
     recurrent, bias, reset, at_spike, adapt, ge, detach = (int(f) for f in flags)
     return dict(
@@ -241,4 +374,24 @@ class Loops:
         _spiking_backward_kernel[(NB,)](
             u, q, rb, kap, th, rho, beta, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv, sg,
             gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq, T, NB, O, **c,
+        )  # fmt: skip
+
+    @staticmethod
+    def shared_forward(C, U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v, us, As):
+        T, NB, O = C.shape
+        c = _constants(flags, O)
+        del c["DETACH"], c["BIAS"]
+        _shared_forward_kernel[(NB,)](
+            C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, z, v, us, As, T, NB, O, **c
+        )
+
+    @staticmethod
+    def shared_backward(U, rho, th, rho_a, beta, flags, z, v, us, As, u0, A0, v0, z0, gv, sg,
+                        gu, gA, dC, dz0, dv0, grads, dU):  # fmt: skip
+        T, NB, O = z.shape
+        c = _constants(flags, O)
+        del c["GE"], c["BIAS"]
+        _shared_backward_kernel[(NB,)](
+            U, rho, th, rho_a, beta, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC, dz0, dv0,
+            grads, dU, T, NB, O, **c,
         )  # fmt: skip

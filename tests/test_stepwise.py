@@ -31,6 +31,7 @@ VARIANTS = [
     {"learn_decays": False, "recurrent": True},
     {"heterogeneity": "neuron", "recurrent": True},
     {"heterogeneity": "none", "adaptation": True},
+    {"decay_input": True, "recurrent": True, "tau_bias": 5.0},
 ]
 
 

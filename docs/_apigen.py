@@ -317,3 +317,10 @@ def split_section_notes(app, what, name, obj, options, lines):
             note = note[0].upper() + note[1:]
             lines[i : i + 1] = [f"{indent}{note}.", "", f"{indent}{section}:"]
             break
+
+
+def drop_private_bases(app, name, obj, options, bases) -> None:
+    """An ``autodoc-process-bases`` handler: the "Bases:" line of a class lists public
+    classes only (a private mixin such as the snnTorch faces' state handling is an
+    implementation detail)."""
+    bases[:] = [b for b in bases if not getattr(b, "__name__", "").startswith("_")]

@@ -101,7 +101,7 @@ nb_merge_streams = True
 
 # ---------------------------------------------------------------- autodoc
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"  # the types where the arguments are
 autodoc_typehints_format = "short"
 autodoc_default_options = {"show-inheritance": True}
 autodoc_inherit_docstrings = False  # not the hosts' docstrings of overridden methods
@@ -174,6 +174,7 @@ myst_substitutions = _results.write_tables(ROOT / "experiments" / "results", DOC
 
 def setup(app):
     app.connect("missing-reference", _apigen.resolve_alias)
+    app.connect("autodoc-process-bases", _apigen.drop_private_bases)
     # Before napoleon (priority 500): argument groups whose names wrap onto a second line.
     app.connect("autodoc-process-docstring", _apigen.join_wrapped_arg_names, priority=400)
     app.connect("autodoc-process-docstring", _apigen.split_section_notes, priority=400)

@@ -274,8 +274,13 @@ def test_sequential_with_init_hidden_single_and_multi_step():
     assert loop.shape == (T, B, 2)
     utils.reset(net)
     first, leaky = net[0], net[1][1]
+    # with init_hidden (snnTorch's per-step idiom) a 3-D input is ambiguous: say which
+    with pytest.raises(ValueError, match="3-D input is ambiguous: set sequence=False"):
+        first(x)
     # the multi-step call of the HetSyn layers equals their single-step loop
+    first.sequence = True
     spk_seq = first(x)
+    first.sequence = None
     first.reset_mem()
     assert torch.equal(spk_seq, torch.stack([first(x_t) for x_t in x]))
     assert leaky.mem.numel() > 0

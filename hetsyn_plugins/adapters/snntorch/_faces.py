@@ -121,6 +121,13 @@ class _HetSynHost:
                 )
         x = check_float_tensor("input_", input_)
         n_in, n_out = self.layer.in_features, self.layer.out_features
+        if self.sequence is None and x.dim() == 3 and self.init_hidden:
+            raise ValueError(
+                "input_ of shape (B, L, in) or (T, B, in)? With init_hidden=True (snnTorch's "
+                "per-step idiom) a 3-D input is ambiguous: set sequence=False for one step of "
+                "(B, *, in) per call, or sequence=True for a sequence (T, B, *, in); got shape "
+                f"{tuple(x.shape)}"
+            )
         seq = self.sequence if self.sequence is not None else x.dim() == 3
         layouts = {
             None: "(B, in) for one step or (T, B, in) for a sequence (set sequence=False for "
@@ -222,7 +229,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
       leading dimensions are one batch of B x ... rows; ``convert`` sets
       it, as the models it serves call the layer per step), with ``sequence=True`` every call
       a sequence ``(T, B, *, in)``. The default (``None``) reads a 2-D input as one step and a
-      3-D one as a sequence, and refuses more dimensions as ambiguous.
+      3-D one as a sequence, and refuses more dimensions as ambiguous, and a 3-D input with
+      ``init_hidden=True`` (snnTorch's per-step idiom, where (B, L, in) is the likely meaning).
     - ``init_hidden=True``: returns ``spk`` alone (``spk, mem`` with ``output=True``); passing
       ``mem`` raises ``TypeError``. It works inside ``nn.Sequential``.
 
@@ -310,7 +318,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             does: its delayed reset is detached, its immediate one is not).
         call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
             arguments are read and what ``reset_mem()`` returns (above).
-        sequence: ``None`` (2-D input: one step, 3-D: a sequence), ``False`` (every call one
+        sequence: ``None`` (2-D input: one step, 3-D: a sequence, except with
+            ``init_hidden=True``, where it must be set), ``False`` (every call one
             step of ``(B, *, in)``) or ``True`` (every call a sequence ``(T, B, *, in)``);
             above.
 

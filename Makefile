@@ -11,14 +11,24 @@ SPIKINGJELLY_VERSION ?= 2.0.0
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
-
+# Each target installs what it needs on top of the base: the tests also triton (the Triton
+# kernels run under its CPU interpreter), the docs Sphinx; the demo needs the base only.
+TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
+comma := ,
 
 # SpikingJelly's declared requirements pull torchvision/torchaudio (a CUDA torch of several GB,
 # or a downgrade of torch); its activation_based core needs only loguru, numpy, tqdm and
 # packaging. It is installed without them, last: a later pip call would report the missing
 # ones (an ERROR block of pip's resolver), so a later install takes it out and puts it back.
 SPIKINGJELLY := $(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
+
+# Extras of this package installed after SpikingJelly (see above): $(call EXTRAS,a$(comma)b)
+define EXTRAS
+	$(PIP) uninstall --quiet --yes spikingjelly
+	$(PIP) install --quiet -e ".[$(1)]"
+	$(SPIKINGJELLY)
+endef
 
 .PHONY: install test demo bench docs clean
 
@@ -29,12 +39,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
 	$(PIP) install --quiet "snntorch==$(SNNTORCH_VERSION)" pandas matplotlib
 	$(PIP) install --quiet loguru numpy tqdm packaging
-	$(PIP) install --quiet -e ".[test,gpu,tasks]"
+	$(PIP) install --quiet -e ".[tasks,cli]"
 	$(SPIKINGJELLY)
 	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"
 	touch $@
 
-test: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	$(call EXTRAS,tasks$(comma)cli$(comma)test$(comma)gpu)
+	touch $@
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -44,9 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
 $(DOCS_STAMP): $(STAMP)
-	$(PIP) uninstall --quiet --yes spikingjelly
-	$(PIP) install --quiet -e ".[docs]"
-	$(SPIKINGJELLY)
+	$(call EXTRAS,tasks$(comma)cli$(comma)docs)
 	touch $@
 
 # Executes every notebook of tutorials/ (cached in docs/_build/.jupyter_cache), fails on any

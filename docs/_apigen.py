@@ -29,6 +29,16 @@ logger = logging.getLogger(__name__)
 # id(object) -> the dotted name under which it is documented.
 CANONICAL: dict[int, str] = {}
 
+# Modules that are not part of the public API: their pages are built (cross-references to
+# them resolve) but are left out of the reference's table of contents (``:orphan:``).
+INTERNAL = {
+    "hetsyn_plugins.cli",
+    "hetsyn_plugins.core.validation",
+    "hetsyn_plugins.convert.graph",
+    "hetsyn_plugins.convert.hosts",
+    "hetsyn_plugins.convert.decays",
+}
+
 
 HOSTS = ("snntorch", "spikingjelly.activation_based.neuron")
 
@@ -207,6 +217,8 @@ def write_pages(out: Path, package: str) -> None:
             if items:
                 parts.append(f".. rubric:: {heading}\n")
                 parts.extend(_directive(modname, n, o, attr_docs) for n, o in items)
+        if modname in INTERNAL:
+            parts.insert(0, ":orphan:\n")
         pages[f"{modname}.rst"] = "\n".join(parts)
 
     for old in out.glob("*.rst"):

@@ -43,6 +43,18 @@ def _before(seq_ptr, first_ptr, t, n, j, mj, NB, O):
 
 
 @triton.jit
+def _fire(v, thr, mj, GE: tl.constexpr):
+    """The spikes of membranes ``v``: ``v - thr >= 0`` with ``GE`` (SpikingJelly's rule), else
+    ``> 0`` (snnTorch's); none in the padding lanes."""
+    d = v - thr
+    if GE:
+        fired = mj & (d >= 0.0)
+    else:
+        fired = mj & (d > 0.0)
+    return tl.where(fired, 1.0, 0.0).to(v.dtype)
+
+
+@triton.jit
 def _spiking_forward_kernel(
     S, u, q, b, rb, kap, th, thr, rho, beta, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As,
     T, NB, O,
@@ -91,12 +103,7 @@ def _spiking_forward_kernel(
         tl.store(Bs + row, Bc, mask=mj)
         tl.store(Js + row, Jc, mask=mj)
         tl.store(As + row, Ac, mask=mj)
-        d = cur - vthr
-        if GE:
-            fired = mj & (d >= 0.0)
-        else:
-            fired = mj & (d > 0.0)
-        zp = tl.where(fired, 1.0, 0.0).to(cur.dtype)
+        zp = _fire(cur, vthr, mj, GE)
         vp = cur
         tl.store(z + row, zp, mask=mj)
     if RECURRENT:
@@ -243,12 +250,7 @@ def _shared_forward_kernel(
         tl.store(v + row, vv, mask=mj)
         tl.store(us + row, uc, mask=mj)
         tl.store(As + row, Ac, mask=mj)
-        d = vv - vthr
-        if GE:
-            fired = mj & (d >= 0.0)
-        else:
-            fired = mj & (d > 0.0)
-        zp = tl.where(fired, 1.0, 0.0).to(vv.dtype)
+        zp = _fire(vv, vthr, mj, GE)
         vp = vv
         tl.store(z + row, zp, mask=mj)
 

@@ -96,9 +96,11 @@ def write_tables(results: Path, out: Path) -> dict:
         rest = min(v for k, v in means.items() if k != best)
         subs["pattern_best"] = best
         subs["pattern_margin"] = f"{100 * (1 - means[best] / rest):.0f} %"
+        per_seed = pattern["per_seed"]
+        others = [m for m in means if m != best]
         wins = [
-            all(pattern["per_seed"][best][i] < pattern["per_seed"][m][i] for m in means if m != best)
-            for i in range(len(pattern["per_seed"][best]))
+            all(per_seed[best][i] < per_seed[m][i] for m in others)
+            for i in range(len(per_seed[best]))
         ]
         subs["pattern_best_seeds"] = f"{sum(wins)} of {len(wins)}"
     return subs

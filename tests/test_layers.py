@@ -264,7 +264,8 @@ def test_decay_input_scales_each_input_by_one_minus_its_decay(heterogeneity):
     bias_decay = p.syn_decay if heterogeneity == "neuron" else p.bias_decay
     with torch.no_grad():
         plain.weight.mul_(gain(p.syn_decay))
-        plain.recurrent_weight.mul_(gain(p.rec_decay if heterogeneity == "synapse" else p.syn_decay))
+        rec_decay = p.rec_decay if heterogeneity == "synapse" else p.syn_decay
+        plain.recurrent_weight.mul_(gain(rec_decay))
         plain.bias.mul_(1 - bias_decay)
     x = torch.rand(30, 3, 5, dtype=torch.float64) * 4
     a, b = scaled.run(x), plain.run(x)

@@ -96,7 +96,8 @@ def test_ambiguous_or_wrong_shapes_name_sequence():
         _lif(beta=0.9, sequence=False)(torch.zeros(N_IN, dtype=F64))
     with pytest.raises(ValueError, match=r"\(T, B, \*, in\): a sequence .*got shape \(3, 6\)"):
         _lif(beta=0.9, sequence=True)(torch.zeros(B, N_IN, dtype=F64))
-    with pytest.raises(TypeError, match=r"sequence must be None \(2-D input: one step, 3-D: a sequence\), True or False; got 'no'"):
+    message = r"sequence must be None \(2-D input: one step, 3-D: a sequence\), True or False"
+    with pytest.raises(TypeError, match=message + "; got 'no'"):
         HetSynLeaky(N_IN, N_OUT, beta=0.9, sequence="no")
     # a membrane shaped as the batch sets the state, as snn.Leaky's (B, *, out) mem does
     shared = _lif(beta=0.9, heterogeneity="none", sequence=False)

@@ -131,7 +131,8 @@ def test_stored_voltage_keeps_nothing_new_for_backward(v_reset):
     assert all(
         torch.allclose(a, b, rtol=0, atol=1e-15)
         for a, b in zip(
-            torch.autograd.grad(v, (membrane, z), g), torch.autograd.grad(expected, (membrane, z), g)
+            torch.autograd.grad(v, (membrane, z), g),
+            torch.autograd.grad(expected, (membrane, z), g),
         )
     )
 

@@ -405,5 +405,6 @@ def test_resume_from_a_state_without_the_optimizer(tmp_path):
     train(task, "HetSynLIF", steps=1, checkpoint=tmp_path, progress=False)
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     torch.save({"net": state["net"]}, tmp_path / "state.pt")
-    with pytest.raises(CheckpointError, match=r"state.pt lacks \['optimizer', 'generator', 'step'\]"):
+    missing = r"state.pt lacks \['optimizer', 'generator', 'step'\]"
+    with pytest.raises(CheckpointError, match=missing):
         train(task, "HetSynLIF", steps=2, checkpoint=tmp_path, resume=True, progress=False)

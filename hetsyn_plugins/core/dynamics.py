@@ -199,7 +199,7 @@ def decayed_input(params: HetSynParams) -> HetSynParams:
     (SpikingJelly's ``decay_input``), so that a constant input ``a`` leads each current to
     ``a`` itself rather than ``a / (1 - r)``::
 
-        I_ji^t = r_ji I_ji^{t-1} + (1 - r_ji) w_ji x_i^t      (recurrent: (1 - q) u, bias: (1 - r^b) b)
+        I_ji^t = r_ji I_ji^{t-1} + (1 - r_ji) w_ji x_i^t   (recurrent: (1 - q) u; bias: (1 - r^b) b)
 
     In the shared layout all of ``W x + b + U z`` enters the neuron's current with ``rho``:
     ``u^t = rho u^{t-1} + (1 - rho)(W x^t + b + U z^{t-1})``, ``LIFNode(decay_input=True)``'s

@@ -326,7 +326,9 @@ def _check_out(folder: Path, *, resume: bool, force: bool) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise CheckpointError(f"cannot create the checkpoint folder {str(folder)!r}: {err}") from None
+        raise CheckpointError(
+            f"cannot create the checkpoint folder {str(folder)!r}: {err}"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CheckpointError(f"the checkpoint folder {str(folder)!r} is not writable")
 

@@ -321,8 +321,8 @@ def _check_out(folder: Path, *, resume: bool, force: bool) -> None:
             f"{str(folder)!r} already holds a checkpoint: resume it (resume=True, --resume), "
             "overwrite it (force=True, --force), or choose another folder"
         )
-    if resume:
-        read_config(folder)  # the run to continue is there (else: what is wrong with it)
+    if resume and not folder.exists():
+        return  # nothing to create: resuming reads the checkpoint and says what is missing
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -31,6 +31,15 @@ from ._state_args import (
     state_arguments,
 )
 
+# What each ``sequence`` setting takes (for the shape errors of ``_HetSynHost._run``).
+_LAYOUTS = {
+    None: "(B, in) for one step or (T, B, in) for a sequence (set sequence=False for one step "
+    "of (B, *, in), sequence=True for a sequence (T, B, *, in))",
+    False: "(B, *, in): one step (sequence=False)",
+    True: "(T, B, *, in): a sequence (sequence=True)",
+}
+
+
 @contextlib.contextmanager
 def _unlisted_on_error(neuron: nn.Module):
     """Take a neuron whose construction fails back out of ``SpikingNeuron.instances`` (where
@@ -129,16 +138,10 @@ class _HetSynHost:
                 f"{tuple(x.shape)}"
             )
         seq = self.sequence if self.sequence is not None else x.dim() == 3
-        layouts = {
-            None: "(B, in) for one step or (T, B, in) for a sequence (set sequence=False for "
-            "one step of (B, *, in), sequence=True for a sequence (T, B, *, in))",
-            False: "(B, *, in): one step (sequence=False)",
-            True: "(T, B, *, in): a sequence (sequence=True)",
-        }
         fits = x.dim() in (2, 3) if self.sequence is None else x.dim() >= 2 + seq
         if not fits or x.shape[-1] != n_in:
             raise ValueError(
-                f"input_ must have shape {layouts[self.sequence]}, with in={n_in}; got shape "
+                f"input_ must have shape {_LAYOUTS[self.sequence]}, with in={n_in}; got shape "
                 f"{tuple(x.shape)}"
             )
         lead = x.shape[1:-1] if seq else x.shape[:-1]  # the batch dimensions

@@ -93,21 +93,13 @@ class _NumbaLoops:
     def chunks(batch: int) -> int:
         return max(1, min(torch.get_num_threads(), batch))
 
-    @staticmethod
-    def spiking_forward(*args):
-        loops().spiking_forward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+    def __getattr__(self, name: str):
+        """The numba loop ``name``, called with the tensors among its arguments as arrays."""
+        loop = getattr(loops(), name)
+        return lambda *args: loop(*(_np(a) if isinstance(a, Tensor) else a for a in args))
 
-    @staticmethod
-    def spiking_backward(*args):
-        loops().spiking_backward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
 
-    @staticmethod
-    def shared_forward(*args):
-        loops().shared_forward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
-
-    @staticmethod
-    def shared_backward(*args):
-        loops().shared_backward(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+_NUMBA = _NumbaLoops()
 
 
 class _SpikingScan(torch.autograd.Function):
@@ -174,7 +166,7 @@ def _backend(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynStat
     ``"triton"``: Triton on the tensors' device), or None where they do not apply."""
     check_choice("kernel", kernel, ("scan", "triton"))
     if kernel == "scan":
-        return _NumbaLoops if _applies(drive, params, state) else None
+        return _NUMBA if _applies(drive, params, state) else None
     tensors = [drive, *(t for t in (*params, *state) if isinstance(t, Tensor))]
     if torch.compiler.is_compiling() or drive.dtype not in (torch.float32, torch.float64):
         return None

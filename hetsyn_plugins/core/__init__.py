@@ -13,7 +13,7 @@ from .layers import (
     reset_states,
 )
 from .presets import PRESETS, preset
-from .spikes import ATanSpike
+from .spikes import ATanSpike, MultiGaussianSpike
 from .timescales import (
     Constant,
     Decay,
@@ -29,6 +29,7 @@ from .timescales import (
 
 __all__ = [
     "ATanSpike",
+    "MultiGaussianSpike",
     "Constant",
     "Decay",
     "DecayParameter",

@@ -142,12 +142,19 @@ class _HetSynLayer(nn.Module):
             "none": (),
         }[self.heterogeneity]
 
-    def _add_decay(self, key: str, name: str, spec: TimescaleSpec, shape: tuple[int, ...]):
+    def _add_decay(
+        self,
+        key: str,
+        name: str,
+        spec: TimescaleSpec,
+        shape: tuple[int, ...],
+        learnable: Optional[bool] = None,
+    ):
         init = as_initializer(name, spec)
         decay = init.decay(name, shape, self.dt)
         self.decays[key] = DecayParameter(
             decay,
-            learnable=self._learn_decays,
+            learnable=self._learn_decays if learnable is None else learnable,
             parametrization=self._decay_parametrization,
             name=f"the decays of {name}",
             **self._factory,
@@ -184,7 +191,9 @@ class _HetSynLayer(nn.Module):
     # ------------------------------------------------------------------ read-only views
 
     def _decay(self, key: str) -> Tensor:
-        return self.decays["membrane" if self.shared and key != "adapt" else key]()
+        if self.heterogeneity != "synapse" and key not in self.decays:
+            key = "membrane"  # tied to the neuron's one decay
+        return self.decays[key]()
 
     def _per_synapse_view(self, key: str, n_in: int) -> Tensor:
         """A decay expanded to (out, n_in); per-neuron decays repeat along each row."""
@@ -367,13 +376,21 @@ class HetSynLIF(_HetSynLayer):
         in_features: inputs per step (N_in).
         out_features: neurons (N_out).
         recurrent: add per-synapse recurrent connections from the layer's own spikes.
+        self_connections: with ``recurrent``, keep each neuron's synapse from its own spikes
+            (``u_jj``); False holds the diagonal of the recurrent weights at zero.
         heterogeneity: ``"synapse"``, ``"neuron"`` or ``"none"`` (see above).
         tau_syn: feedforward synaptic time constants (in units of ``dt``): a float, a tensor
             broadcastable to (out, in), or an initializer from
             :mod:`hetsyn_plugins.core.timescales` (``Normal(20, 5)``, ``Decay(0.9)`` ...). In the
             shared models it is the neuron's time constant, shape (out,) or scalar.
-        tau_reset: reset-current time constants (out,); default: drawn like ``tau_syn``.
-            Must be None in the shared models (tied to ``tau_syn``).
+        tau_reset: reset-current time constants (out,); default: drawn like ``tau_syn``. In
+            the shared models the default ties the reset to the neuron's decay (``V`` is one
+            leaky state); a given ``tau_reset`` unties it (the paper's code: one fixed reset
+            current for every model), and the layer then runs the per-synapse layout with
+            each neuron's synapses sharing its decay (per neuron ``"neuron"``, one scalar
+            ``"none"``).
+        learn_reset_decay: make the reset decays learnable; default ``learn_decays``. The
+            paper's code keeps them fixed (``tau_reset = 20`` steps).
         tau_rec: recurrent synaptic time constants (out, out); default: like ``tau_syn``.
         tau_bias: bias-current time constants (out,); default: tied to the reset decay.
         adaptation: add the adaptation current (ALIF).
@@ -408,9 +425,11 @@ class HetSynLIF(_HetSynLayer):
         out_features: int,
         *,
         recurrent: bool = False,
+        self_connections: bool = True,
         heterogeneity: str = "synapse",
         tau_syn: TimescaleSpec = 20.0,
         tau_reset: Optional[TimescaleSpec] = None,
+        learn_reset_decay: Optional[bool] = None,
         tau_rec: Optional[TimescaleSpec] = None,
         tau_bias: Optional[TimescaleSpec] = None,
         adaptation: bool = False,
@@ -448,6 +467,13 @@ class HetSynLIF(_HetSynLayer):
         )
         self.config = DynamicsConfig(reset, reset_timing, check_bool("detach_reset", detach_reset))
         self.recurrent = check_bool("recurrent", recurrent)
+        self.self_connections = check_bool("self_connections", self_connections)
+        if not self.self_connections and not self.recurrent:
+            raise ValueError("self_connections=False needs recurrent=True; got recurrent=False")
+        # a shared model with its own reset current runs the per-synapse layout
+        self.untied_reset = heterogeneity != "synapse" and tau_reset is not None
+        if learn_reset_decay is not None:
+            learn_reset_decay = check_bool("learn_reset_decay", learn_reset_decay)
         self.adaptation = check_bool("adaptation", adaptation)
         self.decay_input = check_bool("decay_input", decay_input)
         self.spike_fn = default_spike_fn() if spike_fn is None else spike_fn
@@ -458,17 +484,22 @@ class HetSynLIF(_HetSynLayer):
         self.recurrent_weight = (
             nn.Parameter(torch.empty(out, out, **self._factory)) if self.recurrent else None
         )
-        if self.shared:
-            for name, value in (
-                ("tau_reset", tau_reset),
-                ("tau_rec", tau_rec),
-                ("tau_bias", tau_bias),
-            ):
+        if self.heterogeneity != "synapse":
+            for name, value in (("tau_rec", tau_rec), ("tau_bias", tau_bias)):
                 self._tied(name, value)
             self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
+            if self.untied_reset:
+                shape = self._decay_shape(())
+                self._add_decay("reset", "tau_reset", tau_reset, shape, learn_reset_decay)
+            elif learn_reset_decay is not None:
+                raise ValueError(
+                    f"learn_reset_decay needs tau_reset when heterogeneity={heterogeneity!r} "
+                    "(the reset is tied to the neuron's decay); got tau_reset=None"
+                )
         else:
             self._add_decay("syn", "tau_syn", tau_syn, (out, in_features))
-            self._add_decay("reset", "tau_reset", _default(tau_reset, tau_syn, "tau_reset"), (out,))
+            tau_reset = _default(tau_reset, tau_syn, "tau_reset")
+            self._add_decay("reset", "tau_reset", tau_reset, (out,), learn_reset_decay)
             if self.recurrent:
                 self._add_decay("rec", "tau_rec", _default(tau_rec, tau_syn, "tau_rec"), (out, out))
             elif tau_rec is not None:
@@ -511,6 +542,14 @@ class HetSynLIF(_HetSynLayer):
         super().reset_parameters()
         if self.recurrent_weight is not None:
             nn.init.kaiming_uniform_(self.recurrent_weight, a=math.sqrt(5))
+            if not self.self_connections:
+                self.recurrent_weight.fill_diagonal_(0.0)
+
+    @property
+    def shared(self) -> bool:
+        """True when the layer runs the shared layout: decays shared per neuron and the reset
+        tied to them (one matrix product per step, no per-synapse state)."""
+        return self.heterogeneity != "synapse" and not self.untied_reset
 
     # ------------------------------------------------------------------ views
 
@@ -544,10 +583,16 @@ class HetSynLIF(_HetSynLayer):
         if self.shared:
             decay = self._decay("syn")
             syn = reset = rec = bias_decay = decay
+        elif self.untied_reset:  # every synapse of a neuron decays as the neuron
+            syn, reset, rec = self.syn_decay, self.reset_decay, self.recurrent_decay
+            bias_decay = self._decay("membrane").expand(self.out_features)
         else:
             syn, reset = self._decay("syn"), self._decay("reset")
             rec = self._decay("rec") if self.recurrent else None
             bias_decay = self._decay("bias") if "bias" in self.decays else reset
+        rec_weight = self.recurrent_weight
+        if rec_weight is not None and not self.self_connections:
+            rec_weight = rec_weight * (1 - torch.eye(self.out_features, **self._factory))
         params = HetSynParams(
             weight=self.weight,
             syn_decay=syn,
@@ -557,7 +602,7 @@ class HetSynLIF(_HetSynLayer):
             reset_decay=reset,
             bias=self.bias,
             bias_decay=None if self.bias is None else bias_decay,
-            rec_weight=self.recurrent_weight,
+            rec_weight=rec_weight,
             rec_decay=rec if self.recurrent else None,
             adapt_decay=self._decay("adapt") if self.adaptation else None,
             adapt_strength=self.adapt_strength,
@@ -595,6 +640,10 @@ class HetSynLIF(_HetSynLayer):
         parts = [super().extra_repr()]
         if self.recurrent:
             parts.append("recurrent=True")
+            if not self.self_connections:
+                parts.append("self_connections=False")
+        if self.untied_reset:
+            parts.append("untied_reset=True")
         if self.adaptation:
             parts.append("adaptation=True")
         if self.decay_input:

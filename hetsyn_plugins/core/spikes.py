@@ -1,4 +1,5 @@
-"""The default spike function: a Heaviside step with an arc-tangent surrogate gradient.
+"""Spike functions: a Heaviside step with a surrogate gradient (arc-tangent, the default; the
+multi-Gaussian of the paper's code).
 
 Layers take the spike function as a callable ``spike_fn(v - threshold) -> z`` so that the
 hosts can pass their own surrogates (snnTorch ``spike_grad``, SpikingJelly
@@ -15,6 +16,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from .validation import check_positive
 
 
 class _ATanSpike(torch.autograd.Function):
@@ -46,6 +49,72 @@ class ATanSpike:
 
     def __repr__(self) -> str:
         return f"ATanSpike(alpha={self.alpha})"
+
+
+class _MultiGaussianSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: Tensor, spec: "MultiGaussianSpike") -> Tensor:
+        ctx.save_for_backward(u)
+        ctx.spec = spec
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        (u,) = ctx.saved_tensors
+        return grad_out * ctx.spec.derivative(u), None
+
+
+def _normal_pdf(u: Tensor, mean: float, std: float) -> Tensor:
+    return torch.exp(-((u - mean) ** 2) / (2 * std**2)) / (math.sqrt(2 * math.pi) * std)
+
+
+class MultiGaussianSpike:
+    r"""Heaviside spike ``z = [u > 0]`` with the multi-Gaussian surrogate of Yin, Corradi and
+    Bohté (2021), the one the paper's SHD code trains with:
+
+    .. math:: \tilde z'(u) = \gamma \big[(1 + h)\, \mathcal N(u; 0, \sigma)
+              - h\, \mathcal N(u; \sigma, s \sigma) - h\, \mathcal N(u; -\sigma, s \sigma)\big]
+
+    with :math:`\mathcal N(u; \mu, \sigma)` the normal density, ``width`` :math:`\sigma = 0.5`,
+    ``height`` :math:`h = 0.15`, ``scale`` :math:`s = 6` and ``gamma`` :math:`\gamma = 0.5`
+    (the defaults are the paper's). The two wide negative side lobes push membranes away from
+    the threshold; the derivative integrates to ``gamma (1 - h)`` over the real line.
+
+    A plain callable: pass it as ``spike_fn`` to the core layers, ``spike_grad`` to
+    ``snn.HetSynLeaky`` or ``surrogate_function`` to ``neuron.HetSynNode``.
+    """
+
+    elementwise = True
+
+    def __init__(
+        self, width: float = 0.5, height: float = 0.15, scale: float = 6.0, gamma: float = 0.5
+    ):
+        for name, value in (("width", width), ("scale", scale), ("gamma", gamma)):
+            check_positive(name, value)
+        if not height >= 0:
+            raise ValueError(f"height must be >= 0; got {height!r}")
+        self.width, self.height = float(width), float(height)
+        self.scale, self.gamma = float(scale), float(gamma)
+
+    def derivative(self, u: Tensor) -> Tensor:
+        """The surrogate derivative at ``u`` (elementwise)."""
+        w, h, side = self.width, self.height, self.scale * self.width
+        centre = _normal_pdf(u, 0.0, w) * (1 + h)
+        lobes = _normal_pdf(u, w, side) + _normal_pdf(u, -w, side)
+        return self.gamma * (centre - h * lobes)
+
+    def __call__(self, u: Tensor) -> Tensor:
+        return _MultiGaussianSpike.apply(u, self)
+
+    def __repr__(self) -> str:
+        return (
+            f"MultiGaussianSpike(width={self.width}, height={self.height}, "
+            f"scale={self.scale}, gamma={self.gamma})"
+        )
+
+
+# Names of the spike functions for options that take one by name (the tasks' ``surrogate``).
+SPIKE_FUNCTIONS = {"atan": ATanSpike, "multi_gaussian": MultiGaussianSpike}
 
 
 # Types whose instances act elementwise (besides callables with ``elementwise = True``): the

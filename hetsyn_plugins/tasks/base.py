@@ -20,12 +20,15 @@ from torch.nn import functional as F
 
 from ..core.validation import check_choice, check_positive_int
 from .network import NetworkOutput, SpikingNetwork
+from .recipe import Recipe
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 
 
 class Task(ABC):
     """Base class of the tasks (subclasses are dataclasses; their fields are the options).
+
+    Splits: ``"train"``, ``"test"`` and, where the task has one, ``"validation"``.
 
     Class attributes: ``name`` (the command-line name), ``metric_name`` and
     ``higher_is_better`` (how to read :meth:`metric`).
@@ -69,30 +72,79 @@ class Task(ABC):
     def metric(self, output: NetworkOutput, target: Tensor) -> float:
         """The task's figure of merit on one batch (a mean over the batch)."""
 
+    def recipe(self) -> Recipe:
+        """The task's default training recipe (:class:`~hetsyn_plugins.tasks.recipe.Recipe`)."""
+        return Recipe()
+
+    @abstractmethod
+    def num_samples(self, split: str) -> int:
+        """Samples in one epoch of ``split``."""
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Optimizer steps in one pass over the training split."""
+        return -(-self.num_samples("train") // check_positive_int("batch_size", batch_size))
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the task has a validation split (else ``batches("validation", ...)``
+        raises)."""
+        return False
+
     def config(self) -> dict:
         """The task's options, JSON-serialisable (they rebuild it: ``type(task)(**config)``)."""
         return dataclasses.asdict(self)
 
-    @staticmethod
-    def check_split(split: str) -> None:
+    def check_split(self, split: str) -> None:
         check_choice("split", split, SPLITS)
+        if split == "validation" and not self.has_validation:
+            raise ValueError(
+                f"task {self.name!r} has no validation split here; choose 'train' or 'test'"
+                + (" (or set validation_fraction > 0)" if hasattr(self, "validation_fraction")
+                   else "")
+            )  # fmt: skip
+
+
+READOUT_LOSSES = ("mean", "softmax_sum")
 
 
 class ClassificationTask(Task):
     """A task whose target is a class index per sample (B,).
 
-    The logits are the readout averaged over the last ``decision_steps`` steps (all steps when
-    it is None); the loss is cross-entropy, the metric accuracy.
+    The decision window is the last ``decision_steps`` steps (all when None) after the first
+    ``skip_steps``. The class scores ("logits") are, by ``readout_loss``:
+
+    - ``"mean"``: the readout ``v_t`` averaged over the window;
+    - ``"softmax_sum"`` (the paper's SHD code): ``sum_t softmax(v_t)`` over the window.
+
+    The prediction is their argmax (the metric: accuracy) and the loss the cross-entropy of
+    the scores (for ``"softmax_sum"``, as in the paper's code, cross-entropy treats the sum of
+    softmaxes as logits: ``-log softmax(sum_t softmax(v_t))[target]``).
     """
 
     metric_name: ClassVar[str] = "accuracy"
     higher_is_better: ClassVar[bool] = True
     decision_steps: int | None
+    readout_loss: str = "mean"
+    skip_steps: int = 0
+
+    def _check_readout(self) -> None:
+        check_choice("readout_loss", self.readout_loss, READOUT_LOSSES)
+        if isinstance(self.skip_steps, bool) or not isinstance(self.skip_steps, int) or (
+            self.skip_steps < 0
+        ):
+            raise ValueError(f"skip_steps must be an integer >= 0; got {self.skip_steps!r}")
 
     def logits(self, output: NetworkOutput) -> Tensor:
-        readout = output.readout
+        readout = output.readout[self.skip_steps :]
         if self.decision_steps is not None:
             readout = readout[-self.decision_steps :]
+        if readout.shape[0] == 0:
+            raise ValueError(
+                f"the decision window is empty: skip_steps={self.skip_steps} leaves no step of "
+                f"the readout's {output.readout.shape[0]}"
+            )
+        if self.readout_loss == "softmax_sum":
+            return readout.softmax(-1).sum(0)
         return readout.mean(0)
 
     def loss(self, output: NetworkOutput, target: Tensor) -> Tensor:
@@ -131,6 +183,14 @@ class SyntheticTask(Task):
                 f"got {rate_hz!r}"
             )
 
+    def num_samples(self, split: str) -> int:
+        self.check_split(split)
+        return self.train_samples if split == "train" else self.test_samples
+
+    @property
+    def has_validation(self) -> bool:
+        return True  # a fixed set of test_samples, drawn from its own seed
+
     def _steps(self, ms: float) -> int:
         """A duration in ms as a whole number of steps (at least one)."""
         return max(1, round(ms / self.dt_ms))
@@ -142,7 +202,8 @@ class SyntheticTask(Task):
         batch_size = check_positive_int("batch_size", batch_size)
         if split == "train":
             total, gen = self.train_samples, generator
-        else:  # the same test set every time
-            total, gen = self.test_samples, torch.Generator().manual_seed(self.test_seed)
+        else:  # the same test (validation) set every time
+            seed = self.test_seed if split == "test" else self.test_seed + 1000003
+            total, gen = self.test_samples, torch.Generator().manual_seed(seed)
         for start in range(0, total, batch_size):
             yield self.sample(min(batch_size, total - start), gen)

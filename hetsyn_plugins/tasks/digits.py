@@ -128,6 +128,9 @@ class SequentialDigits(ClassificationTask):
 
     # ------------------------------------------------------------------ data
 
+    def num_samples(self, split: str) -> int:
+        return len(self.split_images(split)[1])
+
     def split_images(self, split: str) -> tuple[Tensor, Tensor]:
         """The images (N, 8, 8) in [0, 1] and labels (N,) of ``split`` (fixed by ``seed``)."""
         self.check_split(split)

@@ -23,7 +23,8 @@ from torch import Tensor
 from ..core.timescales import Constant, TimescaleSpec, Uniform
 from ..core.validation import check_positive, check_positive_int
 from .base import ClassificationTask, SyntheticTask
-from .network import SpikingNetwork
+from .network import SpikingNetwork, paper_model_options
+from .recipe import Recipe
 
 
 @dataclass
@@ -46,6 +47,26 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
         frozen_fraction: fraction of the synaptic decays that are not learned (a fixed random
             subset keeps its initial value; gradients to it are masked).
         readout_tau_ms: time constant of the fixed readout.
+        learn_readout: learn the readout's decays (one per synapse in HetSynLIF, per neuron
+            in HetNeuLIF, one in the HomNeu models) instead of keeping them fixed.
+        reset_tau_ms: the reset current's own fixed time constant in every model (the
+            paper's code: 20 "ms", i.e. steps); None: the preset's (drawn like the synapses'
+            in HetSynLIF, tied to the neuron's decay in the shared models).
+        learn_reset: learn the reset decays.
+        baseline_tau_ms: the HomNeu models' membrane time constant, fixed (the paper's code:
+            50); None: learned, drawn like the synapses'.
+        baseline_self_connections: whether the HomNeu models' recurrent layer keeps
+            self-connections (the paper's code: no).
+        adapt_tau_ms: HomNeuALIF's adaptation time constant.
+        bias: bias currents in the hidden layer and the readout.
+        decay_parametrization: ``"logit"`` or ``"clamp"`` (the decays learned directly and
+            clamped, the paper's, trained at ``decay_lr_factor`` times the learning rate).
+        decay_lr_factor: the decays' learning rate over the weights' (the paper: 2).
+        weight_init: ``"uniform"`` (``nn.Linear``'s) or ``"normal"`` (N(0, 1/sqrt(fan_in))).
+        surrogate: ``"atan"`` or ``"multi_gaussian"`` (the paper's).
+        readout_loss: ``"mean"`` or ``"softmax_sum"`` over the decision window (see
+            :class:`~hetsyn_plugins.tasks.base.ClassificationTask`).
+        train_steps, lr, batch_size: the training recipe (Adam; :meth:`recipe`).
         train_samples, test_samples: samples per training epoch (fresh each epoch) and in the
             fixed test set.
         seed: seed of the test set.
@@ -68,6 +89,21 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
     tau_max_ms: float = 2000.0
     frozen_fraction: float = 0.0
     readout_tau_ms: float = 10.0
+    learn_readout: bool = False
+    reset_tau_ms: Optional[float] = None
+    learn_reset: bool = False
+    baseline_tau_ms: Optional[float] = None
+    baseline_self_connections: bool = True
+    adapt_tau_ms: float = 1000.0
+    bias: bool = True
+    decay_parametrization: str = "logit"
+    decay_lr_factor: float = 1.0
+    weight_init: str = "uniform"
+    surrogate: str = "atan"
+    readout_loss: str = "mean"
+    train_steps: int = 300
+    lr: float = 1e-2
+    batch_size: int = 64
     train_samples: int = 2048
     test_samples: int = 512
     seed: int = 1234
@@ -93,6 +129,15 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
             )
         if not 0 <= self.frozen_fraction <= 1:
             raise ValueError(f"frozen_fraction must be in [0, 1]; got {self.frozen_fraction!r}")
+        for name in ("reset_tau_ms", "baseline_tau_ms"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        for name in ("adapt_tau_ms", "decay_lr_factor", "lr"):
+            check_positive(name, getattr(self, name))
+        self._check_readout()
+        self.recipe()  # checks the training options
+        with torch.random.fork_rng():  # checks the model options, the caller's RNG untouched
+            self.build_model("HetSynLIF")
 
     # ------------------------------------------------------------------ shape of the data
 
@@ -130,20 +175,45 @@ class DelayedMatchToSample(SyntheticTask, ClassificationTask):
 
     # ------------------------------------------------------------------ model
 
+    def _steps_exact(self, ms: float) -> float:
+        """A duration in ms in steps (a time constant need not be a whole number of steps)."""
+        return ms / self.dt_ms
+
     def tau_init(self) -> TimescaleSpec:
         """The hidden layer's time-constant initializer, in steps."""
         low, high = self.tau_min_ms / self.dt_ms, self.tau_max_ms / self.dt_ms
         return Uniform(low, high) if high > low else Constant(low)
 
+    def recipe(self) -> Recipe:
+        decay_lr = self.lr * self.decay_lr_factor if self.decay_lr_factor != 1 else None
+        return Recipe(
+            steps=self.train_steps, batch_size=self.batch_size, lr=self.lr, decay_lr=decay_lr
+        )
+
     def build_model(self, model: str, **options) -> SpikingNetwork:
+        steps = self._steps_exact
         defaults = dict(
             hidden=(self.hidden,),
             recurrent=self.recurrent,
-            tau_syn=self.tau_init(),
-            readout_tau=self.readout_tau_ms / self.dt_ms,
-            readout_heterogeneity="none",
-            learn_readout_decays=False,
+            bias=self.bias,
+            decay_parametrization=self.decay_parametrization,
+            weight_init=self.weight_init,
+            surrogate=self.surrogate,
+            **paper_model_options(
+                model,
+                tau_syn=self.tau_init(),
+                readout_tau=steps(self.readout_tau_ms),
+                reset_tau=None if self.reset_tau_ms is None else steps(self.reset_tau_ms),
+                learn_reset=self.learn_reset,
+                baseline_tau=None if self.baseline_tau_ms is None else steps(self.baseline_tau_ms),
+                baseline_self_connections=self.baseline_self_connections,
+                adapt_tau=steps(self.adapt_tau_ms),
+                recurrent=self.recurrent,
+            ),
+            learn_readout_decays=self.learn_readout,
         )
+        if not self.learn_readout:  # a fixed readout: one time constant for all
+            defaults["readout_heterogeneity"] = "none"
         net = SpikingNetwork(
             self.in_features, out_features=2, model=model, **{**defaults, **options}
         )

@@ -1,27 +1,32 @@
-"""The Spiking Heidelberg Digits (SHD): spoken digits as spikes of 700 cochlear channels.
+"""The Heidelberg spiking data sets: spoken digits (SHD) and speech commands (SSC) as spikes of
+700 cochlear channels.
 
 Data: Cramer, Stradmann, Schemmel and Zenke, "The Heidelberg Spiking Data Sets for the
 Systematic Evaluation of Spiking Neural Networks", IEEE TNNLS 2020
-(https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/, CC BY 4.0): recordings of the
-digits 0-9 spoken in English and German (20 classes), turned into spikes of 700 channels by a
-cochlea model; 8156 training and 2264 test samples. Read through ``tonic.datasets.SHD``.
+(https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/, CC BY 4.0). SHD: the digits
+0-9 spoken in English and German (20 classes), 8156 training and 2264 test samples. SSC:
+35 words of the Speech Commands corpus, with official training, validation and test files.
+Read through ``tonic.datasets.SHD`` / ``tonic.datasets.SSC``.
 
-Files: ``<root>/SHD/shd_train.h5`` and ``<root>/SHD/shd_test.h5`` (tonic's layout, so a folder
-that tonic filled already works), with ``root`` the task's option, else ``$HETSYN_SHD_ROOT``,
-else ``~/.cache/hetsyn/shd``. Each file holds ragged arrays ``spikes/times`` (seconds) and
-``spikes/units`` (channel 0..699) per sample, ``labels`` and ``extra/{keys,speaker}``.
-Nothing is downloaded unless asked (``download=True``): tonic then fetches the zip archive,
-checks its md5 and unpacks it.
+Files: ``<root>/SHD/shd_{train,test}.h5`` and ``<root>/SSC/ssc_{train,valid,test}.h5`` (tonic's
+layout, so a folder that tonic filled already works), with ``root`` the task's option, else
+``$HETSYN_SHD_ROOT`` / ``$HETSYN_SSC_ROOT``, else ``~/.cache/hetsyn/shd`` / ``~/.cache/hetsyn/ssc``.
+Each file holds ragged arrays ``spikes/times`` (seconds) and ``spikes/units`` (channel 0..699)
+per sample, ``labels`` and ``extra/{keys,speaker}``. Nothing is downloaded unless asked
+(``download=True``): tonic then fetches the zip archive, checks its md5 and unpacks it.
 
 Encoding: the first ``duration_ms`` (1 s) of each recording in bins of ``bin_ms`` (4 ms), i.e.
-``T = 250`` steps; ``x[t, b, c]`` is the number of spikes of channel ``c`` in
-``[t * bin, (t + 1) * bin)`` (float32; clipped to 0/1 with ``binary=True``); later spikes are
-dropped. tonic gives the spike times in integer microseconds (``floor(t_s * 1e6)``); the bin of
-a spike is ``t_us // bin_us``. That is exactly what
-``tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=bin_us, start_time=0,
-end_time=duration_us)`` computes (its windows are ``[k * bin_us, (k + 1) * bin_us)``; the tests
-check the two agree), done here with one ``bincount`` per batch on spikes read once and kept in
-memory as ``bin * 700 + channel`` codes, which does not need the events sorted in time.
+``T = 250`` steps, one step per bin, so a time constant of ``tau`` steps lasts ``4 tau`` ms.
+tonic gives the spike times in integer microseconds (``floor(t_s * 1e6)``). With
+``bin_edges="right"`` (the paper's code) a spike at ``t`` goes into the first bin whose end is
+at or after it, bin ``max(ceil(t / bin) - 1, 0)``, and spikes after ``duration_ms`` are dropped;
+with ``"left"`` bins are ``[k bin, (k + 1) bin)``, bin ``floor(t / bin)``, spikes at or after
+``duration_ms`` dropped: exactly what ``tonic.transforms.ToFrame(sensor_size=(700, 1, 1),
+time_window=bin_us, start_time=0, end_time=duration_us)`` computes (the tests check the two
+agree). The two differ only for spikes exactly on a bin edge (to the microsecond).
+``x[t, b, c]`` is the number of spikes of channel ``c`` in bin ``t`` (float32), clipped to 0/1
+with ``binary=True`` (the paper's). The bins are computed with one ``bincount`` per batch on
+spikes read once and kept in memory as ``bin * 700 + channel`` codes.
 """
 
 from __future__ import annotations
@@ -36,103 +41,148 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 import torch
 from torch import Tensor
 
-from ..core.timescales import Normal
-from ..core.validation import check_positive, check_positive_int
+from ..core.timescales import Normal, TimescaleSpec, Uniform
+from ..core.validation import check_choice, check_positive, check_positive_int
 from .base import ClassificationTask
-from .network import SpikingNetwork
+from .network import SpikingNetwork, paper_model_options
+from .recipe import PAPER_SHD, Recipe
 from .training import _progress_bar
 
 if TYPE_CHECKING:
     import numpy as np
 
 N_CHANNELS = 700
-N_CLASSES = 20
-ROOT_ENV = "HETSYN_SHD_ROOT"
-DEFAULT_ROOT = "~/.cache/hetsyn/shd"
-FOLDER = "SHD"  # tonic keeps a data set's files under <save_to>/<its class name>
-FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 URL = "https://zenkelab.org/datasets/"
+BIN_EDGES = ("right", "left")
+TAU_DISTRIBUTIONS = ("uniform", "normal")
 
 
-class SHDNotFoundError(FileNotFoundError):
-    """The SHD files are not where the task looks for them (and downloading was not asked)."""
+@dataclass(frozen=True)
+class HeidelbergFiles:
+    """Where one Heidelberg data set lives: its tonic class (``name``, also the folder tonic
+    keeps its files in), its classes, its file per split, its root's environment variable and
+    default."""
+
+    name: str
+    classes: int
+    files: dict
+    root_env: str
+    default_root: str
+
+    def tonic_split(self, split: str) -> dict:
+        """The split argument of the tonic class."""
+        if self.name == "SHD":
+            return {"train": split == "train"}
+        return {"split": {"validation": "valid"}.get(split, split)}
 
 
-def resolve_root(root: Optional[str | os.PathLike] = None) -> Path:
-    """The data root: ``root``, else ``$HETSYN_SHD_ROOT``, else ``~/.cache/hetsyn/shd``."""
+SHD_FILES = HeidelbergFiles(
+    "SHD", 20, {"train": "shd_train.h5", "test": "shd_test.h5"}, "HETSYN_SHD_ROOT",
+    "~/.cache/hetsyn/shd",
+)  # fmt: skip
+SSC_FILES = HeidelbergFiles(
+    "SSC", 35, {"train": "ssc_train.h5", "validation": "ssc_valid.h5", "test": "ssc_test.h5"},
+    "HETSYN_SSC_ROOT", "~/.cache/hetsyn/ssc",
+)  # fmt: skip
+ROOT_ENV = SHD_FILES.root_env
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set's files are not where the task looks for them (and downloading was not
+    asked)."""
+
+
+def resolve_root(root: Optional[str | os.PathLike] = None, files: HeidelbergFiles = SHD_FILES):
+    """The data root: ``root``, else the data set's environment variable, else its default."""
     if root is None:
-        root = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+        root = os.environ.get(files.root_env) or files.default_root
     return Path(root).expanduser()
 
 
-def data_file(root: Optional[str | os.PathLike], split: str) -> Path:
-    """Where the HDF5 file of ``split`` (``"train"``/``"test"``) is expected."""
-    return resolve_root(root) / FOLDER / FILES[split]
+def data_file(
+    root: Optional[str | os.PathLike], split: str, files: HeidelbergFiles = SHD_FILES
+) -> Path:
+    """Where the HDF5 file of ``split`` is expected."""
+    return resolve_root(root, files) / files.name / files.files[split]
 
 
-def missing_data_message(root: Optional[str | os.PathLike], split: str) -> str:
-    path = data_file(root, split)
+def missing_data_message(root, split: str, files: HeidelbergFiles = SHD_FILES) -> str:
+    path = data_file(root, split, files)
+    name = files.files[split]
     return (
-        f"the SHD {split} data are not at {path}. To get them, either let the task download "
-        f"them (download=True, e.g. make_task('shd', download=True); from {URL}), "
-        f"or download {URL}{FILES[split]}.zip yourself and unzip it into {path.parent}; or "
-        f"point the task at a folder that already holds {FOLDER}/{FILES[split]} with root=... "
-        f"or the environment variable {ROOT_ENV}."
+        f"the {files.name} {split} data are not at {path}. To get them, either let the task "
+        f"download them (download=True, e.g. make_task({files.name.lower()!r}, download=True); "
+        f"from {URL}), or download {URL}{name}.zip yourself and unzip it into {path.parent}; "
+        f"or point the task at a folder that already holds {files.name}/{name} with root=... "
+        f"or the environment variable {files.root_env}."
     )
 
 
 @functools.lru_cache(maxsize=None)
-def tonic_shd_class() -> type:
-    """``tonic.datasets.SHD`` with two changes, for reading local files honestly:
+def tonic_class(name: str = "SHD") -> type:
+    """``tonic.datasets.SHD`` or ``tonic.datasets.SSC`` (``name``) with two changes, for
+    reading local files honestly:
 
     - it counts as present when the ``.h5`` file it reads exists (tonic itself also asks for
       the downloaded ``.zip``, and would fetch the archive again when only the unzipped file
       is there);
     - it downloads only when the caller allowed it (then tonic's own download runs, which
       verifies the archive's md5 before unpacking); otherwise it raises
-      :class:`SHDNotFoundError`.
+      :class:`DataNotFoundError`.
 
-    The class keeps the name ``SHD``: tonic puts the files under ``<save_to>/<class name>``.
+    The class keeps tonic's name: tonic puts the files under ``<save_to>/<class name>``.
     """
     try:
         import tonic
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the 'shd' task reads the data through tonic: pip install 'hetsyn-plugins[tasks]' "
-            "(or pip install tonic)"
+            f"the {name} task reads the data through tonic: pip install "
+            "'hetsyn-plugins[tasks]' (or pip install tonic)"
         ) from err
+    files = {"SHD": SHD_FILES, "SSC": SSC_FILES}[name]
+    base = getattr(tonic.datasets, name)
 
-    class SHD(tonic.datasets.SHD):
-        def __init__(self, save_to: str, train: bool = True, *, download: bool = False, **kw):
+    class Local(base):
+        def __init__(self, save_to: str, *args, download: bool = False, **kw):
             self._may_download = bool(download)
-            self._split = "train" if train else "test"
             self._root = save_to
-            super().__init__(save_to, train=train, **kw)
+            super().__init__(save_to, *args, **kw)
 
         def _check_exists(self) -> bool:
             return os.path.isfile(os.path.join(self.location_on_system, self.data_filename))
 
         def download(self) -> None:
             if not self._may_download:
-                raise SHDNotFoundError(missing_data_message(self._root, self._split))
+                split = next(k for k, v in files.files.items() if v == self.data_filename)
+                raise DataNotFoundError(missing_data_message(self._root, split, files))
             super().download()
 
-    SHD.__qualname__ = SHD.__name__ = "SHD"
-    return SHD
+    Local.__qualname__ = Local.__name__ = name
+    return Local
 
 
-def open_shd(
-    root: Optional[str | os.PathLike], split: str, *, download: bool = False, transform=None
+def tonic_shd_class() -> type:
+    """:func:`tonic_class` of SHD."""
+    return tonic_class("SHD")
+
+
+def open_hsd(
+    root: Optional[str | os.PathLike],
+    split: str,
+    *,
+    files: HeidelbergFiles = SHD_FILES,
+    download: bool = False,
+    transform=None,
 ):
-    """tonic's SHD data set of ``split`` under ``root`` (see :func:`tonic_shd_class`);
-    raises :class:`SHDNotFoundError` when the file is missing and ``download`` is False."""
-    if split not in FILES:
-        raise ValueError(f"split must be one of {tuple(FILES)}; got {split!r}")
-    if not download and not data_file(root, split).is_file():
-        raise SHDNotFoundError(missing_data_message(root, split))
-    return tonic_shd_class()(
-        str(resolve_root(root)), train=split == "train", download=download, transform=transform
-    )
+    """tonic's data set of ``split`` under ``root`` (see :func:`tonic_class`); raises
+    :class:`DataNotFoundError` when the file is missing and ``download`` is False."""
+    check_choice("split", split, files.files)
+    if not download and not data_file(root, split, files).is_file():
+        raise DataNotFoundError(missing_data_message(root, split, files))
+    return tonic_class(files.name)(
+        str(resolve_root(root, files)), **files.tonic_split(split), download=download,
+        transform=transform,
+    )  # fmt: skip
 
 
 class _Binned:
@@ -145,44 +195,100 @@ class _Binned:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, index: Tensor) -> "_Binned":
+        """The samples ``index`` (in that order)."""
+        import numpy as np
+
+        parts = [self.codes[self.offsets[i] : self.offsets[i + 1]] for i in index.tolist()]
+        offsets = np.cumsum([0] + [len(p) for p in parts]).astype(np.int64)
+        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        return _Binned(codes, offsets, self.labels[index])
+
 
 @dataclass
 class SpikingHeidelbergDigits(ClassificationTask):
-    """The SHD classification task (20 classes: digits 0-9 in English and German).
+    """The SHD classification task (20 classes: digits 0-9 in English and German), by default
+    with the paper's recipe (its SHD code; the facts in ``DESIGN.md``). Time constants are in
+    steps: one step is one ``bin_ms`` bin (4 ms), so U(5, 20) steps is 20-80 ms.
 
-    Args (all fields):
+    Args (all fields; the paper's value first, where an option keeps this package's earlier
+    choice it is named):
         root: data root holding ``SHD/shd_{train,test}.h5``; default ``$HETSYN_SHD_ROOT`` or
             ``~/.cache/hetsyn/shd`` (resolved when the data are read).
         download: fetch the files (through tonic, md5-checked) when they are missing.
-        bin_ms: bin width in ms (one time step).
-        duration_ms: how much of each recording is used, in ms (a multiple of ``bin_ms``).
-        binary: clip the spike counts per bin to 0/1.
-        limit: use only the first ``limit`` samples of each split (quick runs); None for all.
-        hidden: sizes of the hidden layers (the paper: 128, 64).
-        recurrent: recurrent hidden layers (the paper: yes).
-        tau_ms, tau_std_ms: initial synaptic time constants of the hidden layers, drawn from
-            N(tau_ms, tau_std_ms) (constant when ``tau_std_ms`` is 0), in ms.
-        readout_tau_ms: initial time constants of the readout, in ms.
-        decision_steps: the last steps whose mean readout gives the logits; None: all steps.
+        bin_ms: bin width in ms (one time step; 4).
+        duration_ms: how much of each recording is used, in ms (1000; a multiple of ``bin_ms``).
+        binary: clip the spike counts per bin to 0/1 (True; False: counts).
+        bin_edges: ``"right"`` (the paper's: a spike goes into the first bin whose end is at or
+            after it) or ``"left"`` (tonic's ``ToFrame``); see the module docstring.
+        limit: use only the first ``limit`` samples of each file (quick runs); None for all.
+        validation_fraction: hold out this fraction of the training file, drawn with
+            ``validation_seed``, as the ``"validation"`` split (0: none, as the paper, which
+            reports its best test epoch).
+        validation_seed: seed of that draw.
+        hidden: sizes of the recurrent hidden layers ((128, 64)).
+        recurrent: recurrent hidden layers (True; self-connections kept in HetSyn models).
+        bias: bias currents (False: "no bias anywhere").
+        tau_steps, tau_distribution: initial time constants of the synaptic pathways
+            (feedforward, recurrent, readout), ``(low, high)`` of ``"uniform"`` ((5, 20)), or
+            ``(mean, std)`` of ``"normal"`` (this package's earlier (5, 1.25): N(20, 5) ms).
+        readout_tau_steps: the readout's, as ``tau_steps``; None: ``tau_steps``.
+        reset_tau_steps: the reset current's time constant, one fixed value for every neuron
+            and model (20: ``kappa = exp(-1/20)``); None: drawn like ``tau_steps`` in HetSynLIF
+            and tied to the neuron's decay in the shared models (this package's default).
+        learn_reset: learn the reset decays (False).
+        baseline_tau_steps: the HomNeu models' membrane time constant, fixed (50); None:
+            learned from a draw like ``tau_steps``.
+        baseline_self_connections: the HomNeu models keep recurrent self-connections (False).
+        adapt_tau_steps: HomNeuALIF's adaptation time constant (200).
+        decay_parametrization: ``"clamp"`` (the paper's: the decays themselves, clamped after
+            every step) or ``"logit"``.
+        weight_init: ``"normal"`` (N(0, 1/sqrt(fan_in))) or ``"uniform"`` (``nn.Linear``'s).
+        surrogate: ``"multi_gaussian"`` (:class:`~hetsyn_plugins.core.spikes.MultiGaussianSpike`)
+            or ``"atan"``.
+        dropout: on the spikes from hidden layer to hidden layer and to the readout (0.2).
+        readout_loss: ``"softmax_sum"`` (sum over the window of ``softmax(v_t)``) or
+            ``"mean"`` (see :class:`~hetsyn_plugins.tasks.base.ClassificationTask`).
+        skip_steps: the first steps left out of the decision (11: the paper sums ``t > 10``).
+        decision_steps: the last steps of the decision window; None: all after ``skip_steps``.
 
-    ``x``: (T, B, 700) float32 spike counts, ``T = duration_ms / bin_ms`` (250); target (B,):
-    the class, int64. Training order is shuffled with the generator; test order is the
-    file's.
+    The training recipe (:meth:`recipe`) is the paper's: AdamW, 100 epochs of batches of 32,
+    lr 2e-3 (decays 4e-3), weight decay 4e-3, warm-up and cosine
+    (:data:`~hetsyn_plugins.tasks.recipe.PAPER_SHD`).
+
+    ``x``: (T, B, 700) float32 spikes, ``T = duration_ms / bin_ms`` (250); target (B,): the
+    class, int64. Training order is shuffled with the generator; test order is the file's.
     """
 
     name: ClassVar[str] = "shd"
+    files: ClassVar[HeidelbergFiles] = SHD_FILES
 
     root: Optional[str] = None
     download: bool = False
     bin_ms: float = 4.0
     duration_ms: float = 1000.0
-    binary: bool = False
+    binary: bool = True
+    bin_edges: str = "right"
     limit: Optional[int] = None
+    validation_fraction: float = 0.0
+    validation_seed: int = 0
     hidden: Sequence[int] = (128, 64)
     recurrent: bool = True
-    tau_ms: float = 20.0
-    tau_std_ms: float = 5.0
-    readout_tau_ms: float = 20.0
+    bias: bool = False
+    tau_steps: tuple[float, float] = (5.0, 20.0)
+    tau_distribution: str = "uniform"
+    readout_tau_steps: Optional[tuple[float, float]] = None
+    reset_tau_steps: Optional[float] = 20.0
+    learn_reset: bool = False
+    baseline_tau_steps: Optional[float] = 50.0
+    baseline_self_connections: bool = False
+    adapt_tau_steps: float = 200.0
+    decay_parametrization: str = "clamp"
+    weight_init: str = "normal"
+    surrogate: str = "multi_gaussian"
+    dropout: float = 0.2
+    readout_loss: str = "softmax_sum"
+    skip_steps: int = 11
     decision_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
@@ -199,20 +305,51 @@ class SpikingHeidelbergDigits(ClassificationTask):
                 f"duration_ms must be a positive multiple of bin_ms={self.bin_ms}; "
                 f"got {self.duration_ms!r}"
             )
+        check_choice("bin_edges", self.bin_edges, BIN_EDGES)
         if self.limit is not None:
             check_positive_int("limit", self.limit)
+        if not (isinstance(self.validation_fraction, (int, float)) and
+                0 <= self.validation_fraction < 1):  # fmt: skip
+            raise ValueError(
+                f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}"
+            )
         self.hidden = tuple(self.hidden)
         if not self.hidden:
             raise ValueError("hidden must name at least one hidden layer size; got ()")
         for size in self.hidden:
             check_positive_int("hidden size", size)
-        check_positive("tau_ms", self.tau_ms)
-        if self.tau_std_ms < 0:
-            raise ValueError(f"tau_std_ms must be >= 0; got {self.tau_std_ms!r}")
-        check_positive("readout_tau_ms", self.readout_tau_ms)
+        check_choice("tau_distribution", self.tau_distribution, TAU_DISTRIBUTIONS)
+        self.tau_steps = self._pair("tau_steps", self.tau_steps)
+        if self.readout_tau_steps is not None:
+            self.readout_tau_steps = self._pair("readout_tau_steps", self.readout_tau_steps)
+        for name in ("reset_tau_steps", "baseline_tau_steps"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        check_positive("adapt_tau_steps", self.adapt_tau_steps)
         if self.decision_steps is not None:
             check_positive_int("decision_steps", self.decision_steps)
+        self._check_readout()
+        if self.skip_steps + (self.decision_steps or 1) > self._steps:
+            raise ValueError(
+                f"skip_steps={self.skip_steps} (+ decision_steps) leaves no step of the "
+                f"{self._steps} to decide on"
+            )
+        # the model options are checked when a model is built; build one now to fail early
+        with torch.random.fork_rng():  # leave the caller's random numbers alone
+            SpikingNetwork(1, out_features=1, **self._network_options("HetSynLIF", hidden=(1,)))
         self._cache: dict[str, _Binned] = {}
+
+    def _pair(self, name: str, value) -> tuple[float, float]:
+        try:
+            a, b = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a pair of numbers; got {value!r}") from None
+        if self.tau_distribution == "uniform":
+            if not 0 < a <= b:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high; got {value!r}")
+        elif not (a > 0 and b >= 0):
+            raise ValueError(f"{name} must be (mean, std) with mean > 0, std >= 0; got {value!r}")
+        return a, b
 
     # ------------------------------------------------------------------ shape of the data
 
@@ -222,7 +359,7 @@ class SpikingHeidelbergDigits(ClassificationTask):
 
     @property
     def out_features(self) -> int:
-        return N_CLASSES
+        return self.files.classes
 
     @property
     def steps(self) -> int:
@@ -230,14 +367,22 @@ class SpikingHeidelbergDigits(ClassificationTask):
 
     # ------------------------------------------------------------------ data
 
-    def dataset(self, split: str, transform=None):
-        """tonic's SHD data set of ``split`` (events in microseconds), optionally with a tonic
-        ``transform``; raises :class:`SHDNotFoundError` when the file is missing."""
-        self.check_split(split)
-        return open_shd(self.root, split, download=self.download, transform=transform)
+    @property
+    def has_validation(self) -> bool:
+        return self.validation_fraction > 0
 
-    def _binned(self, split: str) -> _Binned:
-        if split not in self._cache:
+    def dataset(self, split: str, transform=None):
+        """tonic's data set of the file of ``split`` (events in microseconds), optionally
+        with a tonic ``transform``; raises :class:`DataNotFoundError` when it is missing."""
+        check_choice("split", split, self.files.files)
+        return open_hsd(
+            self.root, split, files=self.files, download=self.download, transform=transform
+        )
+
+    def _read(self, split: str) -> _Binned:
+        """The binned spikes of the file of ``split`` (read once)."""
+        key = f"file:{split}"
+        if key not in self._cache:
             ds = self.dataset(split)
             import numpy as np  # comes with tonic; imported here to keep the tasks importable
 
@@ -245,26 +390,48 @@ class SpikingHeidelbergDigits(ClassificationTask):
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us
             # read once: tonic opens the file for every sample (a few ms each)
-            for i in _progress_bar()(range(n), desc=f"reading SHD {split}", disable=None,
-                                     leave=False):  # fmt: skip
+            for i in _progress_bar()(range(n), desc=f"reading {self.files.name} {split}",
+                                     disable=None, leave=False):  # fmt: skip
                 events, label = ds[i]
                 t, ch = events["t"], events["x"]
-                keep = (t >= 0) & (t < limit_us)
+                if self.bin_edges == "right":  # the first bin whose end is >= t
+                    keep = (t >= 0) & (t <= limit_us)
+                    bins = np.maximum(-(-t[keep] // self._bin_us) - 1, 0)
+                else:
+                    keep = (t >= 0) & (t < limit_us)
+                    bins = t[keep] // self._bin_us
                 if (ch[keep] >= N_CHANNELS).any() or (ch[keep] < 0).any():
-                    raise ValueError(f"SHD {split} sample {i}: channel outside 0..699")
-                codes.append((t[keep] // self._bin_us * N_CHANNELS + ch[keep]).astype(np.int32))
+                    raise ValueError(f"{self.files.name} {split} sample {i}: channel outside 0..699")
+                codes.append((bins * N_CHANNELS + ch[keep]).astype(np.int32))
                 offsets.append(offsets[-1] + len(codes[-1]))
                 labels.append(int(label))
-            self._cache[split] = _Binned(
+            self._cache[key] = _Binned(
                 np.concatenate(codes) if codes else np.zeros(0, np.int32),
                 np.asarray(offsets, dtype=np.int64),
                 torch.as_tensor(labels, dtype=torch.int64),
             )
+        return self._cache[key]
+
+    def _binned(self, split: str) -> _Binned:
+        self.check_split(split)
+        if not self.validation_fraction or split == "test":  # a split of its own file
+            return self._read(split)
+        if split not in self._cache:  # a seeded hold-out of the training file
+            data = self._read("train")
+            gen = torch.Generator().manual_seed(self.validation_seed)
+            perm = torch.randperm(len(data), generator=gen)
+            n_val = max(1, round(self.validation_fraction * len(data)))
+            if n_val >= len(data):
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves no training sample "
+                    f"of the {len(data)}"
+                )
+            self._cache["validation"] = data.subset(perm[:n_val].sort().values)
+            self._cache["train"] = data.subset(perm[n_val:].sort().values)
         return self._cache[split]
 
     def num_samples(self, split: str) -> int:
-        """Samples in ``split`` (after ``limit``)."""
-        self.check_split(split)
+        """Samples in ``split`` (after ``limit`` and the validation hold-out)."""
         return len(self._binned(split))
 
     def frames(self, split: str, index: Sequence[int] | Tensor) -> Tensor:
@@ -288,7 +455,6 @@ class SpikingHeidelbergDigits(ClassificationTask):
     def batches(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> Iterator[tuple[Tensor, Tensor]]:
-        self.check_split(split)
         batch_size = check_positive_int("batch_size", batch_size)
         data = self._binned(split)
         n = len(data)
@@ -297,17 +463,64 @@ class SpikingHeidelbergDigits(ClassificationTask):
             idx = order[start : start + batch_size]
             yield self.frames(split, idx), data.labels[idx]
 
-    # ------------------------------------------------------------------ model
+    # ------------------------------------------------------------------ model and recipe
 
-    def build_model(self, model: str, **options) -> SpikingNetwork:
-        tau = self.tau_ms / self.bin_ms
-        std = self.tau_std_ms / self.bin_ms
-        defaults = dict(
+    def recipe(self) -> Recipe:
+        return PAPER_SHD
+
+    def _tau(self, pair: tuple[float, float]) -> TimescaleSpec:
+        a, b = pair
+        if self.tau_distribution == "normal":
+            return Normal(a, b) if b > 0 else a
+        return Uniform(a, b) if b > a else a
+
+    def _network_options(self, model: str, **options) -> dict:
+        return dict(
+            model=model,
             hidden=self.hidden,
             recurrent=self.recurrent,
-            tau_syn=Normal(tau, std) if std > 0 else tau,
-            readout_tau=self.readout_tau_ms / self.bin_ms,
-        )
+            bias=self.bias,
+            decay_parametrization=self.decay_parametrization,
+            weight_init=self.weight_init,
+            surrogate=self.surrogate,
+            dropout=self.dropout,
+            **paper_model_options(
+                model,
+                tau_syn=self._tau(self.tau_steps),
+                readout_tau=self._tau(self.readout_tau_steps or self.tau_steps),
+                reset_tau=self.reset_tau_steps,
+                learn_reset=self.learn_reset,
+                baseline_tau=self.baseline_tau_steps,
+                baseline_self_connections=self.baseline_self_connections,
+                adapt_tau=self.adapt_tau_steps,
+                recurrent=self.recurrent,
+            ),
+        ) | options
+
+    def build_model(self, model: str, **options) -> SpikingNetwork:
         return SpikingNetwork(
-            N_CHANNELS, out_features=N_CLASSES, model=model, **{**defaults, **options}
+            N_CHANNELS, out_features=self.out_features, **self._network_options(model, **options)
         )
+
+
+@dataclass
+class SpikingSpeechCommands(SpikingHeidelbergDigits):
+    """The SSC classification task (35 spoken commands), with the SHD recipe. Its validation
+    split is the data set's own file (``ssc_valid.h5``), so ``validation_fraction`` must stay
+    0. Files: ``<root>/SSC/ssc_{train,valid,test}.h5``, root default ``$HETSYN_SSC_ROOT`` or
+    ``~/.cache/hetsyn/ssc``. Every other option as :class:`SpikingHeidelbergDigits`."""
+
+    name: ClassVar[str] = "ssc"
+    files: ClassVar[HeidelbergFiles] = SSC_FILES
+
+    def __post_init__(self) -> None:
+        if self.validation_fraction:
+            raise ValueError(
+                "validation_fraction must be 0 for SSC: its validation split is the data set's "
+                f"own file (ssc_valid.h5); got {self.validation_fraction!r}"
+            )
+        super().__post_init__()
+
+    @property
+    def has_validation(self) -> bool:
+        return True

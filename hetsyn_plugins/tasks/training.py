@@ -11,6 +11,7 @@ never overwritten unless asked (``force=True``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -27,9 +28,10 @@ from torch import Tensor
 from tqdm import tqdm as quiet_tqdm
 
 from ..core import PRESETS, clamp_decays_after_step
-from ..core.validation import check_choice, check_positive_int
+from ..core.validation import check_choice
 from .base import Task
 from .network import SpikingNetwork
+from .recipe import Recipe
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.pt"
@@ -43,8 +45,9 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the trained network, its task, the history and the final
-    test figures (``test_loss``, ``test_metric``)."""
+    """What :func:`train` returns: the trained network, its task, the history, the final
+    test figures (``test_loss``, ``test_metric``) and the best evaluations
+    (:func:`best_evaluations`)."""
 
     net: SpikingNetwork
     task: Task
@@ -54,6 +57,7 @@ class TrainResult:
     test_metric: float = math.nan
     seconds: float = 0.0
     steps: int = 0
+    best: dict = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -91,25 +95,29 @@ def train(
     task: Task,
     model: str,
     *,
-    steps: int = 500,
-    batch_size: int = 64,
-    lr: float = 1e-2,
+    recipe: Optional[Recipe] = None,
     seed: int = 0,
     device: str = "cpu",
     model_options: Optional[dict] = None,
     time_limit: Optional[float] = None,
-    eval_every: int = 0,
+    eval_every: int | str = 0,
     checkpoint: Optional[str | Path] = None,
     resume: bool = False,
     force: bool = False,
     progress: bool = True,
+    **training,
 ) -> TrainResult:
-    """Train ``model`` (one of the four presets) on ``task`` with Adam.
+    """Train ``model`` (one of the four presets) on ``task``.
 
     Args:
-        steps: optimizer steps in all (a resumed run counts the steps already done).
-        time_limit: stop after this many seconds even if ``steps`` are not done.
-        eval_every: evaluate on the test split every so many steps (0: only at the end).
+        recipe: the optimizer, learning rates, schedule, batch size and run length
+            (:class:`~hetsyn_plugins.tasks.recipe.Recipe`); default: the task's
+            (:meth:`~hetsyn_plugins.tasks.base.Task.recipe`).
+        **training: fields of the recipe to change (``steps=300``, ``lr=1e-3``,
+            ``epochs=10`` ...).
+        time_limit: stop after this many seconds even if the run is not done.
+        eval_every: evaluate on the test split (and the validation split, where the task has
+            one) every so many steps, or ``"epoch"``; 0: only at the end.
         checkpoint: folder to save the run to (at every evaluation, at the end, and when the
             run is interrupted by Ctrl-C, after the step in progress). Each save replaces
             the files atomically (written aside, then renamed; ``config.json`` last), so an
@@ -118,18 +126,22 @@ def train(
         force: overwrite a checkpoint already in ``checkpoint`` (without it, and without
             ``resume``, that is an error: the folder may hold another model's run).
 
-    Returns a :class:`TrainResult`; the test figures come from :func:`evaluate`.
+    Returns a :class:`TrainResult`: the final test figures, and with periodic evaluations
+    the best test epoch and the test figure at the best validation epoch
+    (:attr:`TrainResult.best`).
     """
     check_choice("model", model, PRESETS)
-    steps = check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
+    recipe = (recipe or task.recipe()).with_options(**training)
     device_ = _resolve_device(device)
     if checkpoint is not None:
         _check_out(Path(checkpoint), resume=resume, force=force)
     model_options = dict(model_options or {})
+    per_epoch = task.steps_per_epoch(recipe.batch_size)
+    steps = recipe.total_steps(per_epoch)
+    eval_every = _eval_interval(eval_every, per_epoch)
     torch.manual_seed(seed)
     net = task.build_model(model, **model_options).to(device_)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = recipe.build_optimizer(net)
     clamp_decays_after_step(optimizer, net)  # decays learned directly stay in (0, 1)
     generator = torch.Generator().manual_seed(seed)
     config = _as_json(
@@ -138,7 +150,7 @@ def train(
             "task_options": task.config(),
             "model": model,
             "model_options": model_options,
-            "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+            "training": {**dataclasses.asdict(recipe), "seed": seed},
         }
     )
     result = TrainResult(net, task, model)
@@ -158,8 +170,9 @@ def train(
     net.train()
     with _deferred_interrupt() as interrupted:
         while result.steps < steps and not _out_of_time(start, time_limit):
-            for x, target in task.batches("train", batch_size, generator):
+            for x, target in task.batches("train", recipe.batch_size, generator):
                 x, target = x.to(device_), target.to(device_)
+                recipe.set_lr(optimizer, result.steps + 1, per_epoch)
                 loss = task.loss(net(x), target)
                 optimizer.zero_grad()
                 loss.backward()
@@ -170,7 +183,7 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
                 if eval_every and result.steps % eval_every == 0:
-                    record["test_loss"], record["test_metric"] = evaluate(net, task)
+                    record.update(_evaluations(net, task))
                     if checkpoint is not None:
                         save_checkpoint(checkpoint, net, optimizer, generator, config, result)
                 if interrupted():
@@ -186,13 +199,54 @@ def train(
     bar.close()
     result.seconds = time.monotonic() - start
     last = result.history[-1] if result.history else {}
-    if last.get("step") == result.steps and "test_metric" in last:  # evaluated at this step
-        result.test_loss, result.test_metric = last["test_loss"], last["test_metric"]
-    else:
-        result.test_loss, result.test_metric = evaluate(net, task)
+    if last.get("step") != result.steps or "test_metric" not in last:  # not evaluated yet
+        last = _evaluations(net, task)
+        if result.history:
+            result.history[-1].update(last)
+    result.test_loss, result.test_metric = last["test_loss"], last["test_metric"]
+    result.best = best_evaluations(result.history, task.higher_is_better)
     if checkpoint is not None:
         save_checkpoint(checkpoint, net, optimizer, generator, config, result)
     return result
+
+
+def _evaluations(net: SpikingNetwork, task: Task) -> dict:
+    """Loss and metric on the test split, and on the validation split where there is one."""
+    record = {}
+    if task.has_validation:
+        record["val_loss"], record["val_metric"] = evaluate(net, task, split="validation")
+    record["test_loss"], record["test_metric"] = evaluate(net, task)
+    return record
+
+
+def best_evaluations(history: list[dict], higher_is_better: bool) -> dict:
+    """From a run's history: the best test evaluation (``"best_test"``: step and metric) and,
+    where a validation split was evaluated, the test metric at the best validation step
+    (``"at_best_validation"``: step, validation and test metric; ties go to the earlier
+    step). Empty when nothing was evaluated."""
+    sign = 1 if higher_is_better else -1
+    evaluated = [r for r in history if "test_metric" in r]
+    if not evaluated:
+        return {}
+    best = max(evaluated, key=lambda r: (sign * r["test_metric"], -r["step"]))
+    out = {"best_test": {"step": best["step"], "test_metric": best["test_metric"]}}
+    validated = [r for r in evaluated if "val_metric" in r]
+    if validated:
+        best = max(validated, key=lambda r: (sign * r["val_metric"], -r["step"]))
+        out["at_best_validation"] = {
+            "step": best["step"],
+            "val_metric": best["val_metric"],
+            "test_metric": best["test_metric"],
+        }
+    return out
+
+
+def _eval_interval(eval_every: int | str, per_epoch: int) -> int:
+    if eval_every == "epoch":
+        return per_epoch
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be an integer >= 0 or 'epoch'; got {eval_every!r}")
+    return eval_every
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -215,6 +269,7 @@ def save_checkpoint(
         "test_loss": None if math.isnan(result.test_loss) else result.test_loss,
         "test_metric": None if math.isnan(result.test_metric) else result.test_metric,
         "metric_name": result.task.metric_name,
+        "best": result.best,
         "history": result.history,
     }
     state = {

@@ -3,6 +3,8 @@ the tests run offline) and the sequential 8x8 digits of scikit-learn."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -26,12 +28,12 @@ MODELS = tuple(PRESETS)
 # --------------------------------------------------------------------------- SHD files
 
 
-def write_shd(root, split, samples):
+def write_shd(root, split, samples, files=None):
     """Write ``samples`` [(times in s, units, label), ...] as ``<root>/SHD/shd_<split>.h5`` in
     the layout of the published files: ragged float16 ``spikes/times`` (seconds) and uint16
     ``spikes/units``, uint16 ``labels``, ``extra/keys`` (class names), ``extra/speaker`` and
     ``extra/meta_info``. No ``.zip`` is written: the loader must find the ``.h5`` alone."""
-    path = data_file(root, split)
+    path = data_file(root, split) if files is None else data_file(root, split, files)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = len(samples)
     with h5py.File(path, "w") as f:
@@ -348,3 +350,150 @@ def test_digits_models_train(model):
     x, y = next(task.batches("train", 64, torch.Generator().manual_seed(0)))
     before, after = loss_drops(task, model, x, y, steps=15, lr=1e-2)
     assert after < 0.7 * before, (before, after)
+
+
+# --------------------------------------------------------------------------- the SHD recipe, end to end
+
+
+def test_shd_recipe_trains_end_to_end_with_a_validation_split(shd_root, tmp_path):
+    from hetsyn_plugins.tasks.training import load_checkpoint, read_config, train
+
+    extra = class_pattern_samples(13, seed=3)  # 20 training samples in all
+    write_shd(shd_root, "train", [([0.0], [0], 7)] + class_pattern_samples(6, seed=1) + extra)
+    task = make_task("shd", root=str(shd_root), hidden=(8, 6), duration_ms=200.0,
+                     validation_fraction=0.25)  # fmt: skip
+    assert task.has_validation
+    assert (task.num_samples("train"), task.num_samples("validation")) == (15, 5)
+    ids = lambda split: {  # noqa: E731  (each sample's spikes identify it)
+        tuple(task.frames(split, [i]).flatten().nonzero().flatten().tolist())
+        for i in range(task.num_samples(split))
+    }
+    assert not ids("train") & ids("validation")
+    again = make_task("shd", root=str(shd_root), hidden=(8, 6), duration_ms=200.0,
+                      validation_fraction=0.25)  # fmt: skip
+    assert ids("validation") == {  # the same seeded hold-out
+        tuple(again.frames("validation", [i]).flatten().nonzero().flatten().tolist())
+        for i in range(5)
+    }
+    result = train(task, "HetSynLIF", epochs=3, batch_size=8, eval_every="epoch", progress=False,
+                   checkpoint=tmp_path / "run")  # fmt: skip
+    assert result.steps == 6  # 3 epochs of 2 batches
+    evaluated = [r for r in result.history if "test_metric" in r]
+    assert [r["step"] for r in evaluated] == [2, 4, 6]
+    assert all("val_metric" in r for r in evaluated)
+    best = result.best
+    assert best["best_test"]["test_metric"] == max(r["test_metric"] for r in evaluated)
+    at_val = best["at_best_validation"]
+    top_val = max(r["val_metric"] for r in evaluated)
+    chosen = next(r for r in evaluated if r["val_metric"] == top_val)  # the first of the best
+    assert (at_val["step"], at_val["test_metric"]) == (chosen["step"], chosen["test_metric"])
+    config = read_config(tmp_path / "run")
+    assert config["best"] == best
+    assert config["training"]["optimizer"] == "adamw" and config["training"]["epochs"] == 3
+    lrs = [g["lr"] for g in torch.load(tmp_path / "run" / "state.pt")["optimizer"]["param_groups"]]
+    # step 6 of 6 (2 per epoch): warm-up 0.3 steps, then the cosine towards step 80 (40 epochs)
+    f = 0.0068 + (1 - 0.0068) * 0.5 * (1 + math.cos(math.pi * (6 - 0.3) / (80 - 0.3)))
+    assert sorted(lrs) == pytest.approx([2e-3 * f, 4e-3 * f])
+    net, task2, _ = load_checkpoint(tmp_path / "run")
+    assert task2 == task and isinstance(net.hidden[0].spike_fn, type(task.build_model(
+        "HetSynLIF").hidden[0].spike_fn))  # fmt: skip
+    with pytest.raises(ValueError, match="validation"):
+        next(make_task("shd", root=str(shd_root)).batches("validation", 4, torch.Generator()))
+
+
+# --------------------------------------------------------------------------- SSC
+
+
+def write_ssc(root, split, samples):
+    """SSC's files have SHD's layout, under ``<root>/SSC/ssc_<split>.h5`` (35 classes)."""
+    from hetsyn_plugins.tasks.shd import SSC_FILES
+
+    return write_shd(root, split, samples, SSC_FILES)
+
+
+def test_ssc_reads_its_three_files_through_tonic(tmp_path):
+    from hetsyn_plugins.tasks import SpikingSpeechCommands
+
+    samples = lambda n, seed: [  # noqa: E731
+        (t, u, (lbl * 7 + seed) % 35) for t, u, lbl in class_pattern_samples(n, seed)
+    ]
+    write_ssc(tmp_path, "train", samples(5, 0))
+    write_ssc(tmp_path, "validation", samples(3, 1))
+    write_ssc(tmp_path, "test", samples(4, 2))
+    assert (tmp_path / "SSC" / "ssc_valid.h5").is_file()
+    task = make_task("ssc", root=str(tmp_path), hidden=(6,), duration_ms=200.0)
+    assert isinstance(task, SpikingSpeechCommands) and task.out_features == 35
+    assert task.has_validation and task.recipe() == make_task("shd").recipe()
+    counts = [task.num_samples(s) for s in ("train", "validation", "test")]
+    assert counts == [5, 3, 4]
+    x, y = next(task.batches("validation", 8, torch.Generator()))
+    assert x.shape == (50, 3, 700) and y.tolist() == [s[2] for s in samples(3, 1)]
+    net = task.build_model("HetSynLIF")
+    assert net(x).readout.shape == (50, 3, 35)
+    with pytest.raises(ValueError, match="validation_fraction must be 0 for SSC"):
+        make_task("ssc", validation_fraction=0.1)
+    with pytest.raises(DataNotFoundError, match="ssc_train.h5"):
+        make_task("ssc", root=str(tmp_path / "none")).num_samples("train")
+
+
+# --------------------------------------------------------------------------- (P)S-MNIST
+
+
+def write_idx(path, array):
+    """``array`` (uint8) as an IDX file (gzipped when the name ends in .gz)."""
+    import gzip
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    data = header + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (gzip.open if path.suffix == ".gz" else open)(path, "wb").write(data)
+
+
+@pytest.fixture
+def mnist_root(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "MNIST" / "raw"
+    for split, n, gz in (("train", 12, ".gz"), ("t10k", 5, "")):
+        images = rng.integers(0, 256, (n, 28, 28))
+        images[:, 0, 0] = np.arange(n)  # the first pixel tells the images apart
+        write_idx(raw / f"{split}-images-idx3-ubyte{gz}", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte{gz}", np.arange(n) % 10)
+    return tmp_path
+
+
+def test_smnist_reads_idx_files_pixel_by_pixel(mnist_root):
+    from hetsyn_plugins.tasks.mnist import load_mnist, read_idx
+
+    images, labels = load_mnist(mnist_root, "train")
+    assert images.shape == (12, 28, 28) and labels.tolist() == [i % 10 for i in range(12)]
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64
+    task = make_task("smnist", root=str(mnist_root), hidden=(8,))
+    assert (task.steps, task.in_features, task.out_features) == (784, 1, 10)
+    x, y = next(task.batches("test", 5, torch.Generator()))
+    test_images, test_labels = load_mnist(mnist_root, "test")
+    assert x.shape == (784, 5, 1) and torch.equal(y, test_labels)
+    assert torch.equal(x[:, :, 0], test_images.reshape(5, 784).float().t() / 255)  # row by row
+    perm = make_task("psmnist", root=str(mnist_root), hidden=(8,), permutation_seed=3)
+    xp, _ = next(perm.batches("test", 5, torch.Generator()))
+    order = torch.randperm(784, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(xp[:, :, 0], x[order, :, 0]) and not torch.equal(xp, x)
+    spikes = make_task("smnist", root=str(mnist_root), hidden=(8,), encoding="spikes")
+    xs, _ = next(spikes.batches("test", 5, torch.Generator()))
+    assert set(xs.unique().tolist()) <= {0.0, 1.0}
+    xs2, _ = next(spikes.batches("test", 5, torch.Generator().manual_seed(9)))
+    assert torch.equal(xs, xs2)  # the test set's spikes are fixed
+    held = make_task("smnist", root=str(mnist_root), hidden=(8,), validation_fraction=0.25)
+    assert (held.num_samples("train"), held.num_samples("validation")) == (9, 3)
+    net = task.build_model("HetSynLIF")
+    assert net(x[:40]).readout.shape == (40, 5, 10)
+    with pytest.raises(ValueError, match="not an IDX file"):
+        bad = mnist_root / "bad"
+        bad.write_bytes(b"\x01\x02\x03\x04")
+        read_idx(bad)
+    with pytest.raises(DataNotFoundError, match="download=True"):
+        make_task("smnist", root=str(mnist_root / "none")).num_samples("train")
+    with pytest.raises(ValueError, match="encoding"):
+        make_task("smnist", encoding="rate")

@@ -6,6 +6,9 @@ name       task
 dms        delayed match-to-sample (working memory), :class:`DelayedMatchToSample`
 pattern    pattern generation (regression onto a sum of cosines), :class:`PatternGeneration`
 shd        Spiking Heidelberg Digits (700 channels, 20 classes), :class:`SpikingHeidelbergDigits`
+ssc        Spiking Speech Commands (700 channels, 35 classes), :class:`SpikingSpeechCommands`
+smnist     sequential MNIST (784 steps, one pixel each), :class:`SequentialMNIST`
+psmnist    permuted sequential MNIST, :class:`PermutedSequentialMNIST`
 digits     scikit-learn's 8x8 digits shown row by row as spikes, :class:`SequentialDigits`
 =========  =================================================================================
 
@@ -20,11 +23,20 @@ from .digits import SequentialDigits
 from .dms import DelayedMatchToSample
 from .network import NetworkOutput, SpikingNetwork
 from .pattern import PatternGeneration
-from .shd import SpikingHeidelbergDigits
+from .mnist import PermutedSequentialMNIST, SequentialMNIST
+from .shd import SpikingHeidelbergDigits, SpikingSpeechCommands
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (DelayedMatchToSample, PatternGeneration, SpikingHeidelbergDigits, SequentialDigits)
+    for cls in (
+        DelayedMatchToSample,
+        PatternGeneration,
+        SpikingHeidelbergDigits,
+        SpikingSpeechCommands,
+        SequentialMNIST,
+        PermutedSequentialMNIST,
+        SequentialDigits,
+    )
 }
 
 
@@ -42,10 +54,13 @@ __all__ = [
     "ClassificationTask",
     "DelayedMatchToSample",
     "NetworkOutput",
+    "PermutedSequentialMNIST",
     "PatternGeneration",
     "SequentialDigits",
+    "SequentialMNIST",
     "SpikingHeidelbergDigits",
     "SpikingNetwork",
+    "SpikingSpeechCommands",
     "TASKS",
     "Task",
     "make_task",

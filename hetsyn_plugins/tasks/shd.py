@@ -41,11 +41,8 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 import torch
 from torch import Tensor
 
-from ..core.timescales import Normal, TimescaleSpec, Uniform
 from ..core.validation import check_choice, check_positive, check_positive_int
-from .base import ClassificationTask
-from .network import SpikingNetwork, paper_model_options
-from .recipe import PAPER_SHD, Recipe
+from .paper_network import PaperNetworkTask
 from .training import _progress_bar
 
 if TYPE_CHECKING:
@@ -54,7 +51,6 @@ if TYPE_CHECKING:
 N_CHANNELS = 700
 URL = "https://zenkelab.org/datasets/"
 BIN_EDGES = ("right", "left")
-TAU_DISTRIBUTIONS = ("uniform", "normal")
 
 
 @dataclass(frozen=True)
@@ -206,55 +202,21 @@ class _Binned:
 
 
 @dataclass
-class SpikingHeidelbergDigits(ClassificationTask):
+class SpikingHeidelbergDigits(PaperNetworkTask):
     """The SHD classification task (20 classes: digits 0-9 in English and German), by default
     with the paper's recipe (its SHD code; the facts in ``DESIGN.md``). Time constants are in
     steps: one step is one ``bin_ms`` bin (4 ms), so U(5, 20) steps is 20-80 ms.
 
-    Args (all fields; the paper's value first, where an option keeps this package's earlier
-    choice it is named):
+    Args (the data; the network, loss, validation and recipe options are
+    :class:`~hetsyn_plugins.tasks.paper_network.PaperNetworkTask`'s):
         root: data root holding ``SHD/shd_{train,test}.h5``; default ``$HETSYN_SHD_ROOT`` or
             ``~/.cache/hetsyn/shd`` (resolved when the data are read).
         download: fetch the files (through tonic, md5-checked) when they are missing.
         bin_ms: bin width in ms (one time step; 4).
         duration_ms: how much of each recording is used, in ms (1000; a multiple of ``bin_ms``).
-        binary: clip the spike counts per bin to 0/1 (True; False: counts).
+        binary: clip the spike counts per bin to 0/1 (True, the paper's; False: counts).
         bin_edges: ``"right"`` (the paper's: a spike goes into the first bin whose end is at or
             after it) or ``"left"`` (tonic's ``ToFrame``); see the module docstring.
-        limit: use only the first ``limit`` samples of each file (quick runs); None for all.
-        validation_fraction: hold out this fraction of the training file, drawn with
-            ``validation_seed``, as the ``"validation"`` split (0: none, as the paper, which
-            reports its best test epoch).
-        validation_seed: seed of that draw.
-        hidden: sizes of the recurrent hidden layers ((128, 64)).
-        recurrent: recurrent hidden layers (True; self-connections kept in HetSyn models).
-        bias: bias currents (False: "no bias anywhere").
-        tau_steps, tau_distribution: initial time constants of the synaptic pathways
-            (feedforward, recurrent, readout), ``(low, high)`` of ``"uniform"`` ((5, 20)), or
-            ``(mean, std)`` of ``"normal"`` (this package's earlier (5, 1.25): N(20, 5) ms).
-        readout_tau_steps: the readout's, as ``tau_steps``; None: ``tau_steps``.
-        reset_tau_steps: the reset current's time constant, one fixed value for every neuron
-            and model (20: ``kappa = exp(-1/20)``); None: drawn like ``tau_steps`` in HetSynLIF
-            and tied to the neuron's decay in the shared models (this package's default).
-        learn_reset: learn the reset decays (False).
-        baseline_tau_steps: the HomNeu models' membrane time constant, fixed (50); None:
-            learned from a draw like ``tau_steps``.
-        baseline_self_connections: the HomNeu models keep recurrent self-connections (False).
-        adapt_tau_steps: HomNeuALIF's adaptation time constant (200).
-        decay_parametrization: ``"clamp"`` (the paper's: the decays themselves, clamped after
-            every step) or ``"logit"``.
-        weight_init: ``"normal"`` (N(0, 1/sqrt(fan_in))) or ``"uniform"`` (``nn.Linear``'s).
-        surrogate: ``"multi_gaussian"`` (:class:`~hetsyn_plugins.core.spikes.MultiGaussianSpike`)
-            or ``"atan"``.
-        dropout: on the spikes from hidden layer to hidden layer and to the readout (0.2).
-        readout_loss: ``"softmax_sum"`` (sum over the window of ``softmax(v_t)``) or
-            ``"mean"`` (see :class:`~hetsyn_plugins.tasks.base.ClassificationTask`).
-        skip_steps: the first steps left out of the decision (11: the paper sums ``t > 10``).
-        decision_steps: the last steps of the decision window; None: all after ``skip_steps``.
-
-    The training recipe (:meth:`recipe`) is the paper's: AdamW, 100 epochs of batches of 32,
-    lr 2e-3 (decays 4e-3), weight decay 4e-3, warm-up and cosine
-    (:data:`~hetsyn_plugins.tasks.recipe.PAPER_SHD`).
 
     ``x``: (T, B, 700) float32 spikes, ``T = duration_ms / bin_ms`` (250); target (B,): the
     class, int64. Training order is shuffled with the generator; test order is the file's.
@@ -269,27 +231,6 @@ class SpikingHeidelbergDigits(ClassificationTask):
     duration_ms: float = 1000.0
     binary: bool = True
     bin_edges: str = "right"
-    limit: Optional[int] = None
-    validation_fraction: float = 0.0
-    validation_seed: int = 0
-    hidden: Sequence[int] = (128, 64)
-    recurrent: bool = True
-    bias: bool = False
-    tau_steps: tuple[float, float] = (5.0, 20.0)
-    tau_distribution: str = "uniform"
-    readout_tau_steps: Optional[tuple[float, float]] = None
-    reset_tau_steps: Optional[float] = 20.0
-    learn_reset: bool = False
-    baseline_tau_steps: Optional[float] = 50.0
-    baseline_self_connections: bool = False
-    adapt_tau_steps: float = 200.0
-    decay_parametrization: str = "clamp"
-    weight_init: str = "normal"
-    surrogate: str = "multi_gaussian"
-    dropout: float = 0.2
-    readout_loss: str = "softmax_sum"
-    skip_steps: int = 11
-    decision_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.root is not None:
@@ -306,50 +247,8 @@ class SpikingHeidelbergDigits(ClassificationTask):
                 f"got {self.duration_ms!r}"
             )
         check_choice("bin_edges", self.bin_edges, BIN_EDGES)
-        if self.limit is not None:
-            check_positive_int("limit", self.limit)
-        if not (isinstance(self.validation_fraction, (int, float)) and
-                0 <= self.validation_fraction < 1):  # fmt: skip
-            raise ValueError(
-                f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}"
-            )
-        self.hidden = tuple(self.hidden)
-        if not self.hidden:
-            raise ValueError("hidden must name at least one hidden layer size; got ()")
-        for size in self.hidden:
-            check_positive_int("hidden size", size)
-        check_choice("tau_distribution", self.tau_distribution, TAU_DISTRIBUTIONS)
-        self.tau_steps = self._pair("tau_steps", self.tau_steps)
-        if self.readout_tau_steps is not None:
-            self.readout_tau_steps = self._pair("readout_tau_steps", self.readout_tau_steps)
-        for name in ("reset_tau_steps", "baseline_tau_steps"):
-            if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
-        check_positive("adapt_tau_steps", self.adapt_tau_steps)
-        if self.decision_steps is not None:
-            check_positive_int("decision_steps", self.decision_steps)
-        self._check_readout()
-        if self.skip_steps + (self.decision_steps or 1) > self._steps:
-            raise ValueError(
-                f"skip_steps={self.skip_steps} (+ decision_steps) leaves no step of the "
-                f"{self._steps} to decide on"
-            )
-        # the model options are checked when a model is built; build one now to fail early
-        with torch.random.fork_rng():  # leave the caller's random numbers alone
-            SpikingNetwork(1, out_features=1, **self._network_options("HetSynLIF", hidden=(1,)))
+        self._check_network_options()
         self._cache: dict[str, _Binned] = {}
-
-    def _pair(self, name: str, value) -> tuple[float, float]:
-        try:
-            a, b = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a pair of numbers; got {value!r}") from None
-        if self.tau_distribution == "uniform":
-            if not 0 < a <= b:
-                raise ValueError(f"{name} must be (low, high) with 0 < low <= high; got {value!r}")
-        elif not (a > 0 and b >= 0):
-            raise ValueError(f"{name} must be (mean, std) with mean > 0, std >= 0; got {value!r}")
-        return a, b
 
     # ------------------------------------------------------------------ shape of the data
 
@@ -366,10 +265,6 @@ class SpikingHeidelbergDigits(ClassificationTask):
         return self._steps
 
     # ------------------------------------------------------------------ data
-
-    @property
-    def has_validation(self) -> bool:
-        return self.validation_fraction > 0
 
     def dataset(self, split: str, transform=None):
         """tonic's data set of the file of ``split`` (events in microseconds), optionally
@@ -418,16 +313,9 @@ class SpikingHeidelbergDigits(ClassificationTask):
             return self._read(split)
         if split not in self._cache:  # a seeded hold-out of the training file
             data = self._read("train")
-            gen = torch.Generator().manual_seed(self.validation_seed)
-            perm = torch.randperm(len(data), generator=gen)
-            n_val = max(1, round(self.validation_fraction * len(data)))
-            if n_val >= len(data):
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no training sample "
-                    f"of the {len(data)}"
-                )
-            self._cache["validation"] = data.subset(perm[:n_val].sort().values)
-            self._cache["train"] = data.subset(perm[n_val:].sort().values)
+            train, validation = self.holdout(len(data))
+            self._cache["validation"] = data.subset(validation)
+            self._cache["train"] = data.subset(train)
         return self._cache[split]
 
     def num_samples(self, split: str) -> int:
@@ -462,45 +350,6 @@ class SpikingHeidelbergDigits(ClassificationTask):
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             yield self.frames(split, idx), data.labels[idx]
-
-    # ------------------------------------------------------------------ model and recipe
-
-    def recipe(self) -> Recipe:
-        return PAPER_SHD
-
-    def _tau(self, pair: tuple[float, float]) -> TimescaleSpec:
-        a, b = pair
-        if self.tau_distribution == "normal":
-            return Normal(a, b) if b > 0 else a
-        return Uniform(a, b) if b > a else a
-
-    def _network_options(self, model: str, **options) -> dict:
-        return dict(
-            model=model,
-            hidden=self.hidden,
-            recurrent=self.recurrent,
-            bias=self.bias,
-            decay_parametrization=self.decay_parametrization,
-            weight_init=self.weight_init,
-            surrogate=self.surrogate,
-            dropout=self.dropout,
-            **paper_model_options(
-                model,
-                tau_syn=self._tau(self.tau_steps),
-                readout_tau=self._tau(self.readout_tau_steps or self.tau_steps),
-                reset_tau=self.reset_tau_steps,
-                learn_reset=self.learn_reset,
-                baseline_tau=self.baseline_tau_steps,
-                baseline_self_connections=self.baseline_self_connections,
-                adapt_tau=self.adapt_tau_steps,
-                recurrent=self.recurrent,
-            ),
-        ) | options
-
-    def build_model(self, model: str, **options) -> SpikingNetwork:
-        return SpikingNetwork(
-            N_CHANNELS, out_features=self.out_features, **self._network_options(model, **options)
-        )
 
 
 @dataclass

@@ -44,6 +44,17 @@ def _parse_options(pairs: list[str]) -> dict:
 _PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
 
 
+def _eval_every(value: str) -> int | str:
+    if value == "epoch":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of steps or 'epoch'; got {value!r}"
+        ) from None
+
+
 def _read_config(path: str | None) -> dict:
     if path is None:
         return {}
@@ -89,12 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", required=True, choices=models)
     tr.add_argument("--config", help="JSON file: {task_options, model_options, training}")
     tr.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="task options")
-    tr.add_argument("--steps", type=int, help="optimizer steps in all (default 500)")
+    tr.add_argument("--steps", type=int, help="optimizer steps in all (default: the task's)")
+    tr.add_argument("--epochs", type=int, help="passes over the training set (instead of steps)")
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    tr.add_argument("--eval-every", type=int, default=0, help="evaluate (and save) every N steps")
+    tr.add_argument(
+        "--eval-every", type=_eval_every, default=0,
+        help="evaluate (and save) every N steps, or 'epoch'",
+    )  # fmt: skip
     tr.add_argument("--out", required=True, help="checkpoint folder")
     tr.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     tr.add_argument("--force", action="store_true", help="overwrite a checkpoint in --out")
@@ -165,8 +180,8 @@ def _train(args) -> int:
 
     config = _read_config(args.config)
     task = make_task(args.task, **{**config.get("task_options", {}), **_parse_options(args.set)})
-    training = {"steps": 500, "batch_size": 64, "lr": 1e-2, "seed": 0, **config.get("training", {})}
-    for key in ("steps", "batch_size", "lr", "seed"):
+    training = {"seed": 0, **config.get("training", {})}  # the rest: the task's recipe
+    for key in ("steps", "epochs", "batch_size", "lr", "seed"):
         if getattr(args, key) is not None:
             training[key] = getattr(args, key)
     result = train(
@@ -185,6 +200,13 @@ def _train(args) -> int:
         f"{task.name}/{args.model}: {result.steps} steps, test loss {result.test_loss:.4f}, "
         f"test {task.metric_name} {result.test_metric:.4f}; saved to {args.out}/"
     )
+    best = result.best
+    if "at_best_validation" in best:
+        b = best["at_best_validation"]
+        print(f"  at the best validation step ({b['step']}): test {b['test_metric']:.4f}")
+    if "best_test" in best:
+        b = best["best_test"]
+        print(f"  best test step ({b['step']}, chosen on the test set): {b['test_metric']:.4f}")
     return 0
 
 

@@ -114,7 +114,7 @@ def train(
             (:class:`~hetsyn_plugins.tasks.recipe.Recipe`); default: the task's
             (:meth:`~hetsyn_plugins.tasks.base.Task.recipe`).
         **training: fields of the recipe to change (``steps=300``, ``lr=1e-3``,
-            ``epochs=10`` ...).
+            ``epochs=10`` ...); ``steps`` alone replaces a recipe's ``epochs``.
         time_limit: stop after this many seconds even if the run is not done.
         eval_every: evaluate on the test split (and the validation split, where the task has
             one) every so many steps, or ``"epoch"``; 0: only at the end.
@@ -131,6 +131,8 @@ def train(
     (:attr:`TrainResult.best`).
     """
     check_choice("model", model, PRESETS)
+    if "steps" in training and "epochs" not in training:
+        training["epochs"] = None  # a length in steps replaces the recipe's in epochs
     recipe = (recipe or task.recipe()).with_options(**training)
     device_ = _resolve_device(device)
     if checkpoint is not None:

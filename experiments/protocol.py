@@ -85,13 +85,12 @@ def done_runs(path: Path) -> dict[str, dict]:
 def run_protocol(settings, seeds, models=tuple(PRESETS), out: Path = OUT, print_fn=print):
     out.mkdir(parents=True, exist_ok=True)
     path = out / "runs.jsonl"
-    done = done_runs(path)
     for setting in settings:
         options, _ = SETTINGS[setting]
         task = make_task("dms", **options)
         for model in models:
             for seed in seeds:
-                if run_key(setting, model, seed) in done:
+                if run_key(setting, model, seed) in done_runs(path):  # (another process's too)
                     continue
                 start = time.monotonic()
                 result = train(task, model, seed=seed, progress=False)

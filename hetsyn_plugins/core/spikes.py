@@ -64,8 +64,17 @@ class _MultiGaussianSpike(torch.autograd.Function):
         return grad_out * ctx.spec.derivative(u), None
 
 
+_EXP_FLOOR = -80.0  # exp(-80) = 1.8e-35: below it the density is taken as 0
+
+
 def _normal_pdf(u: Tensor, mean: float, std: float) -> Tensor:
-    return torch.exp(-((u - mean) ** 2) / (2 * std**2)) / (math.sqrt(2 * math.pi) * std)
+    """The normal density at ``u``, set to exactly 0 where ``exp`` would be below 1.8e-35:
+    far from the threshold it would otherwise produce subnormal floats, which make the CPU's
+    arithmetic some 25 times slower."""
+    arg = -((u - mean) ** 2) / (2 * std**2)
+    far = arg < _EXP_FLOOR
+    density = torch.exp(arg.clamp(min=_EXP_FLOOR)) / (math.sqrt(2 * math.pi) * std)
+    return density.masked_fill_(far, 0.0)
 
 
 class MultiGaussianSpike:

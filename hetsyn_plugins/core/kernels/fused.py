@@ -313,6 +313,10 @@ def _surrogate_derivative(fn, v: Tensor, thr: Tensor) -> Tensor:
     """``d fn(u) / du`` at ``u = v - thr`` for every step, by autograd (zeros: no spikes)."""
     if fn is None:
         return torch.zeros_like(v)
+    derivative = getattr(fn, "derivative", None)
+    if derivative is not None:  # a spike function that gives its surrogate derivative
+        with torch.no_grad():
+            return derivative(v - thr).to(v.dtype)
     with torch.enable_grad():
         u = (v - thr).detach().requires_grad_(True)
         z = fn(u)

@@ -41,15 +41,43 @@ _LOOPS = None  # the module, False where it cannot be imported; None until the f
 
 def loops():
     """The fused loops (:mod:`._numba_scan`), imported on first use, since importing numba
-    costs a few tenths of a second; None where numba is missing."""
+    costs a few tenths of a second; None where numba is missing. Each is called through
+    :class:`_TorchThreads`."""
     global _LOOPS
     if _LOOPS is None:
         try:
             from . import _numba_scan as module
         except ImportError:  # pragma: no cover - depends on the environment
-            module = False
-        _LOOPS = module
+            _LOOPS = False
+        else:
+            _LOOPS = _TorchThreads(module)
     return _LOOPS or None
+
+
+class _TorchThreads:
+    """The numba loops of ``module``, run on as many threads as torch uses
+    (``torch.set_num_threads``), and leaving torch's thread count as it was: numba's OpenMP
+    layer would otherwise set the process's OpenMP threads to all cores, which torch then
+    uses too (a process told to use one thread beside others oversubscribes the CPU)."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        import numba
+
+        loop = getattr(self._module, name)
+
+        def call(*args):
+            threads = torch.get_num_threads()
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            try:
+                return loop(*args)
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+
+        return call
 
 
 def have_numba() -> bool:

@@ -9,6 +9,7 @@ substitution that is not defined: a warning, an error under ``-W``).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 SOLVED = 0.9  # an accuracy that counts as solving delayed match-to-sample (chance: 0.5)
@@ -53,13 +54,35 @@ def _sweep_table(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mse_table(pattern: dict) -> str:
-    best = min(pattern["mse"], key=lambda m: pattern["mse"][m]["mean"])
-    lines = ["| model | test MSE, mean ± sd | per seed |", "|---|---:|---|"]
-    for name, m in pattern["mse"].items():
-        mean = f"**{m['mean']:.4f}**" if name == best else f"{m['mean']:.4f}"
-        per = ", ".join(f"{v:.4f}" for v in pattern["per_seed"][name])
-        lines.append(f"| {name} | {mean} ± {m['std']:.4f} | {per} |")
+def _mse_table(record: dict) -> str:
+    base = record["constant_mse"]
+    lines = [
+        f"| model | test MSE, mean ± sd | R², mean | per seed (MSE) |",
+        "|---|---:|---:|---|",
+        f"| constant prediction (the target's mean) | {base:.4f} | 0 | |",
+    ]
+    for name, m in record["mse"].items():
+        r2 = sum(record["r2"][name]) / len(record["r2"][name])
+        per = ", ".join(f"{v:.4f}" for v in record["per_seed"][name])
+        lines.append(f"| {name} | {m['mean']:.4f} ± {m['std']:.4f} | {r2:.2f} | {per} |")
+    return "\n".join(lines) + "\n"
+
+
+def _protocol_table(summary: dict) -> str:
+    results = summary["results"]
+    models = list(next(iter(results.values())))
+    lines = [
+        "| setting | what it changes | " + " | ".join(models) + " |",
+        "|---|---|" + "---:|" * len(models),
+    ]
+    for setting, per_model in results.items():
+        cells = []
+        for m in models:
+            r = per_model.get(m)
+            cells.append("–" if r is None else
+                         f"**{r['solved']}/{r['n']}** · {_pct(r['median'])}")  # fmt: skip
+        changes = summary["settings"][setting]["changes"]
+        lines.append(f"| `{setting}` | {changes} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -71,36 +94,29 @@ def write_tables(results: Path, out: Path) -> dict:
     if demo:
         (out / "dms_demo_table.md").write_text(_accuracy_table(demo["models"], demo["seeds"]))
         subs["dms_demo_minutes"] = f"{demo['total_seconds'] / 60:.0f}"
+        subs["dms_demo_steps"] = str(demo["steps"])
         subs.update({f"dms_solved_{k}": v for k, v in _solved(demo["models"]).items()})
         het = demo["models"]["HetSynLIF"]
         subs["dms_deletion"] = ", ".join(_pct(a) for a in het["deletion_accuracy"])
         subs["dms_deletion_levels"] = ", ".join(
             f"{100 * x:.0f}" for x in het["deletion_levels"]
         )
-    long = _load(results / "dms_800steps_5seeds.json")
-    if long:
-        (out / "dms_long_table.md").write_text(_accuracy_table(long["models"], long["seeds"]))
-        subs.update({f"dms_long_solved_{k}": v for k, v in _solved(long["models"]).items()})
-    sweep = _load(results / "dms_sweep" / "sweep.json")
-    if sweep:
-        (out / "dms_sweep_table.md").write_text(_sweep_table(sweep["table"]))
-        for name, rows in sweep["table"].items():
-            last = rows[-1]
-            subs[f"sweep_largest_{name}"] = f"{_pct(last['mean'])} at {last['size']} hidden"
+    summary = _load(results / "dms_protocol" / "summary.json")
+    if summary:
+        (out / "dms_protocol_table.md").write_text(_protocol_table(summary))
+        for setting, per_model in summary["results"].items():
+            for model, r in per_model.items():
+                key = f"protocol_{setting}_{model}".replace("+", "_").replace("-", "_")
+                subs[key] = f"{r['solved']} of {r['n']}"
     record = _load(results / "record.json")
     if record:
-        pattern = record["pattern"]
-        (out / "pattern_table.md").write_text(_mse_table(pattern))
-        means = {k: v["mean"] for k, v in pattern["mse"].items()}
-        best = min(means, key=means.get)
-        rest = min(v for k, v in means.items() if k != best)
-        subs["pattern_best"] = best
-        subs["pattern_margin"] = f"{100 * (1 - means[best] / rest):.0f} %"
-        per_seed = pattern["per_seed"]
-        others = [m for m in means if m != best]
-        wins = [
-            all(per_seed[best][i] < per_seed[m][i] for m in others)
-            for i in range(len(per_seed[best]))
-        ]
-        subs["pattern_best_seeds"] = f"{sum(wins)} of {len(wins)}"
+        (out / "pattern_table.md").write_text(_mse_table(record))
+        subs["pattern_constant_mse"] = f"{record['constant_mse']:.4f}"
+        subs["pattern_steps"] = str(record["settings"]["steps"])
+        r2 = {m: sum(v) / len(v) for m, v in record["r2"].items()}
+        subs["pattern_best"] = max(r2, key=r2.get)
+        subs["pattern_best_r2"] = f"{max(r2.values()):.2f}"
+        figure = results / "pattern_fit.png"
+        if figure.exists():
+            shutil.copyfile(figure, out / "pattern_fit.png")
     return subs

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--models", nargs="+", default=list(PRESETS), choices=models)
     demo.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     demo.add_argument("--hidden", type=int, default=5, help="hidden neurons (default 5)")
-    demo.add_argument("--steps", type=int, default=300, help="training steps per model")
+    demo.add_argument("--steps", type=int, help="training steps per model (default: 1000)")
     demo.add_argument("--delay-ms", type=float, default=800.0, help="delay between the cues")
     demo.add_argument("--out", default="hetsyn-demo", help="folder for figures and results")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
 import torch
 from tqdm import tqdm
@@ -48,19 +49,22 @@ def run_demo(
     *,
     seeds: Sequence[int] = (0, 1, 2),
     hidden: int = 5,
-    steps: int = 300,
+    steps: Optional[int] = None,
     delay_ms: float = 800.0,
     out: str | Path = "hetsyn-demo",
     progress: bool = True,
     print_fn=print,
 ) -> dict:
-    """Train and evaluate every model on DMS; write the figures and ``results.json`` to ``out``.
+    """Train and evaluate every model on DMS (the task's defaults: the setting the reproduction
+    record's protocol chose; ``steps`` default: its recipe's 1000); write the figures and
+    ``results.json`` to ``out``.
 
     Returns the results (as written to ``results.json``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = DelayedMatchToSample(hidden=hidden, delay_ms=delay_ms)
+    steps = task.recipe().steps if steps is None else steps
     print_fn(
         f"Delayed match-to-sample: {task.in_features} inputs, cues of {task.cue_ms:g} ms, "
         f"delay {task.delay_ms:g} ms, dt {task.dt_ms:g} ms ({task.steps} steps), "

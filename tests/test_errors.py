@@ -93,8 +93,8 @@ def test_bad_sizes():
 
 
 def test_tied_time_constants_in_shared_models():
-    with pytest.raises(ValueError, match="tau_reset must be None when heterogeneity='neuron'"):
-        HetSynLIF(5, 3, heterogeneity="neuron", tau_reset=5.0)
+    # tau_reset unties the reset (a current of its own); the other decays stay tied
+    assert HetSynLIF(5, 3, heterogeneity="neuron", tau_reset=5.0).untied_reset
     with pytest.raises(ValueError, match="tau_rec must be None when heterogeneity='none'"):
         HetSynLIF(5, 3, heterogeneity="none", recurrent=True, tau_rec=5.0)
 

@@ -8,6 +8,10 @@ on ``v - threshold > 0`` (snnTorch's convention) and its backward pass is the de
 
 .. math:: \\tilde z(u) = \\tfrac{1}{\\pi} \\arctan\\!\\big(\\tfrac{\\pi}{2} \\alpha u\\big) + \\tfrac12,
           \\qquad \\tilde z'(u) = \\frac{\\alpha / 2}{1 + (\\pi \\alpha u / 2)^2}.
+
+:class:`MultiGaussianSpike` is the paper's (see its docstring). Both give their surrogate
+derivative as ``derivative(u)``, which the fused kernels call directly (for other spike
+functions they differentiate the function by autograd).
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from torch import Tensor
 from .validation import check_positive
 
 
-class _ATanSpike(torch.autograd.Function):
+class _SurrogateSpike(torch.autograd.Function):
+    """``[u > 0]`` forward; backward the derivative that ``spec`` gives (``spec.derivative``)."""
+
     @staticmethod
-    def forward(ctx, u: Tensor, alpha: float) -> Tensor:
+    def forward(ctx, u: Tensor, spec) -> Tensor:
         ctx.save_for_backward(u)
-        ctx.alpha = alpha
+        ctx.spec = spec
         return (u > 0).to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         (u,) = ctx.saved_tensors
-        alpha = ctx.alpha
-        return grad_out * (alpha / 2) / (1 + (math.pi / 2 * alpha * u) ** 2), None
+        return grad_out * ctx.spec.derivative(u), None
 
 
 class ATanSpike:
@@ -44,24 +49,15 @@ class ATanSpike:
             raise ValueError(f"alpha must be > 0; got {alpha!r}")
         self.alpha = float(alpha)
 
+    def derivative(self, u: Tensor) -> Tensor:
+        """The surrogate derivative at ``u`` (elementwise)."""
+        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * u) ** 2)
+
     def __call__(self, u: Tensor) -> Tensor:
-        return _ATanSpike.apply(u, self.alpha)
+        return _SurrogateSpike.apply(u, self)
 
     def __repr__(self) -> str:
         return f"ATanSpike(alpha={self.alpha})"
-
-
-class _MultiGaussianSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u: Tensor, spec: "MultiGaussianSpike") -> Tensor:
-        ctx.save_for_backward(u)
-        ctx.spec = spec
-        return (u > 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        (u,) = ctx.saved_tensors
-        return grad_out * ctx.spec.derivative(u), None
 
 
 _EXP_FLOOR = -80.0  # exp(-80) = 1.8e-35: below it the density is taken as 0
@@ -113,7 +109,7 @@ class MultiGaussianSpike:
         return self.gamma * (centre - h * lobes)
 
     def __call__(self, u: Tensor) -> Tensor:
-        return _MultiGaussianSpike.apply(u, self)
+        return _SurrogateSpike.apply(u, self)
 
     def __repr__(self) -> str:
         return (

@@ -352,7 +352,7 @@ def test_digits_models_train(model):
     assert after < 0.7 * before, (before, after)
 
 
-# --------------------------------------------------------------------------- the SHD recipe, end to end
+# ------------------------------------------------------------------ the SHD recipe, end to end
 
 
 def test_shd_recipe_trains_end_to_end_with_a_validation_split(shd_root, tmp_path):

@@ -13,7 +13,8 @@ Encoding (``T = 784``, one input channel): ``x[t, b, 0]`` is pixel ``p(t)`` of i
 row by row (``p(t) = t``; PS-MNIST: ``p = perm[t]``, one fixed permutation drawn from
 ``permutation_seed``), as its intensity in [0, 1] (``encoding="analog"``: an input current) or
 as a spike drawn with that probability (``"spikes"``; the training set's spikes are drawn anew
-every epoch, the test and validation sets' from fixed seeds, the same on every pass). The paper does not give its encoding: analog input is
+every epoch, the test and validation sets' from fixed seeds, the same on every pass).
+The paper does not give its encoding: analog input is
 this package's choice, the common one for S-MNIST.
 """
 
@@ -129,7 +130,7 @@ class SequentialMNIST(PaperNetworkTask):
     the network, loss and recipe options of
     :class:`~hetsyn_plugins.tasks.paper_network.PaperNetworkTask` (the paper's SHD recipe).
 
-    Args (the data):
+    Args:
         root: data root holding ``MNIST/raw/``; default ``$HETSYN_MNIST_ROOT`` or
             ``~/.cache/hetsyn/mnist``.
         download: fetch the files when they are missing.

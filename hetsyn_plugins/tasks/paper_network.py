@@ -183,7 +183,9 @@ class PaperNetworkTask(ClassificationTask):
 
     def build_model(self, model: str, **options) -> SpikingNetwork:
         return SpikingNetwork(
-            self.in_features, out_features=self.out_features, **self._network_options(model, **options)
+            self.in_features,
+            out_features=self.out_features,
+            **self._network_options(model, **options),
         )
 
 

@@ -207,8 +207,10 @@ class SpikingHeidelbergDigits(PaperNetworkTask):
     with the paper's recipe (its SHD code; the facts in ``DESIGN.md``). Time constants are in
     steps: one step is one ``bin_ms`` bin (4 ms), so U(5, 20) steps is 20-80 ms.
 
-    Args (the data; the network, loss, validation and recipe options are
-    :class:`~hetsyn_plugins.tasks.paper_network.PaperNetworkTask`'s):
+    The network, loss, validation and recipe options are those of
+    :class:`~hetsyn_plugins.tasks.paper_network.PaperNetworkTask`; the data's:
+
+    Args:
         root: data root holding ``SHD/shd_{train,test}.h5``; default ``$HETSYN_SHD_ROOT`` or
             ``~/.cache/hetsyn/shd`` (resolved when the data are read).
         download: fetch the files (through tonic, md5-checked) when they are missing.
@@ -296,7 +298,8 @@ class SpikingHeidelbergDigits(PaperNetworkTask):
                     keep = (t >= 0) & (t < limit_us)
                     bins = t[keep] // self._bin_us
                 if (ch[keep] >= N_CHANNELS).any() or (ch[keep] < 0).any():
-                    raise ValueError(f"{self.files.name} {split} sample {i}: channel outside 0..699")
+                    name = self.files.name
+                    raise ValueError(f"{name} {split} sample {i}: channel outside 0..699")
                 codes.append((bins * N_CHANNELS + ch[keep]).astype(np.int32))
                 offsets.append(offsets[-1] + len(codes[-1]))
                 labels.append(int(label))

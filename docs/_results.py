@@ -116,7 +116,15 @@ def write_tables(results: Path, out: Path) -> dict:
         r2 = {m: sum(v) / len(v) for m, v in record["r2"].items()}
         subs["pattern_best"] = max(r2, key=r2.get)
         subs["pattern_best_r2"] = f"{max(r2.values()):.2f}"
+        settings = record["settings"]["task"]
+        subs["pattern_layer"] = "recurrent" if settings["recurrent"] else "feedforward"
+        subs["pattern_rate_weight"] = f"{settings['rate_weight']:g}"
         figure = results / "pattern_fit.png"
         if figure.exists():
             shutil.copyfile(figure, out / "pattern_fit.png")
+    earlier = _load(results / "pattern_rate_term.json")
+    if earlier:  # the default task (feedforward, with the rate term), for comparison
+        r2 = {m: sum(v) / len(v) for m, v in earlier["r2"].items()}
+        subs["pattern_default_steps"] = str(earlier["settings"]["steps"])
+        subs["pattern_default_r2"] = ", ".join(f"{m} {v:.2f}" for m, v in r2.items())
     return subs

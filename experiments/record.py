@@ -8,7 +8,8 @@ The constant baseline is the best constant output, the target's mean: its MSE is
 target's variance over the trial, and ``R^2 = 1 - MSE / variance`` (0: no better than a
 constant; 1: a perfect fit).
 
-Run: ``python -m experiments.record [--seeds 0 1 2] [--steps 400] [--models ...]``.
+Run: ``python -m experiments.record [--seeds 0 1 2] [--steps 400] [--models ...]
+[--set recurrent=true rate_weight=0]``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from hetsyn_plugins.analysis import _pyplot, _save
+from hetsyn_plugins.cli import _parse_options
 from hetsyn_plugins.core import PRESETS
 from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.evaluation import summarize
@@ -43,10 +45,14 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--models", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE",
+        help="task options, as hetsyn train's (e.g. recurrent=true rate_weight=0)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
-    task = make_task("pattern")
+    task = make_task("pattern", **_parse_options(args.set))
     baseline = constant_mse(task.target)
     start = time.monotonic()
     mse, outputs = {}, {}

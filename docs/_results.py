@@ -116,6 +116,15 @@ def write_tables(results: Path, out: Path) -> dict:
         r2 = {m: sum(v) / len(v) for m, v in record["r2"].items()}
         subs["pattern_best"] = max(r2, key=r2.get)
         subs["pattern_best_r2"] = f"{max(r2.values()):.2f}"
+        means = {m: v["mean"] for m, v in record["mse"].items()}
+        lowest = min(means, key=means.get)
+        per_seed = record["per_seed"]
+        wins = sum(
+            all(per_seed[lowest][i] <= per_seed[m][i] for m in per_seed)
+            for i in range(len(per_seed[lowest]))
+        )
+        subs["pattern_lowest"] = lowest
+        subs["pattern_lowest_seeds"] = f"{wins} of {len(per_seed[lowest])}"
         settings = record["settings"]["task"]
         subs["pattern_layer"] = "recurrent" if settings["recurrent"] else "feedforward"
         subs["pattern_rate_weight"] = f"{settings['rate_weight']:g}"

@@ -201,10 +201,10 @@ def test_shd_missing_data_is_a_clear_error(tmp_path, monkeypatch):
 def test_shd_reads_the_h5_alone_and_downloads_only_when_asked(tmp_path, monkeypatch):
     import tonic
 
-    from hetsyn_plugins.tasks.shd import tonic_shd_class
+    from hetsyn_plugins.tasks.shd import tonic_class
 
     write_shd(tmp_path, "test", class_pattern_samples(2, seed=0))
-    ds = tonic_shd_class()(str(tmp_path), train=False)
+    ds = tonic_class("SHD")(str(tmp_path), train=False)
     assert len(ds) == 2 and ds.location_on_system == str(tmp_path / "SHD")
     # tonic's own check also wants the .zip: it would fetch the archive again
     assert not tonic.datasets.SHD._check_exists(ds)
@@ -218,7 +218,7 @@ def test_shd_reads_the_h5_alone_and_downloads_only_when_asked(tmp_path, monkeypa
 
     monkeypatch.setattr(tonic.datasets.SHD, "download", fake_download)
     with pytest.raises(DataNotFoundError, match="download=True"):
-        tonic_shd_class()(str(tmp_path), train=True, download=False)
+        tonic_class("SHD")(str(tmp_path), train=True, download=False)
     assert calls == []
     task = SpikingHeidelbergDigits(root=str(tmp_path), download=True)
     assert task.num_samples("train") == 3

@@ -157,11 +157,6 @@ def tonic_class(name: str = "SHD") -> type:
     return Local
 
 
-def tonic_shd_class() -> type:
-    """:func:`tonic_class` of SHD."""
-    return tonic_class("SHD")
-
-
 def open_hsd(
     root: Optional[str | os.PathLike],
     split: str,

@@ -19,58 +19,193 @@ _SEQUENCE = {"parallel": True, "fastmath": _FAST, "cache": True, "nogil": True}
 _STEP = {"parallel": False, "fastmath": _FAST, "cache": True, "nogil": True}
 
 
+# Inner loops live in small row functions of their own: LLVM vectorizes a loop over one row
+# when few arrays meet in it (inlined into the parallel loops, with their many arrays, the
+# same loops were left scalar: measured 3x slower). Sums start from ``zero``, a value of the
+# data's dtype, so that float32 rows are summed in float32 (a float literal would widen every
+# sum to float64 and halve the vector width).
+_ROW = {"fastmath": _FAST, "cache": True, "nogil": True}
+
+
+@njit(**_ROW)
+def _ff_rows4(row, wj, rj, x0, x1, x2, x3, zero):  # pragma: no cover - compiled
+    """Four steps of one row of currents, ``I <- r I + w x^t``, read and written once for the
+    four; returns the four row sums."""
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    for i in range(row.shape[0]):
+        ri, wi = rj[i], wj[i]
+        v = ri * row[i] + wi * x0[i]
+        a0 += v
+        v = ri * v + wi * x1[i]
+        a1 += v
+        v = ri * v + wi * x2[i]
+        a2 += v
+        v = ri * v + wi * x3[i]
+        a3 += v
+        row[i] = v
+    return a0, a1, a2, a3
+
+
+@njit(**_ROW)
+def _ff_row1(row, wj, rj, x0, zero):  # pragma: no cover - compiled
+    """One step of one row of currents; returns its sum."""
+    a0 = zero
+    for i in range(row.shape[0]):
+        v = rj[i] * row[i] + wj[i] * x0[i]
+        row[i] = v
+        a0 += v
+    return a0
+
+
 @njit(**_SEQUENCE)
 def ff_forward(x, w, r, I0, S, I_out):  # pragma: no cover - compiled
-    """S[t,b,j] = sum_i I[t,b,j,i], I^t = r I^{t-1} + w x^t; I_out = I^{T-1}."""
+    """S[t,b,j] = sum_i I[t,b,j,i], I^t = r I^{t-1} + w x^t; I_out = I^{T-1}. ``I0`` None:
+    zero initial currents. Rows (b, j) in parallel, four steps per pass over a row."""
     T, B, K = x.shape
     O = w.shape[0]
+    zero = S.dtype.type(0)
     for n in prange(B * O):
         b = n // O
         j = n % O
-        row = I0[b, j].copy()
-        for t in range(T):
-            acc = 0.0
-            for i in range(K):
-                v = r[j, i] * row[i] + w[j, i] * x[t, b, i]
-                row[i] = v
-                acc += v
-            S[t, b, j] = acc
-        I_out[b, j] = row
+        row = I_out[b, j]
+        if I0 is None:
+            row[:] = zero
+        else:
+            row[:] = I0[b, j]
+        wj, rj = w[j], r[j]
+        t = 0
+        while t + 4 <= T:
+            S[t, b, j], S[t + 1, b, j], S[t + 2, b, j], S[t + 3, b, j] = _ff_rows4(
+                row, wj, rj, x[t, b], x[t + 1, b], x[t + 2, b], x[t + 3, b], zero
+            )
+            t += 4
+        while t < T:
+            S[t, b, j] = _ff_row1(row, wj, rj, x[t, b], zero)
+            t += 1
+
+
+@njit(**_ROW)
+def _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, n):  # pragma: no cover - compiled
+    """``n`` (1 or 4) reverse steps t, t-1, ... of one row (b, j) of the adjoint: ``C`` holds
+    ``r Lambda`` of the step after, ``M`` the carry of dL/dr. Accumulates ``dx[t, b]``
+    (``w Lambda``), ``dW[c, j]`` (``x Lambda``) and ``dXM[c, j]`` (``x M``; dL/dr is ``w``
+    times its sum). ``dx``, ``dW``, ``dXM`` None: that gradient is not wanted (the branches are
+    pruned when the loop is compiled, one version per combination)."""
+    K = C.shape[0]
+    if dW is not None:
+        dw = dW[c, j]
+    if dXM is not None:
+        dxm = dXM[c, j]
+    if n == 4:
+        x0, x1, x2, x3 = x[t, b], x[t - 1, b], x[t - 2, b], x[t - 3, b]
+        g0, g1, g2, g3 = G[t, b, j], G[t - 1, b, j], G[t - 2, b, j], G[t - 3, b, j]
+        if dx is not None:
+            d0, d1, d2, d3 = dx[t, b], dx[t - 1, b], dx[t - 2, b], dx[t - 3, b]
+        for i in range(K):
+            ri, wi, ci = rj[i], wj[i], C[i]
+            if dXM is not None:
+                mi, am = M[i], dxm[i]
+            if dW is not None:
+                aw = dw[i]
+            lam = g0 + ci
+            if dx is not None:
+                d0[i] += wi * lam
+            if dW is not None:
+                aw += x0[i] * lam
+            if dXM is not None:
+                am += x0[i] * mi
+                mi = lam + ri * mi
+            ci = ri * lam
+            lam = g1 + ci
+            if dx is not None:
+                d1[i] += wi * lam
+            if dW is not None:
+                aw += x1[i] * lam
+            if dXM is not None:
+                am += x1[i] * mi
+                mi = lam + ri * mi
+            ci = ri * lam
+            lam = g2 + ci
+            if dx is not None:
+                d2[i] += wi * lam
+            if dW is not None:
+                aw += x2[i] * lam
+            if dXM is not None:
+                am += x2[i] * mi
+                mi = lam + ri * mi
+            ci = ri * lam
+            lam = g3 + ci
+            if dx is not None:
+                d3[i] += wi * lam
+            if dW is not None:
+                aw += x3[i] * lam
+            if dXM is not None:
+                am += x3[i] * mi
+                mi = lam + ri * mi
+            C[i] = ri * lam
+            if dXM is not None:
+                M[i], dxm[i] = mi, am
+            if dW is not None:
+                dw[i] = aw
+    else:
+        x0, g0 = x[t, b], G[t, b, j]
+        if dx is not None:
+            d0 = dx[t, b]
+        for i in range(K):
+            ri, ci = rj[i], C[i]
+            lam = g0 + ci
+            if dx is not None:
+                d0[i] += wj[i] * lam
+            if dW is not None:
+                dw[i] += x0[i] * lam
+            if dXM is not None:
+                mi = M[i]
+                dxm[i] += x0[i] * mi
+                M[i] = lam + ri * mi
+            C[i] = ri * lam
 
 
 @njit(**_SEQUENCE)
-def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover - compiled
-    """Reverse adjoint sweep; the arrays ending in T are transposed to (in, ..., out).
-    ``HT`` (the final currents' gradient), ``I0T`` (the initial currents) and ``dI0T`` may
-    be empty: no gradient came, zero initial currents, no gradient wanted for them."""
+def ff_backward(x, w, r, I0, G, H, dx, dW, dXM, dR0, dI0):  # pragma: no cover - compiled
+    """The reverse adjoint sweep of :func:`ff_forward`, rows (b, j) as there.
+
+    ``P`` chunks of the batch run in parallel (``P``: the first dimension of the per-chunk
+    sums); each owns its rows of ``dx`` (T, B, in) and its slice of the per-chunk sums
+    ``dW`` (dL/dw), ``dXM`` (sum of x M; dL/dr = w times it, plus ``dR0``, the initial
+    currents' part), all (P, out, in). ``I0``, ``H`` (B, out, in): the initial currents and
+    the final currents' gradient, None when zero; ``dx``, ``dW``, ``dXM``, ``dI0``: None when
+    not wanted (``dR0`` is None then too, and whenever ``I0`` is)."""
     T, B, K = x.shape
-    O = wT.shape[1]
-    has_H, has_I0, want_dI0 = HT.size > 0, I0T.size > 0, dI0T.size > 0
-    for i in prange(K):
-        lam_carry = np.empty(O, dtype=x.dtype)
-        M = np.empty(O, dtype=x.dtype)
-        for b in range(B):
+    O = w.shape[0]
+    P = dW.shape[0] if dW is not None else dXM.shape[0] if dXM is not None else min(B, 64)
+    zero = G.dtype.type(0)
+    for c in prange(P):
+        C = np.empty(K, dtype=G.dtype)
+        M = np.empty(K, dtype=G.dtype)
+        for b in range(c * B // P, (c + 1) * B // P):
             for j in range(O):
-                lam_carry[j] = HT[i, b, j] if has_H else 0.0
-                M[j] = 0.0
-            for t in range(T - 1, -1, -1):
-                xi = x[t, b, i]
-                acc = 0.0
-                for j in range(O):
-                    lam = G[t, b, j] + lam_carry[j]
-                    acc += wT[i, j] * lam
-                    if xi != 0.0:
-                        dwT[i, j] += xi * lam
-                        drT[i, j] += wT[i, j] * xi * M[j]
-                    M[j] = lam + rT[i, j] * M[j]
-                    lam_carry[j] = rT[i, j] * lam
-                dx[t, b, i] = acc
-            if has_I0:
-                for j in range(O):
-                    drT[i, j] += I0T[i, b, j] * M[j]
-            if want_dI0:
-                for j in range(O):
-                    dI0T[i, b, j] = lam_carry[j]
+                wj, rj = w[j], r[j]
+                if H is None:
+                    C[:] = zero
+                else:
+                    C[:] = H[b, j]
+                M[:] = zero
+                t = T - 1
+                while t >= 3:
+                    _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, 4)
+                    t -= 4
+                while t >= 0:
+                    _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, 1)
+                    t -= 1
+                if dR0 is not None:
+                    dr0, start = dR0[c, j], I0[b, j]
+                    for i in range(K):
+                        dr0[i] += start[i] * M[i]
+                if dI0 is not None:
+                    dI0[b, j] = C
 
 
 # --------------------------------------------------------------------------- one step
@@ -81,23 +216,32 @@ def ff_backward(x, wT, rT, I0T, G, HT, dx, dwT, drT, dI0T):  # pragma: no cover 
 _TILE = 16
 
 
+@njit(**_ROW)
+def _ff_row1_from(row, src, wj, rj, x0, zero):  # pragma: no cover - compiled
+    """:func:`_ff_row1` from the currents ``src`` into ``row`` (another buffer)."""
+    a0 = zero
+    for i in range(row.shape[0]):
+        v = rj[i] * src[i] + wj[i] * x0[i]
+        row[i] = v
+        a0 += v
+    return a0
+
+
 def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
-    """One step of a per-synapse pathway: dst = r src + w inp[:, None, :], S = dst.sum(-1).
-    ``dst`` may be ``src`` (in place). Tiles of output rows run in parallel; within a tile
+    """One step of a per-synapse pathway: dst = r src + w inp[:, None, :], S = dst.sum(-1);
+    ``src`` None: in place on ``dst``. Tiles of output rows run in parallel; within a tile
     the batch streams past rows of ``w`` and ``r`` that stay in cache (read once per tile,
     not once per batch index)."""
     B, O, K = dst.shape
+    zero = S.dtype.type(0)
     for tile in prange((O + _TILE - 1) // _TILE):
         for b in range(B):
             x = inp[b]
             for j in range(tile * _TILE, min(O, (tile + 1) * _TILE)):
-                wj, rj, s, d = w[j], r[j], src[b, j], dst[b, j]
-                acc = 0.0
-                for i in range(K):
-                    v = rj[i] * s[i] + wj[i] * x[i]
-                    d[i] = v
-                    acc += v
-                S[b, j] = acc
+                if src is None:
+                    S[b, j] = _ff_row1(dst[b, j], w[j], r[j], x, zero)
+                else:
+                    S[b, j] = _ff_row1_from(dst[b, j], src[b, j], w[j], r[j], x, zero)
 
 
 def _syn_step_backward(
@@ -212,6 +356,33 @@ def _fire(v, thr, ge, z, zp, vp):  # pragma: no cover - compiled
         vp[j] = v[j]
 
 
+@njit(**_ROW)
+def _rec_forward_row(Qj, qj, uj, zp, zero):  # pragma: no cover - compiled
+    """One step of row j of the recurrent currents, ``Q <- q Q + u z^{t-1}``; returns its sum."""
+    acc = zero
+    for k in range(Qj.shape[0]):
+        val = qj[k] * Qj[k] + uj[k] * zp[k]
+        Qj[k] = val
+        acc += val
+    return acc
+
+
+@njit(**_ROW)
+def _rec_backward_row(lv, Cj, Mj, uj, qj, zprev, dzp, duj, dqj):  # pragma: no cover - compiled
+    """One reverse step of row j of the recurrent currents (the adjoint of
+    :func:`_rec_forward_row`, as :func:`_ff_adjoint`'s): accumulates dL/dz^{t-1} into ``dzp``
+    and the row's dL/du, dL/dq into ``duj``, ``dqj``."""
+    for k in range(Cj.shape[0]):
+        lam = lv + Cj[k]
+        m = Mj[k]
+        zk = zprev[k]
+        dzp[k] += uj[k] * lam
+        duj[k] += lam * zk
+        dqj[k] += uj[k] * zk * m
+        Mj[k] = lam + qj[k] * m
+        Cj[k] = qj[k] * lam
+
+
 @njit(**_SEQUENCE)
 def spiking_forward(
     S, u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As
@@ -228,6 +399,7 @@ def spiking_forward(
     recurrent, has_bias, reset, at_spike, adapt, ge = (
         flags[0], flags[1], flags[2], flags[3], flags[4], flags[5]
     )  # fmt: skip
+    zero = S.dtype.type(0)
     for n in prange(nB):
         zp = z0[n].copy()
         vp = v0[n].copy()
@@ -236,13 +408,7 @@ def spiking_forward(
             for j in range(O):
                 cur = S[t, n, j]
                 if recurrent:
-                    acc = 0.0
-                    Qj, qj, uj = Q[n, j], q[j], u[j]
-                    for k in range(O):
-                        val = qj[k] * Qj[k] + uj[k] * zp[k]
-                        Qj[k] = val
-                        acc += val
-                    cur += acc
+                    cur += _rec_forward_row(Q[n, j], q[j], u[j], zp, zero)
                 if has_bias:
                     Bc[j] = rb[j] * Bc[j] + b[j]
                     cur += Bc[j]
@@ -282,7 +448,6 @@ def spiking_backward(
     for c in prange(P):
         g = grads[c]
         duc, dqc = du[c], dq[c]
-        L = np.empty((O, O), dtype=z.dtype)
         M = np.zeros((O, O), dtype=z.dtype)
         dzp = np.empty(O, dtype=z.dtype)
         dvp = np.empty(O, dtype=z.dtype)
@@ -346,16 +511,7 @@ def spiking_backward(
                         lA[j] = rho[j] * la
                 if recurrent:
                     for j in range(O):
-                        x = lv[j]
-                        Cj, Mj, Lj, uj, qj = Cq[j], M[j], L[j], u[j], q[j]
-                        for k in range(O):
-                            lam = x + Cj[k]
-                            Lj[k] = lam
-                            dzp[k] += uj[k] * lam
-                            duc[j, k] += lam * zprev[k]
-                            dqc[j, k] += uj[k] * zprev[k] * Mj[k]
-                            Mj[k] = lam + qj[k] * Mj[k]
-                            Cj[k] = qj[k] * lam
+                        _rec_backward_row(lv[j], Cq[j], M[j], u[j], q[j], zprev, dzp, duc[j], dqc[j])
                 for j in range(O):
                     gzn[j] = dzp[j]
                     gvn[j] = dvp[j]
@@ -365,6 +521,38 @@ def spiking_backward(
                 for j in range(O):
                     for k in range(O):
                         dqc[j, k] += Q0[n, j, k] * M[j, k]
+
+
+# The shared layouts' recurrent product ``U z^{t-1}`` with binary spikes: a sum of the columns
+# of ``U`` whose neuron spiked, each added as a contiguous row of ``U^T`` (vectorized across
+# neurons, no reassociation: the sums run in the order of the dense loop, skipping zeros).
+@njit(inline="always", nogil=True)
+def _spike_columns(UT, zp, out):  # pragma: no cover - compiled
+    """out = U zp, ``UT`` = U^T (contiguous); exact sums of columns for spikes in {0, 1}."""
+    out[:] = 0
+    for k in range(zp.shape[0]):
+        zk = zp[k]
+        if zk != 0:
+            row = UT[k]
+            for j in range(out.shape[0]):
+                out[j] += row[j] * zk
+
+
+@njit(inline="always", nogil=True)
+def _spike_rows_add(dUT, zp, lam):  # pragma: no cover - compiled
+    """dU^T[k] += zp[k] lam for every neuron k that spiked: dL/dU += lam zp^T."""
+    for k in range(zp.shape[0]):
+        zk = zp[k]
+        if zk != 0:
+            row = dUT[k]
+            for j in range(lam.shape[0]):
+                row[j] += lam[j] * zk
+
+
+@njit(inline="always", nogil=True)
+def _axpy(y, x, a):  # pragma: no cover - compiled
+    for k in range(y.shape[0]):
+        y[k] += x[k] * a
 
 
 # Without fast-math: the shared layouts' rule rounds as torch's operations do, so that HomNeuLIF
@@ -379,19 +567,19 @@ def shared_forward(
     and the spikes. ``flags`` as :func:`spiking_forward`'s (``recurrent`` means ``U``)."""
     T, nB, O = C.shape
     recurrent, reset, at_spike, adapt, ge = flags[0], flags[2], flags[3], flags[4], flags[5]
+    UT = np.ascontiguousarray(U.T)
     for n in prange(nB):
         zp, vp = z0[n].copy(), v0[n].copy()
         uc, Ac = u0[n].copy(), A0[n].copy()
+        rec = np.zeros(O, dtype=C.dtype)
         for t in range(T):
+            if recurrent:
+                _spike_columns(UT, zp, rec)
             for j in range(O):
                 # no float literal below: it would make a float32 layer compute in float64
                 cur = C[t, n, j]
                 if recurrent:
-                    Uj = U[j]
-                    acc = Uj[0] * zp[0]
-                    for k in range(1, O):
-                        acc += Uj[k] * zp[k]
-                    cur = cur + acc
+                    cur = cur + rec[j]
                 if reset == 0:
                     uc[j] = rho[j] * uc[j] + cur
                 else:
@@ -420,6 +608,7 @@ def shared_backward(
     P = grads.shape[0]
     for c in prange(P):
         g, dUc = grads[c], dU[c]
+        dUT = np.zeros((O, O) if recurrent else (0, 0), dtype=z.dtype)  # dL/dU, transposed
         lv = np.empty(O, dtype=z.dtype)
         dzp = np.empty(O, dtype=z.dtype)
         dvp = np.empty(O, dtype=z.dtype)
@@ -465,15 +654,16 @@ def shared_backward(
                         if not detach:
                             dzp[j] += dR * vj
                 if recurrent:
+                    lam = dC[t, n]
                     for j in range(O):
-                        lam = dC[t, n, j]
-                        Uj, dUj = U[j], dUc[j]
-                        for k in range(O):
-                            zk = z[t - 1, n, k] if t > 0 else z0[n, k]
-                            dzp[k] += Uj[k] * lam
-                            dUj[k] += lam * zk
+                        _axpy(dzp, U[j], lam[j])
+                    _spike_rows_add(dUT, z[t - 1, n] if t > 0 else z0[n], lam)
                 for j in range(O):
                     gzn[j] = dzp[j]
                     gvn[j] = dvp[j]
             dz0[n] = gzn
             dv0[n] = gvn
+        if recurrent:
+            for j in range(O):
+                for k in range(O):
+                    dUc[j, k] += dUT[k, j]

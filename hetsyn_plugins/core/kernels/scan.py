@@ -107,19 +107,20 @@ class _FeedforwardScan(torch.autograd.Function):
     def forward(ctx, x: Tensor, w: Tensor, r: Tensor, I0: Tensor):
         T, B, _ = x.shape
         O, K = w.shape
+        nonzero = bool(I0.any())
         if _fused(x, w, r, I0):
             S = x.new_empty(T, B, O)
             I_out = x.new_empty(B, O, K)
-            loops().ff_forward(_np(x), _np(w), _np(r), _np(I0), S.numpy(), I_out.numpy())
+            initial = _np(I0) if nonzero else None
+            loops().ff_forward(_np(x), _np(w), _np(r), initial, S.numpy(), I_out.numpy())
         else:
             S = x.new_empty(T, B, O)
             I_out = I0
             for t in range(T):
                 I_out = torch.addcmul(r * I_out, w, x[t].unsqueeze(-2))
                 S[t] = I_out.sum(-1)
-        # the initial currents enter the backward only through dL/dr (and a pass over them
-        # costs a state's read): look only when the decays need a gradient
-        ctx.initial_nonzero = ctx.needs_input_grad[2] and bool(I0.any())
+        # the initial currents enter the backward only through dL/dr
+        ctx.initial_nonzero = nonzero
         ctx.save_for_backward(x, w, r, I0)
         return S, I_out
 
@@ -130,20 +131,7 @@ class _FeedforwardScan(torch.autograd.Function):
         O = w.shape[0]
         G = x.new_zeros(T, B, O) if G is None else G
         if _fused(x, w, r, I0, G, *(() if H is None else (H,))):
-            # the (B, out, in) arrays only where they carry something: no final gradient
-            # came, zero initial currents, no gradient wanted for them
-            none = x.new_empty(0, 0, 0)
-            want_dI0 = ctx.needs_input_grad[3]
-            dx = x.new_empty(T, B, K)
-            dwT, drT = w.new_zeros(K, O), w.new_zeros(K, O)
-            dI0T = I0.new_empty(K, B, O) if want_dI0 else none
-            I0T = _np(I0.permute(2, 0, 1)) if ctx.initial_nonzero else none.numpy()
-            HT = none.numpy() if H is None else _np(H.permute(2, 0, 1))
-            loops().ff_backward(
-                _np(x), _np(w.t()), _np(r.t()), I0T, _np(G), HT, dx.numpy(), dwT.numpy(),
-                drT.numpy(), dI0T.numpy(),
-            )  # fmt: skip
-            return dx, dwT.t(), drT.t(), dI0T.permute(1, 2, 0) if want_dI0 else None
+            return _fused_backward(ctx, x, w, r, I0, G, H)
         H = I0.new_zeros(B, O, K) if H is None else H
         dx = x.new_empty(T, B, K)
         dw, dr = torch.zeros_like(w), torch.zeros_like(r)
@@ -158,6 +146,32 @@ class _FeedforwardScan(torch.autograd.Function):
             carry = r * lam
         dr += (I0 * M).sum(0)
         return dx, dw, dr, carry
+
+
+def _fused_backward(ctx, x, w, r, I0, G, H):
+    """The backward pass through the fused loop: only the gradients autograd asks for are
+    computed (none for the input of a data layer, fixed decays or frozen weights), and the
+    parameter gradients are summed over per-chunk partial sums, one per thread."""
+    want_dx, want_dw, want_dr, want_dI0 = ctx.needs_input_grad
+    T, B, K = x.shape
+    O = w.shape[0]
+    chunks = min(B, torch.get_num_threads())
+    dx = x.new_zeros(T, B, K) if want_dx else None
+    dW = w.new_zeros(chunks, O, K) if want_dw else None
+    dXM = w.new_zeros(chunks, O, K) if want_dr else None
+    dR0 = w.new_zeros(chunks, O, K) if want_dr and ctx.initial_nonzero else None
+    dI0 = I0.new_empty(B, O, K) if want_dI0 else None
+    loops().ff_backward(
+        _np(x), _np(w), _np(r), _np(I0) if dR0 is not None else None, _np(G),
+        None if H is None else _np(H), *(None if a is None else a.numpy() for a in (dx, dW, dXM, dR0, dI0)),
+    )  # fmt: skip
+    dw = None if dW is None else dW.sum(0)
+    dr = None
+    if dXM is not None:
+        dr = w * dXM.sum(0)
+        if dR0 is not None:
+            dr += dR0.sum(0)
+    return dx, dw, dr, dI0
 
 
 def feedforward_scan(x: Tensor, weight: Tensor, decay: Tensor, initial: Tensor):

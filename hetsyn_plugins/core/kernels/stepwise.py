@@ -199,7 +199,8 @@ class _SynapseStep(torch.autograd.Function):
         if _fused(inp, src, weight, r) and new.is_contiguous():
             nb = loops()
             kernel = nb.syn_step_forward if B * O * K >= PARALLEL_WORK else nb.syn_step_forward_serial
-            kernel(_np(inp), _np(src), _np(weight), _np(r), new.detach().numpy(), S.numpy())
+            source = None if mode == CHAINED else _np(src)  # None: in place
+            kernel(_np(inp), source, _np(weight), _np(r), new.detach().numpy(), S.numpy())
         else:
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
             torch.sum(new.detach(), -1, out=S)

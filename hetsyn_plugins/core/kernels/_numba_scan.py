@@ -19,153 +19,144 @@ _SEQUENCE = {"parallel": True, "fastmath": _FAST, "cache": True, "nogil": True}
 _STEP = {"parallel": False, "fastmath": _FAST, "cache": True, "nogil": True}
 
 
-# Inner loops live in small row functions of their own: LLVM vectorizes a loop over one row
-# when few arrays meet in it (inlined into the parallel loops, with their many arrays, the
-# same loops were left scalar: measured 3x slower). Sums start from ``zero``, a value of the
-# data's dtype, so that float32 rows are summed in float32 (a float literal would widen every
-# sum to float64 and halve the vector width).
+# The inner loops live in small functions of their own, each called once per row (or per
+# step of a whole matrix) and indexing the full arrays: LLVM vectorizes a loop when few arrays
+# meet in it, and a call that slices rows out of arrays pays reference counting per slice
+# (measured: 1.4x-3x slower on rows of 128-700). Sums start from a zero of the data's dtype,
+# so that float32 rows are summed in float32 (a float literal would widen every sum to
+# float64 and halve the vector width). Optional arrays are None, not empty: ``is None``
+# branches are pruned when a loop is compiled (one version per combination).
 _ROW = {"fastmath": _FAST, "cache": True, "nogil": True}
 
 
 @njit(**_ROW)
-def _ff_rows4(row, wj, rj, x0, x1, x2, x3, zero):  # pragma: no cover - compiled
-    """Four steps of one row of currents, ``I <- r I + w x^t``, read and written once for the
-    four; returns the four row sums."""
-    a0 = zero
-    a1 = zero
-    a2 = zero
-    a3 = zero
-    for i in range(row.shape[0]):
-        ri, wi = rj[i], wj[i]
-        v = ri * row[i] + wi * x0[i]
-        a0 += v
-        v = ri * v + wi * x1[i]
-        a1 += v
-        v = ri * v + wi * x2[i]
-        a2 += v
-        v = ri * v + wi * x3[i]
-        a3 += v
-        row[i] = v
-    return a0, a1, a2, a3
-
-
-@njit(**_ROW)
-def _ff_row1(row, wj, rj, x0, zero):  # pragma: no cover - compiled
-    """One step of one row of currents; returns its sum."""
-    a0 = zero
-    for i in range(row.shape[0]):
-        v = rj[i] * row[i] + wj[i] * x0[i]
-        row[i] = v
-        a0 += v
-    return a0
+def _ff_forward_row(row, w, r, x, S, b, j):  # pragma: no cover - compiled
+    """Row (b, j) of the feedforward currents over the whole sequence, four steps per pass
+    over the row: ``row <- r_j row + w_j x^t[b]``, ``S[t, b, j] = sum(row)``."""
+    T, _, K = x.shape
+    zero = S.dtype.type(0)
+    t = 0
+    while t + 4 <= T:
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
+        for i in range(K):
+            ri, wi = r[j, i], w[j, i]
+            v = ri * row[i] + wi * x[t, b, i]
+            a0 += v
+            v = ri * v + wi * x[t + 1, b, i]
+            a1 += v
+            v = ri * v + wi * x[t + 2, b, i]
+            a2 += v
+            v = ri * v + wi * x[t + 3, b, i]
+            a3 += v
+            row[i] = v
+        S[t, b, j], S[t + 1, b, j], S[t + 2, b, j], S[t + 3, b, j] = a0, a1, a2, a3
+        t += 4
+    while t < T:
+        a0 = zero
+        for i in range(K):
+            v = r[j, i] * row[i] + w[j, i] * x[t, b, i]
+            row[i] = v
+            a0 += v
+        S[t, b, j] = a0
+        t += 1
 
 
 @njit(**_SEQUENCE)
 def ff_forward(x, w, r, I0, S, I_out):  # pragma: no cover - compiled
     """S[t,b,j] = sum_i I[t,b,j,i], I^t = r I^{t-1} + w x^t; I_out = I^{T-1}. ``I0`` None:
-    zero initial currents. Rows (b, j) in parallel, four steps per pass over a row."""
-    T, B, K = x.shape
-    O = w.shape[0]
-    zero = S.dtype.type(0)
+    zero initial currents. Rows (b, j) in parallel."""
+    B, O = I_out.shape[0], I_out.shape[1]
     for n in prange(B * O):
         b = n // O
         j = n % O
         row = I_out[b, j]
         if I0 is None:
-            row[:] = zero
+            row[:] = 0
         else:
             row[:] = I0[b, j]
-        wj, rj = w[j], r[j]
-        t = 0
-        while t + 4 <= T:
-            S[t, b, j], S[t + 1, b, j], S[t + 2, b, j], S[t + 3, b, j] = _ff_rows4(
-                row, wj, rj, x[t, b], x[t + 1, b], x[t + 2, b], x[t + 3, b], zero
-            )
-            t += 4
-        while t < T:
-            S[t, b, j] = _ff_row1(row, wj, rj, x[t, b], zero)
-            t += 1
+        _ff_forward_row(row, w, r, x, S, b, j)
 
 
 @njit(**_ROW)
-def _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, n):  # pragma: no cover - compiled
-    """``n`` (1 or 4) reverse steps t, t-1, ... of one row (b, j) of the adjoint: ``C`` holds
-    ``r Lambda`` of the step after, ``M`` the carry of dL/dr. Accumulates ``dx[t, b]``
-    (``w Lambda``), ``dW[c, j]`` (``x Lambda``) and ``dXM[c, j]`` (``x M``; dL/dr is ``w``
-    times its sum). ``dx``, ``dW``, ``dXM`` None: that gradient is not wanted (the branches are
-    pruned when the loop is compiled, one version per combination)."""
-    K = C.shape[0]
-    if dW is not None:
-        dw = dW[c, j]
-    if dXM is not None:
-        dxm = dXM[c, j]
-    if n == 4:
-        x0, x1, x2, x3 = x[t, b], x[t - 1, b], x[t - 2, b], x[t - 3, b]
-        g0, g1, g2, g3 = G[t, b, j], G[t - 1, b, j], G[t - 2, b, j], G[t - 3, b, j]
+def _ff_adjoint4(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t):  # pragma: no cover - compiled
+    """Reverse steps t, t-1, t-2, t-3 of row (b, j) of the adjoint, in one pass over the row.
+    ``C`` holds ``r Lambda`` of the step after, ``M`` the carry of dL/dr; accumulates
+    ``dx[t, b]`` (``w Lambda``), ``dW[c, j]`` (``x Lambda``) and ``dXM[c, j]`` (``x M``: dL/dr
+    is ``w`` times its sum), each None when not wanted. (One call per block of four steps:
+    with the loop over t inside, LLVM left the row loop scalar.)"""
+    K = x.shape[2]
+    g0, g1, g2, g3 = G[t, b, j], G[t - 1, b, j], G[t - 2, b, j], G[t - 3, b, j]
+    for i in range(K):
+        ri, wi, ci = r[j, i], w[j, i], C[i]
+        if dXM is not None:
+            mi, am = M[i], dXM[c, j, i]
+        if dW is not None:
+            aw = dW[c, j, i]
+        lam = g0 + ci
         if dx is not None:
-            d0, d1, d2, d3 = dx[t, b], dx[t - 1, b], dx[t - 2, b], dx[t - 3, b]
-        for i in range(K):
-            ri, wi, ci = rj[i], wj[i], C[i]
-            if dXM is not None:
-                mi, am = M[i], dxm[i]
-            if dW is not None:
-                aw = dw[i]
-            lam = g0 + ci
-            if dx is not None:
-                d0[i] += wi * lam
-            if dW is not None:
-                aw += x0[i] * lam
-            if dXM is not None:
-                am += x0[i] * mi
-                mi = lam + ri * mi
-            ci = ri * lam
-            lam = g1 + ci
-            if dx is not None:
-                d1[i] += wi * lam
-            if dW is not None:
-                aw += x1[i] * lam
-            if dXM is not None:
-                am += x1[i] * mi
-                mi = lam + ri * mi
-            ci = ri * lam
-            lam = g2 + ci
-            if dx is not None:
-                d2[i] += wi * lam
-            if dW is not None:
-                aw += x2[i] * lam
-            if dXM is not None:
-                am += x2[i] * mi
-                mi = lam + ri * mi
-            ci = ri * lam
-            lam = g3 + ci
-            if dx is not None:
-                d3[i] += wi * lam
-            if dW is not None:
-                aw += x3[i] * lam
-            if dXM is not None:
-                am += x3[i] * mi
-                mi = lam + ri * mi
-            C[i] = ri * lam
-            if dXM is not None:
-                M[i], dxm[i] = mi, am
-            if dW is not None:
-                dw[i] = aw
-    else:
-        x0, g0 = x[t, b], G[t, b, j]
+            dx[t, b, i] += wi * lam
+        xv = x[t, b, i]
+        if dW is not None:
+            aw += xv * lam
+        if dXM is not None:
+            am += xv * mi
+            mi = lam + ri * mi
+        ci = ri * lam
+        lam = g1 + ci
         if dx is not None:
-            d0 = dx[t, b]
-        for i in range(K):
-            ri, ci = rj[i], C[i]
-            lam = g0 + ci
-            if dx is not None:
-                d0[i] += wj[i] * lam
-            if dW is not None:
-                dw[i] += x0[i] * lam
-            if dXM is not None:
-                mi = M[i]
-                dxm[i] += x0[i] * mi
-                M[i] = lam + ri * mi
-            C[i] = ri * lam
+            dx[t - 1, b, i] += wi * lam
+        xv = x[t - 1, b, i]
+        if dW is not None:
+            aw += xv * lam
+        if dXM is not None:
+            am += xv * mi
+            mi = lam + ri * mi
+        ci = ri * lam
+        lam = g2 + ci
+        if dx is not None:
+            dx[t - 2, b, i] += wi * lam
+        xv = x[t - 2, b, i]
+        if dW is not None:
+            aw += xv * lam
+        if dXM is not None:
+            am += xv * mi
+            mi = lam + ri * mi
+        ci = ri * lam
+        lam = g3 + ci
+        if dx is not None:
+            dx[t - 3, b, i] += wi * lam
+        xv = x[t - 3, b, i]
+        if dW is not None:
+            aw += xv * lam
+        if dXM is not None:
+            am += xv * mi
+            mi = lam + ri * mi
+        C[i] = ri * lam
+        if dXM is not None:
+            M[i], dXM[c, j, i] = mi, am
+        if dW is not None:
+            dW[c, j, i] = aw
+
+
+@njit(**_ROW)
+def _ff_adjoint1(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t):  # pragma: no cover - compiled
+    """Reverse step t of row (b, j) of the adjoint (as :func:`_ff_adjoint4`)."""
+    g0 = G[t, b, j]
+    for i in range(x.shape[2]):
+        ri, ci = r[j, i], C[i]
+        lam = g0 + ci
+        if dx is not None:
+            dx[t, b, i] += w[j, i] * lam
+        if dW is not None:
+            dW[c, j, i] += x[t, b, i] * lam
+        if dXM is not None:
+            mi = M[i]
+            dXM[c, j, i] += x[t, b, i] * mi
+            M[i] = lam + ri * mi
+        C[i] = ri * lam
 
 
 @njit(**_SEQUENCE)
@@ -181,29 +172,26 @@ def ff_backward(x, w, r, I0, G, H, dx, dW, dXM, dR0, dI0):  # pragma: no cover -
     T, B, K = x.shape
     O = w.shape[0]
     P = dW.shape[0] if dW is not None else dXM.shape[0] if dXM is not None else min(B, 64)
-    zero = G.dtype.type(0)
     for c in prange(P):
         C = np.empty(K, dtype=G.dtype)
         M = np.empty(K, dtype=G.dtype)
         for b in range(c * B // P, (c + 1) * B // P):
             for j in range(O):
-                wj, rj = w[j], r[j]
                 if H is None:
-                    C[:] = zero
+                    C[:] = 0
                 else:
                     C[:] = H[b, j]
-                M[:] = zero
+                M[:] = 0
                 t = T - 1
                 while t >= 3:
-                    _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, 4)
+                    _ff_adjoint4(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t)
                     t -= 4
                 while t >= 0:
-                    _ff_adjoint(C, M, wj, rj, x, G, dx, dW, dXM, c, t, b, j, 1)
+                    _ff_adjoint1(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t)
                     t -= 1
                 if dR0 is not None:
-                    dr0, start = dR0[c, j], I0[b, j]
                     for i in range(K):
-                        dr0[i] += start[i] * M[i]
+                        dR0[c, j, i] += I0[b, j, i] * M[i]
                 if dI0 is not None:
                     dI0[b, j] = C
 
@@ -217,14 +205,20 @@ _TILE = 16
 
 
 @njit(**_ROW)
-def _ff_row1_from(row, src, wj, rj, x0, zero):  # pragma: no cover - compiled
-    """:func:`_ff_row1` from the currents ``src`` into ``row`` (another buffer)."""
-    a0 = zero
-    for i in range(row.shape[0]):
-        v = rj[i] * src[i] + wj[i] * x0[i]
-        row[i] = v
-        a0 += v
-    return a0
+def _syn_step_row(inp, src, w, r, dst, S, b, j):  # pragma: no cover - compiled
+    """Row (b, j) of :func:`_syn_step_forward`."""
+    acc = S.dtype.type(0)
+    if src is None:
+        for i in range(dst.shape[2]):
+            v = r[j, i] * dst[b, j, i] + w[j, i] * inp[b, i]
+            dst[b, j, i] = v
+            acc += v
+    else:
+        for i in range(dst.shape[2]):
+            v = r[j, i] * src[b, j, i] + w[j, i] * inp[b, i]
+            dst[b, j, i] = v
+            acc += v
+    S[b, j] = acc
 
 
 def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
@@ -233,15 +227,10 @@ def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
     the batch streams past rows of ``w`` and ``r`` that stay in cache (read once per tile,
     not once per batch index)."""
     B, O, K = dst.shape
-    zero = S.dtype.type(0)
     for tile in prange((O + _TILE - 1) // _TILE):
         for b in range(B):
-            x = inp[b]
             for j in range(tile * _TILE, min(O, (tile + 1) * _TILE)):
-                if src is None:
-                    S[b, j] = _ff_row1(dst[b, j], w[j], r[j], x, zero)
-                else:
-                    S[b, j] = _ff_row1_from(dst[b, j], src[b, j], w[j], r[j], x, zero)
+                _syn_step_row(inp, src, w, r, dst, S, b, j)
 
 
 def _syn_step_backward(
@@ -357,30 +346,47 @@ def _fire(v, thr, ge, z, zp, vp):  # pragma: no cover - compiled
 
 
 @njit(**_ROW)
-def _rec_forward_row(Qj, qj, uj, zp, zero):  # pragma: no cover - compiled
-    """One step of row j of the recurrent currents, ``Q <- q Q + u z^{t-1}``; returns its sum."""
-    acc = zero
-    for k in range(Qj.shape[0]):
-        val = qj[k] * Qj[k] + uj[k] * zp[k]
-        Qj[k] = val
-        acc += val
-    return acc
+def _rec_forward_step(Q, q, u, zp, out):  # pragma: no cover - compiled
+    """One step of the recurrent currents of one batch row, ``Q <- q Q + u z^{t-1}`` (out, out),
+    and their row sums into ``out``."""
+    zero = out.dtype.type(0)
+    O = Q.shape[0]
+    for j in range(O):
+        acc = zero
+        for k in range(O):
+            val = q[j, k] * Q[j, k] + u[j, k] * zp[k]
+            Q[j, k] = val
+            acc += val
+        out[j] = acc
 
 
 @njit(**_ROW)
-def _rec_backward_row(lv, Cj, Mj, uj, qj, zprev, dzp, duj, dqj):  # pragma: no cover - compiled
-    """One reverse step of row j of the recurrent currents (the adjoint of
-    :func:`_rec_forward_row`, as :func:`_ff_adjoint`'s): accumulates dL/dz^{t-1} into ``dzp``
-    and the row's dL/du, dL/dq into ``duj``, ``dqj``."""
-    for k in range(Cj.shape[0]):
-        lam = lv + Cj[k]
-        m = Mj[k]
+def _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT):  # pragma: no cover - compiled
+    """One reverse step of the recurrent currents of one batch row (the adjoint of
+    :func:`_rec_forward_step`, as :func:`_ff_adjoint4`'s), transposed: row k of ``C``, ``M``,
+    ``uT``, ``qT``, ``duT``, ``dqT`` is column k of the (out, out) arrays, ``lv`` holds the
+    membrane adjoints of all neurons j. Adds dL/dz^{t-1} into ``dzp``; the sums of dL/du and
+    dL/dq skip the rows of neurons that did not spike (``zprev[k] == 0``)."""
+    O = C.shape[0]
+    for k in range(O):
         zk = zprev[k]
-        dzp[k] += uj[k] * lam
-        duj[k] += lam * zk
-        dqj[k] += uj[k] * zk * m
-        Mj[k] = lam + qj[k] * m
-        Cj[k] = qj[k] * lam
+        acc = zk - zk
+        if zk != 0:
+            for j in range(O):
+                lam = lv[j] + C[k, j]
+                m = M[k, j]
+                acc += uT[k, j] * lam
+                duT[k, j] += lam * zk
+                dqT[k, j] += uT[k, j] * zk * m
+                M[k, j] = lam + qT[k, j] * m
+                C[k, j] = qT[k, j] * lam
+        else:
+            for j in range(O):
+                lam = lv[j] + C[k, j]
+                acc += uT[k, j] * lam
+                M[k, j] = lam + qT[k, j] * M[k, j]
+                C[k, j] = qT[k, j] * lam
+        dzp[k] += acc
 
 
 @njit(**_SEQUENCE)
@@ -399,16 +405,18 @@ def spiking_forward(
     recurrent, has_bias, reset, at_spike, adapt, ge = (
         flags[0], flags[1], flags[2], flags[3], flags[4], flags[5]
     )  # fmt: skip
-    zero = S.dtype.type(0)
     for n in prange(nB):
         zp = z0[n].copy()
         vp = v0[n].copy()
         Bc, Jc, Ac = B0[n].copy(), J0[n].copy(), A0[n].copy()
+        rec = np.empty(O, dtype=S.dtype)
         for t in range(T):
+            if recurrent:
+                _rec_forward_step(Q[n], q, u, zp, rec)
             for j in range(O):
                 cur = S[t, n, j]
                 if recurrent:
-                    cur += _rec_forward_row(Q[n, j], q[j], u[j], zp, zero)
+                    cur += rec[j]
                 if has_bias:
                     Bc[j] = rb[j] * Bc[j] + b[j]
                     cur += Bc[j]
@@ -445,19 +453,27 @@ def spiking_backward(
         flags[0], flags[1], flags[2], flags[3], flags[4], flags[6]
     )  # fmt: skip
     P = grads.shape[0]
+    # The recurrent adjoint runs transposed, one row per presynaptic neuron k: rows of a
+    # neuron that did not spike skip the dL/du, dL/dq sums (see :func:`_rec_backward_col`).
+    R = O if recurrent else 0
+    uT, qT = np.ascontiguousarray(u[:R, :R].T), np.ascontiguousarray(q[:R, :R].T)
     for c in prange(P):
         g = grads[c]
         duc, dqc = du[c], dq[c]
-        M = np.zeros((O, O), dtype=z.dtype)
+        M = np.zeros((R, R), dtype=z.dtype)  # transposed, as C, duT, dqT
+        C = np.empty((R, R), dtype=z.dtype)
+        duT = np.zeros((R, R), dtype=z.dtype)
+        dqT = np.zeros((R, R), dtype=z.dtype)
         dzp = np.empty(O, dtype=z.dtype)
         dvp = np.empty(O, dtype=z.dtype)
         lv = np.empty(O, dtype=z.dtype)
         zprev = np.empty(O, dtype=z.dtype)
         vprev = np.empty(O, dtype=z.dtype)
         for n in range(c * nB // P, (c + 1) * nB // P):
-            Cq, lB, lJ, lA = gQ[n], gB[n], gJ[n], gA[n]
+            lB, lJ, lA = gB[n], gJ[n], gA[n]
             if recurrent:
-                M[:, :] = 0.0
+                M[:, :] = 0
+                C[:, :] = gQ[n].T
             gzn = np.zeros(O, dtype=z.dtype)  # dL/dz^t from step t+1
             gvn = np.zeros(O, dtype=z.dtype)  # dL/dv^t from step t+1 (zero reset)
             for t in range(T - 1, -1, -1):
@@ -510,17 +526,18 @@ def spiking_backward(
                         dzp[j] += la * beta[j]
                         lA[j] = rho[j] * la
                 if recurrent:
-                    for j in range(O):
-                        _rec_backward_row(lv[j], Cq[j], M[j], u[j], q[j], zprev, dzp, duc[j], dqc[j])
+                    _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT)
                 for j in range(O):
                     gzn[j] = dzp[j]
                     gvn[j] = dvp[j]
             dz0[n] = gzn
             dv0[n] = gvn
             if recurrent:
-                for j in range(O):
-                    for k in range(O):
-                        dqc[j, k] += Q0[n, j, k] * M[j, k]
+                gQ[n] = C.T
+                dqT += Q0[n].T * M
+        if recurrent:
+            duc += duT.T
+            dqc += dqT.T
 
 
 # The shared layouts' recurrent product ``U z^{t-1}`` with binary spikes: a sum of the columns

@@ -248,14 +248,38 @@ def _syn_step_backward(
     B, K = inp.shape
     O = w.shape[0]
     P = dinp.shape[0]
+    chained = has_lam and want_gI and start.size == 0 and has_mu == want_gD
     for c in prange(P):
         L = np.empty(K, dtype=inp.dtype)
         first, last = c * O // P, (c + 1) * O // P
         for tile in range(first, last, _TILE):
             for b in range(B):
                 for j in range(tile, min(tile + _TILE, last)):
-                    _backward_row(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
-                                  want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
+                    if chained and has_mu:
+                        _chained_row(inp, w, r, gS, gI, gD, dinp, dw, dr, c, b, j)
+                    elif chained:
+                        _chained_row(inp, w, r, gS, gI, None, dinp, dw, None, c, b, j)
+                    else:
+                        _backward_row(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
+                                      want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
+
+
+@njit(**_ROW)
+def _chained_row(inp, w, r, gS, gI, gD, dinp, dw, dr, c, b, j):  # pragma: no cover - compiled
+    """Row (b, j) of a reverse step inside a chain, in one pass over the row: ``gI``, ``gD``
+    hold Lambda and M of the step after and leave with this step's (``gD`` None: no M, no
+    dL/dr wanted)."""
+    g = gS[b, j]
+    for i in range(inp.shape[1]):
+        Li = g + gI[b, j, i]
+        ri, wi, xi = r[j, i], w[j, i], inp[b, i]
+        gI[b, j, i] = ri * Li
+        dinp[c, b, i] += wi * Li
+        dw[j, i] += xi * Li
+        if gD is not None:
+            m = gD[b, j, i]
+            dr[j, i] += wi * xi * m
+            gD[b, j, i] = Li + ri * m
 
 
 @njit(inline="always", fastmath=_FAST, nogil=True)
@@ -268,27 +292,6 @@ def _backward_row(
     K = inp.shape[1]
     g = gS[b, j]
     x, wj, rj, d, dwj, drj = inp[b], w[j], r[j], dinp[b], dw[j], dr[j]
-    if has_lam and want_gI and start.size == 0 and has_mu == want_gD:
-        # a step inside a chain: one pass over the row (the general passes below read
-        # ``L`` back once per quantity, which costs twice the streaming bound)
-        lam = gI[b, j]
-        if has_mu:
-            mu = gD[b, j]
-            for i in range(K):
-                Li = g + lam[i]
-                m = mu[i]
-                lam[i] = rj[i] * Li
-                d[i] += wj[i] * Li
-                dwj[i] += x[i] * Li
-                drj[i] += wj[i] * x[i] * m
-                mu[i] = Li + rj[i] * m
-        else:
-            for i in range(K):
-                Li = g + lam[i]
-                lam[i] = rj[i] * Li
-                d[i] += wj[i] * Li
-                dwj[i] += x[i] * Li
-        return
     if has_lam:
         lam = gI[b, j]
         for i in range(K):

@@ -172,9 +172,9 @@ def release(current: Tensor) -> None:
 def _carry(like: Tensor) -> Tensor:
     """A zero stand-in of ``like``'s shape holding one element of memory (all strides 0; not a
     view, so that hosts may ``detach_()`` it)."""
-    return torch.empty_strided(
-        like.shape, (0,) * like.dim(), dtype=like.dtype, device=like.device
-    ).zero_()
+    carry = torch.empty_strided(like.shape, (0,) * like.dim(), dtype=like.dtype, device=like.device)
+    carry.untyped_storage().fill_(0)  # its one element (``zero_()`` would visit every index)
+    return carry
 
 
 def _decay_values(decay: Tensor, logit: bool) -> Tensor:

@@ -87,7 +87,11 @@ def test_triton_spiking_scan_equals_its_twin(options, monkeypatch):
     layer, _ = _pair(options)
     backends = []
     apply = fused._SpikingScan.apply
-    monkeypatch.setattr(fused._SpikingScan, "apply", lambda *a: backends.append(a[-1]) or apply(*a))
+    def recording(*args):
+        backends.append(next(a for a in args if hasattr(a, "spiking_forward")))
+        return apply(*args)
+
+    monkeypatch.setattr(fused._SpikingScan, "apply", recording)
     kernel = functools.partial(fused.spiking_scan, kernel="triton")
     _assert_twins(kernel, fused.spiking_scan_ref, layer, layer.spike_fn)
     # the warm-up that makes the starting state runs the numba loops; the kernel, Triton's

@@ -42,8 +42,7 @@ from torch import Tensor
 
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
 from ..validation import check_choice
-from . import reference, scan, stepwise
-from .fused import readout_scan, readout_scan_ref, shared_scan, spiking_scan, spiking_scan_ref
+from . import fused, reference, scan, stepwise
 from .fft_filter import final_currents, synaptic_filter
 
 KERNELS = ("auto", "reference", "scan", "fft", "triton")
@@ -117,6 +116,16 @@ def _final(state: HetSynState, ff_final: Optional[Tensor]) -> HetSynState:
     return state.without_carries()
 
 
+def _layer_loop(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynState, spike_fn):
+    """``(loop, reason)``: the fused loop for the rest of a layer after its feedforward drive
+    (``"scan"`` / ``"triton"``) or None, with the reason it does not apply (then the layer
+    steps through the pure-torch twin)."""
+    if kernel not in ("scan", "triton"):
+        return None, f"kernel={kernel!r} has no fused layer loop"
+    reason = fused.applicable(kernel, drive, params, state, spike_fn)
+    return (None, reason) if reason else (kernel, None)
+
+
 def run_spiking(
     x: Tensor,
     params: HetSynParams,
@@ -132,17 +141,15 @@ def run_spiking(
     if kernel == "reference":
         return reference.run_spiking(x, params, state, spike_fn, config)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
-    fused = None
-    if kernel in ("scan", "triton"):
-        whole = shared_scan if params.shared else spiking_scan
-        fused = whole(ff, params, state, spike_fn, config, kernel=kernel)
-    if fused is not None:
-        spikes, membranes, final = fused
-        return spikes, membranes, _final(final, ff_final) if need_state else None
-    spikes, membranes, state = spiking_scan_ref(
-        ff, params, state, spike_fn, config, recurrent=stepwise.synapse_step
-    )
-    return spikes, membranes, _final(state, ff_final) if need_state else None
+    loop, _ = _layer_loop(kernel, ff, params, state, spike_fn)
+    if loop is not None:
+        whole = fused.shared_scan if params.shared else fused.spiking_scan
+        spikes, membranes, final = whole(ff, params, state, spike_fn, config, kernel=loop)
+    else:
+        spikes, membranes, final = fused.spiking_scan_ref(
+            ff, params, state, spike_fn, config, recurrent=stepwise.synapse_step
+        )
+    return spikes, membranes, _final(final, ff_final) if need_state else None
 
 
 def step_spiking(
@@ -186,14 +193,14 @@ def run_readout(
     if kernel == "reference":
         return reference.run_readout(x, params, state)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
-    fused = None
-    if kernel in ("scan", "triton") and params.shared:
-        fused = shared_scan(ff, params, state, None, DynamicsConfig(), kernel=kernel)
-        fused = None if fused is None else fused[1:]
-    elif kernel in ("scan", "triton"):
-        fused = readout_scan(ff, params, state, kernel=kernel)
-    if fused is not None:
-        y, final = fused
-        return y, _final(final, ff_final) if need_state else None
-    y, state = readout_scan_ref(ff, params, state)
-    return y, _final(state, ff_final) if need_state else None
+    loop, _ = _layer_loop(kernel, ff, params, state, None)
+    if loop is not None and params.shared:
+        _, y, final = fused.shared_scan(ff, params, state, None, DynamicsConfig(), kernel=loop)
+    elif loop is not None:
+        y, final = fused.readout_scan(ff, params, state, kernel=loop)
+    else:
+        y, final = fused.readout_scan_ref(ff, params, state)
+    return y, _final(final, ff_final) if need_state else None
+
+
+from .explain import Explanation, explain  # noqa: E402  (it asks the functions above)

@@ -470,154 +470,168 @@ def _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT):  # pragma: no co
 
 
 @njit(**_SEQUENCE)
-def spiking_forward(
-    S, u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As
-):  # pragma: no cover - compiled
+def spiking_forward(S, u, q, p, f, Q, start, trace):  # pragma: no cover - compiled
     """The recurrent currents and the neuron update of a per-synapse spiking layer over a whole
-    sequence (see :mod:`.fused`), one batch row per iteration, in place on the state rows.
+    sequence (see :mod:`.fused`), one batch row per iteration.
 
-    ``flags``: (recurrent, bias, reset: 0 none / 1 subtract / 2 zero, at_spike, adaptation,
-    fires at u >= 0 rather than u > 0). ``Q`` (B, O, O) starts as the initial recurrent currents
-    and ends as the final ones; ``Bs``, ``Js``, ``As`` (T, B, O) receive the bias, reset and
-    adaptation currents of every step, ``z``, ``v`` (T, B, O) the spikes and membranes.
+    ``S`` (T, B, out): the feedforward drive; ``u``, ``q`` (out, out): recurrent weights and
+    decays; ``p``: :class:`.loop_args.NeuronParams`; ``f``: :class:`.loop_args.Flags`; ``Q``
+    (B, out, out) starts as the initial recurrent currents and ends as the final ones;
+    ``start``: the :class:`.loop_args.NeuronState` before the first step; ``trace``: the
+    :class:`.loop_args.NeuronTrace` written for every step.
     """
-    T, nB, O = S.shape
-    recurrent, has_bias, reset, at_spike, adapt, ge = (
-        flags[0], flags[1], flags[2], flags[3], flags[4], flags[5]
-    )  # fmt: skip
-    for n in prange(nB):
-        zp = z0[n].copy()
-        vp = v0[n].copy()
-        Bc, Jc, Ac = B0[n].copy(), J0[n].copy(), A0[n].copy()
-        rec = np.empty(O, dtype=S.dtype)
-        for t in range(T):
-            if recurrent:
-                _rec_forward_step(Q[n], q, u, zp, rec)
-            for j in range(O):
-                cur = S[t, n, j]
-                if recurrent:
-                    cur += rec[j]
-                if has_bias:
-                    Bc[j] = rb[j] * Bc[j] + b[j]
-                    cur += Bc[j]
-                if reset != 0:
-                    sig = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
-                    Jc[j] = kap[j] * (Jc[j] + sig) if at_spike else kap[j] * Jc[j] + sig
-                    cur -= Jc[j]
-                if adapt:
-                    Ac[j] = rho[j] * Ac[j] + beta[j] * zp[j]
-                    cur -= Ac[j]
-                v[t, n, j] = cur
-                Bs[t, n, j], Js[t, n, j], As[t, n, j] = Bc[j], Jc[j], Ac[j]
-            _fire(v[t, n], thr, ge, z[t, n], zp, vp)
+    for n in prange(S.shape[1]):
+        _spiking_forward_row(S, u, q, p, f, Q, start, trace, n)
+
+
+@njit(**_ROW)
+def _spiking_forward_row(S, u, q, p, f, Q, start, trace, n):  # pragma: no cover - compiled
+    """Batch row ``n`` of :func:`spiking_forward`. (The rows are functions of their own: numba
+    loses the writes to arrays read from a named tuple inside a parallel loop's body.)"""
+    T, _, O = S.shape
+    zp = start.spike[n].copy()
+    vp = start.v[n].copy()
+    Bc, Jc, Ac = start.bias[n].copy(), start.reset[n].copy(), start.adapt[n].copy()
+    rec = np.empty(O, dtype=S.dtype)
+    for t in range(T):
+        if f.recurrent:
+            _rec_forward_step(Q[n], q, u, zp, rec)
+        for j in range(O):
+            cur = S[t, n, j]
+            if f.recurrent:
+                cur += rec[j]
+            if f.bias:
+                Bc[j] = p.bias_decay[j] * Bc[j] + p.bias[j]
+                cur += Bc[j]
+            if f.reset != 0:
+                sig = p.reset_amount[j] * zp[j] if f.reset == 1 else vp[j] * zp[j]
+                kap = p.reset_decay[j]
+                Jc[j] = kap * (Jc[j] + sig) if f.at_spike else kap * Jc[j] + sig
+                cur -= Jc[j]
+            if f.adapt:
+                Ac[j] = p.adapt_decay[j] * Ac[j] + p.adapt_strength[j] * zp[j]
+                cur -= Ac[j]
+            trace.v[t, n, j] = cur
+            trace.bias[t, n, j], trace.reset[t, n, j], trace.adapt[t, n, j] = Bc[j], Jc[j], Ac[j]
+        _fire(trace.v[t, n], p.threshold, f.fires_at_zero, trace.spike[t, n], zp, vp)
 
 
 @njit(**_SEQUENCE)
 def spiking_backward(
-    u, q, rb, kap, th, rho, beta, flags, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv,
-    sg, gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq,
+    u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq
 ):  # pragma: no cover - compiled
     """The reverse sweep of :func:`spiking_forward` (see :mod:`.fused` for the recursions).
 
-    On entry ``gQ``, ``gB``, ``gJ``, ``gA`` (B, ...) hold the gradients of the final state
-    (zeros where none came); on exit the gradients of the initial one, and ``dz0``, ``dv0``
-    those of the initial spikes and membrane. ``grads`` (chunks, 8, O) and ``du``, ``dq``
-    (chunks, O, O): per-chunk sums of the parameter gradients (rows of ``grads``: b, rb,
-    kap, th, thr, rho, beta, unused). ``sg``: the surrogate derivative at every step; ``gv``
+    ``trace``, ``start``, ``Q0``: what the forward wrote and started from. ``gv`` (T, B, out):
     the gradient of the membranes from outside (the spikes returned are differentiated by
-    autograd, through the spike function, into ``gv``): here ``z^t`` is differentiated only
-    for its use by the step after.
+    autograd, through the spike function, into ``gv``: here ``z^t`` is differentiated only
+    for its use by the step after); ``sg``: the surrogate derivative at every step. On entry
+    ``gQ`` (B, out, out) and the bias, reset and adaptation fields of ``gstate``
+    (:class:`.loop_args.NeuronState`) hold the gradients of the final state (zeros where
+    none came); on exit those of the initial one, and its ``v`` and ``spike`` fields those
+    of the initial membrane and spikes. ``dS`` receives the drive's gradient; ``grads``
+    (:class:`.loop_args.NeuronParams` of (P, out)) and ``du``, ``dq`` (P, out, out): per-chunk
+    sums of the parameter gradients.
     """
-    T, nB, O = z.shape
-    recurrent, has_bias, reset, at_spike, adapt, detach = (
-        flags[0], flags[1], flags[2], flags[3], flags[4], flags[6]
-    )  # fmt: skip
-    P = grads.shape[0]
+    O = trace.spike.shape[2]
     # The recurrent adjoint runs transposed, one row per presynaptic neuron k: rows of a
-    # neuron that did not spike skip the dL/du, dL/dq sums (see :func:`_rec_backward_col`).
-    R = O if recurrent else 0
+    # neuron that did not spike skip the dL/du, dL/dq sums (see :func:`_rec_backward_step`).
+    R = O if f.recurrent else 0
     uT, qT = np.ascontiguousarray(u[:R, :R].T), np.ascontiguousarray(q[:R, :R].T)
-    for c in prange(P):
-        g = grads[c]
-        duc, dqc = du[c], dq[c]
-        M = np.zeros((R, R), dtype=z.dtype)  # transposed, as C, duT, dqT
-        C = np.empty((R, R), dtype=z.dtype)
-        duT = np.zeros((R, R), dtype=z.dtype)
-        dqT = np.zeros((R, R), dtype=z.dtype)
-        dzp = np.empty(O, dtype=z.dtype)
-        dvp = np.empty(O, dtype=z.dtype)
-        lv = np.empty(O, dtype=z.dtype)
-        zprev = np.empty(O, dtype=z.dtype)
-        vprev = np.empty(O, dtype=z.dtype)
-        for n in range(c * nB // P, (c + 1) * nB // P):
-            lB, lJ, lA = gB[n], gJ[n], gA[n]
-            if recurrent:
-                M[:, :] = 0
-                C[:, :] = gQ[n].T
-            gzn = np.zeros(O, dtype=z.dtype)  # dL/dz^t from step t+1
-            gvn = np.zeros(O, dtype=z.dtype)  # dL/dv^t from step t+1 (zero reset)
-            for t in range(T - 1, -1, -1):
-                if t > 0:
-                    zprev[:] = z[t - 1, n]
-                    vprev[:] = v[t - 1, n]
-                else:
-                    zprev[:] = z0[n]
-                    vprev[:] = v0[n]
-                for j in range(O):
-                    gu = gzn[j] * sg[t, n, j]
-                    g[4, j] -= gu
-                    lv[j] = gv[t, n, j] + gvn[j] + gu
-                    dS[t, n, j] = lv[j]
-                    dzp[j] = 0.0
-                    dvp[j] = 0.0
-                for j in range(O):
-                    x = lv[j]
-                    if has_bias:
-                        lb = x + lB[j]
-                        prev = Bs[t - 1, n, j] if t > 0 else B0[n, j]
-                        g[0, j] += lb
-                        g[1, j] += lb * prev
-                        lB[j] = rb[j] * lb
-                    if reset != 0:
-                        lj = lJ[j] - x
-                        prev = Js[t - 1, n, j] if t > 0 else J0[n, j]
-                        zj = zprev[j]
-                        sig = th[j] * zj if reset == 1 else vprev[j] * zj
-                        if at_spike:
-                            g[2, j] += lj * (prev + sig)
-                            dsig = kap[j] * lj
-                        else:
-                            g[2, j] += lj * prev
-                            dsig = lj
-                        lJ[j] = kap[j] * lj
-                        if reset == 1:
-                            g[3, j] += dsig * zj
-                            if not detach:
-                                dzp[j] += dsig * th[j]
-                        else:
-                            dvp[j] += dsig * zj
-                            if not detach:
-                                dzp[j] += dsig * vprev[j]
-                    if adapt:
-                        la = lA[j] - x
-                        prev = As[t - 1, n, j] if t > 0 else A0[n, j]
-                        g[5, j] += la * prev
-                        g[6, j] += la * zprev[j]
-                        dzp[j] += la * beta[j]
-                        lA[j] = rho[j] * la
-                if recurrent:
-                    _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT)
-                for j in range(O):
-                    gzn[j] = dzp[j]
-                    gvn[j] = dvp[j]
-            dz0[n] = gzn
-            dv0[n] = gvn
-            if recurrent:
-                gQ[n] = C.T
-                dqT += Q0[n].T * M
-        if recurrent:
-            duc += duT.T
-            dqc += dqT.T
+    for c in prange(du.shape[0]):
+        _spiking_backward_chunk(u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads,
+                                du, dq, uT, qT, c)  # fmt: skip
+
+
+@njit(**_ROW)
+def _spiking_backward_chunk(
+    u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq, uT, qT, c
+):  # pragma: no cover - compiled
+    """Chunk ``c`` of the batch in :func:`spiking_backward` (see :func:`_spiking_forward_row`)."""
+    T, nB, O = trace.spike.shape
+    z, v = trace.spike, trace.v
+    P = du.shape[0]
+    R = uT.shape[0]
+    M = np.zeros((R, R), dtype=z.dtype)  # transposed, as C, duT, dqT
+    C = np.empty((R, R), dtype=z.dtype)
+    duT = np.zeros((R, R), dtype=z.dtype)
+    dqT = np.zeros((R, R), dtype=z.dtype)
+    dzp = np.empty(O, dtype=z.dtype)
+    dvp = np.empty(O, dtype=z.dtype)
+    lv = np.empty(O, dtype=z.dtype)
+    zprev = np.empty(O, dtype=z.dtype)
+    vprev = np.empty(O, dtype=z.dtype)
+    for n in range(c * nB // P, (c + 1) * nB // P):
+        lB, lJ, lA = gstate.bias[n], gstate.reset[n], gstate.adapt[n]
+        if f.recurrent:
+            M[:, :] = 0
+            C[:, :] = gQ[n].T
+        gzn = np.zeros(O, dtype=z.dtype)  # dL/dz^t from step t+1
+        gvn = np.zeros(O, dtype=z.dtype)  # dL/dv^t from step t+1 (zero reset)
+        for t in range(T - 1, -1, -1):
+            if t > 0:
+                zprev[:] = z[t - 1, n]
+                vprev[:] = v[t - 1, n]
+            else:
+                zprev[:] = start.spike[n]
+                vprev[:] = start.v[n]
+            for j in range(O):
+                gu = gzn[j] * sg[t, n, j]
+                grads.threshold[c, j] -= gu
+                lv[j] = gv[t, n, j] + gvn[j] + gu
+                dS[t, n, j] = lv[j]
+                dzp[j] = 0
+                dvp[j] = 0
+            for j in range(O):
+                x = lv[j]
+                if f.bias:
+                    lb = x + lB[j]
+                    prev = trace.bias[t - 1, n, j] if t > 0 else start.bias[n, j]
+                    grads.bias[c, j] += lb
+                    grads.bias_decay[c, j] += lb * prev
+                    lB[j] = p.bias_decay[j] * lb
+                if f.reset != 0:
+                    lj = lJ[j] - x
+                    prev = trace.reset[t - 1, n, j] if t > 0 else start.reset[n, j]
+                    zj = zprev[j]
+                    th = p.reset_amount[j]
+                    kap = p.reset_decay[j]
+                    sig = th * zj if f.reset == 1 else vprev[j] * zj
+                    if f.at_spike:
+                        grads.reset_decay[c, j] += lj * (prev + sig)
+                        dsig = kap * lj
+                    else:
+                        grads.reset_decay[c, j] += lj * prev
+                        dsig = lj
+                    lJ[j] = kap * lj
+                    if f.reset == 1:
+                        grads.reset_amount[c, j] += dsig * zj
+                        if not f.detach_reset:
+                            dzp[j] += dsig * th
+                    else:
+                        dvp[j] += dsig * zj
+                        if not f.detach_reset:
+                            dzp[j] += dsig * vprev[j]
+                if f.adapt:
+                    la = lA[j] - x
+                    prev = trace.adapt[t - 1, n, j] if t > 0 else start.adapt[n, j]
+                    grads.adapt_decay[c, j] += la * prev
+                    grads.adapt_strength[c, j] += la * zprev[j]
+                    dzp[j] += la * p.adapt_strength[j]
+                    lA[j] = p.adapt_decay[j] * la
+            if f.recurrent:
+                _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT)
+            for j in range(O):
+                gzn[j] = dzp[j]
+                gvn[j] = dvp[j]
+        gstate.spike[n] = gzn
+        gstate.v[n] = gvn
+        if f.recurrent:
+            gQ[n] = C.T
+            dqT += Q0[n].T * M
+    if f.recurrent:
+        du[c] += duT.T
+        dq[c] += dqT.T
 
 
 # The shared layouts' recurrent product ``U z^{t-1}`` with binary spikes: a sum of the columns
@@ -655,112 +669,124 @@ def _axpy(y, x, a):  # pragma: no cover - compiled
 # Without fast-math: the shared layouts' rule rounds as torch's operations do, so that HomNeuLIF
 # stays bit for bit nn.Linear + snn.Leaky.
 @njit(**{**_SEQUENCE, "fastmath": False})
-def shared_forward(
-    C, U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v, us, As
-):  # pragma: no cover - compiled
+def shared_forward(C, U, p, f, start, trace):  # pragma: no cover - compiled
     """The shared layouts' per-neuron rule over a whole sequence (see :mod:`.fused`): from the
-    drive ``C^t = W x^t + b`` (T, B, O), ``u^t = rho u^{t-1} + C^t + U z^{t-1}`` with the
+    drive ``C^t = W x^t + b`` (T, B, out), ``u^t = rho u^{t-1} + C^t + U z^{t-1}`` with the
     reset (subtracted from ``u``, before or after the decay), the adaptation, ``v = u - A``
-    and the spikes. ``flags`` as :func:`spiking_forward`'s (``recurrent`` means ``U``)."""
-    T, nB, O = C.shape
-    recurrent, reset, at_spike, adapt, ge = flags[0], flags[2], flags[3], flags[4], flags[5]
+    and the spikes. ``p``: :class:`.loop_args.SharedParams`; ``f``: :class:`.loop_args.Flags`
+    (``recurrent`` means ``U`` (out, out)); ``start``: the :class:`.loop_args.SharedState`
+    before the first step; ``trace``: the :class:`.loop_args.SharedTrace` of every step."""
     UT = np.ascontiguousarray(U.T)
-    for n in prange(nB):
-        zp, vp = z0[n].copy(), v0[n].copy()
-        uc, Ac = u0[n].copy(), A0[n].copy()
-        rec = np.zeros(O, dtype=C.dtype)
-        for t in range(T):
-            if recurrent:
-                _spike_columns(UT, zp, rec)
-            for j in range(O):
-                # no float literal below: it would make a float32 layer compute in float64
-                cur = C[t, n, j]
-                if recurrent:
-                    cur = cur + rec[j]
-                if reset == 0:
-                    uc[j] = rho[j] * uc[j] + cur
+    for n in prange(C.shape[1]):
+        _shared_forward_row(C, UT, p, f, start, trace, n)
+
+
+@njit(cache=True, nogil=True)
+def _shared_forward_row(C, UT, p, f, start, trace, n):  # pragma: no cover - compiled
+    """Batch row ``n`` of :func:`shared_forward` (see :func:`_spiking_forward_row`)."""
+    T, _, O = C.shape
+    rho, th, rho_a, beta = p.decay, p.reset_amount, p.adapt_decay, p.adapt_strength
+    zp, vp = start.spike[n].copy(), start.v[n].copy()
+    uc, Ac = start.current[n].copy(), start.adapt[n].copy()
+    rec = np.zeros(O, dtype=C.dtype)
+    for t in range(T):
+        if f.recurrent:
+            _spike_columns(UT, zp, rec)
+        for j in range(O):
+            # no float literal below: it would make a float32 layer compute in float64
+            cur = C[t, n, j]
+            if f.recurrent:
+                cur = cur + rec[j]
+            if f.reset == 0:
+                uc[j] = rho[j] * uc[j] + cur
+            else:
+                R = th[j] * zp[j] if f.reset == 1 else vp[j] * zp[j]
+                if f.at_spike:
+                    uc[j] = rho[j] * (uc[j] - R) + cur
                 else:
-                    R = th[j] * zp[j] if reset == 1 else vp[j] * zp[j]
-                    if at_spike:
-                        uc[j] = rho[j] * (uc[j] - R) + cur
-                    else:
-                        uc[j] = rho[j] * uc[j] + cur - R
-                if adapt:
-                    Ac[j] = rho_a[j] * Ac[j] + beta[j] * zp[j]
-                v[t, n, j] = uc[j] - Ac[j] if adapt else uc[j]
-                us[t, n, j], As[t, n, j] = uc[j], Ac[j]
-            _fire(v[t, n], thr, ge, z[t, n], zp, vp)
+                    uc[j] = rho[j] * uc[j] + cur - R
+            if f.adapt:
+                Ac[j] = rho_a[j] * Ac[j] + beta[j] * zp[j]
+            trace.v[t, n, j] = uc[j] - Ac[j] if f.adapt else uc[j]
+            trace.current[t, n, j], trace.adapt[t, n, j] = uc[j], Ac[j]
+        _fire(trace.v[t, n], p.threshold, f.fires_at_zero, trace.spike[t, n], zp, vp)
 
 
 @njit(**_SEQUENCE)
-def shared_backward(
-    U, rho, th, rho_a, beta, flags, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC, dz0, dv0,
-    grads, dU,
-):  # pragma: no cover - compiled
-    """The reverse sweep of :func:`shared_forward`; as :func:`spiking_backward` (``gu``, ``gA``
-    carry the final state's gradients in and the initial one's out; rows of ``grads``: rho,
-    th, thr, rho_a, beta)."""
-    T, nB, O = z.shape
-    recurrent, reset, at_spike, adapt, detach = flags[0], flags[2], flags[3], flags[4], flags[6]
-    P = grads.shape[0]
-    for c in prange(P):
-        g, dUc = grads[c], dU[c]
-        dUT = np.zeros((O, O) if recurrent else (0, 0), dtype=z.dtype)  # dL/dU, transposed
-        lv = np.empty(O, dtype=z.dtype)
-        dzp = np.empty(O, dtype=z.dtype)
-        dvp = np.empty(O, dtype=z.dtype)
-        for n in range(c * nB // P, (c + 1) * nB // P):
-            lu, lA = gu[n], gA[n]
-            gzn = np.zeros(O, dtype=z.dtype)
-            gvn = np.zeros(O, dtype=z.dtype)
-            for t in range(T - 1, -1, -1):
-                for j in range(O):
-                    gsp = gzn[j] * sg[t, n, j]
-                    g[2, j] -= gsp
-                    lv[j] = gv[t, n, j] + gvn[j] + gsp
-                    dzp[j] = 0.0
-                    dvp[j] = 0.0
-                for j in range(O):
-                    zj = z[t - 1, n, j] if t > 0 else z0[n, j]
-                    vj = v[t - 1, n, j] if t > 0 else v0[n, j]
-                    up = us[t - 1, n, j] if t > 0 else u0[n, j]
-                    if adapt:
-                        la = lA[j] - lv[j]
-                        g[3, j] += la * (As[t - 1, n, j] if t > 0 else A0[n, j])
-                        g[4, j] += la * zj
-                        dzp[j] += la * beta[j]
-                        lA[j] = rho_a[j] * la
-                    lam = lv[j] + lu[j]  # dL/du^t
-                    dC[t, n, j] = lam
-                    R = 0.0
-                    if reset != 0:
-                        R = th[j] * zj if reset == 1 else vj * zj
-                    if reset != 0 and at_spike:
-                        g[0, j] += lam * (up - R)
-                        dR = -rho[j] * lam
-                    else:
-                        g[0, j] += lam * up
-                        dR = -lam
-                    lu[j] = rho[j] * lam
-                    if reset == 1:
-                        g[1, j] += dR * zj
-                        if not detach:
-                            dzp[j] += dR * th[j]
-                    elif reset == 2:
-                        dvp[j] += dR * zj
-                        if not detach:
-                            dzp[j] += dR * vj
-                if recurrent:
-                    lam = dC[t, n]
-                    for j in range(O):
-                        _axpy(dzp, U[j], lam[j])
-                    _spike_rows_add(dUT, z[t - 1, n] if t > 0 else z0[n], lam)
-                for j in range(O):
-                    gzn[j] = dzp[j]
-                    gvn[j] = dvp[j]
-            dz0[n] = gzn
-            dv0[n] = gvn
-        if recurrent:
+def shared_backward(U, p, f, trace, start, gv, sg, gstate, dC, grads, dU):  # pragma: no cover
+    """The reverse sweep of :func:`shared_forward`; as :func:`spiking_backward` (the current
+    and adaptation fields of ``gstate`` carry the final state's gradients in and the initial
+    one's out; ``grads``: :class:`.loop_args.SharedParams` of (P, out); ``dU`` (P, out, out))."""
+    for c in prange(dU.shape[0]):
+        _shared_backward_chunk(U, p, f, trace, start, gv, sg, gstate, dC, grads, dU, c)
+
+
+@njit(**_ROW)
+def _shared_backward_chunk(U, p, f, trace, start, gv, sg, gstate, dC, grads, dU, c):  # pragma: no cover
+    """Chunk ``c`` of the batch in :func:`shared_backward` (see :func:`_spiking_forward_row`)."""
+    T, nB, O = trace.spike.shape
+    z, v, us, As = trace.spike, trace.v, trace.current, trace.adapt
+    rho, th, rho_a, beta = p.decay, p.reset_amount, p.adapt_decay, p.adapt_strength
+    reset, at_spike, detach = f.reset, f.at_spike, f.detach_reset
+    P = dU.shape[0]
+    dUT = np.zeros((O, O) if f.recurrent else (0, 0), dtype=z.dtype)  # dL/dU, transposed
+    lv = np.empty(O, dtype=z.dtype)
+    dzp = np.empty(O, dtype=z.dtype)
+    dvp = np.empty(O, dtype=z.dtype)
+    for n in range(c * nB // P, (c + 1) * nB // P):
+        lu, lA = gstate.current[n], gstate.adapt[n]
+        gzn = np.zeros(O, dtype=z.dtype)
+        gvn = np.zeros(O, dtype=z.dtype)
+        for t in range(T - 1, -1, -1):
             for j in range(O):
-                for k in range(O):
-                    dUc[j, k] += dUT[k, j]
+                gsp = gzn[j] * sg[t, n, j]
+                grads.threshold[c, j] -= gsp
+                lv[j] = gv[t, n, j] + gvn[j] + gsp
+                dzp[j] = 0.0
+                dvp[j] = 0.0
+            for j in range(O):
+                zj = z[t - 1, n, j] if t > 0 else start.spike[n, j]
+                vj = v[t - 1, n, j] if t > 0 else start.v[n, j]
+                up = us[t - 1, n, j] if t > 0 else start.current[n, j]
+                if f.adapt:
+                    la = lA[j] - lv[j]
+                    grads.adapt_decay[c, j] += la * (
+                        As[t - 1, n, j] if t > 0 else start.adapt[n, j]
+                    )
+                    grads.adapt_strength[c, j] += la * zj
+                    dzp[j] += la * beta[j]
+                    lA[j] = rho_a[j] * la
+                lam = lv[j] + lu[j]  # dL/du^t
+                dC[t, n, j] = lam
+                R = 0.0
+                if reset != 0:
+                    R = th[j] * zj if reset == 1 else vj * zj
+                if reset != 0 and at_spike:
+                    grads.decay[c, j] += lam * (up - R)
+                    dR = -rho[j] * lam
+                else:
+                    grads.decay[c, j] += lam * up
+                    dR = -lam
+                lu[j] = rho[j] * lam
+                if reset == 1:
+                    grads.reset_amount[c, j] += dR * zj
+                    if not detach:
+                        dzp[j] += dR * th[j]
+                elif reset == 2:
+                    dvp[j] += dR * zj
+                    if not detach:
+                        dzp[j] += dR * vj
+            if f.recurrent:
+                lam = dC[t, n]
+                for j in range(O):
+                    _axpy(dzp, U[j], lam[j])
+                _spike_rows_add(dUT, z[t - 1, n] if t > 0 else start.spike[n], lam)
+            for j in range(O):
+                gzn[j] = dzp[j]
+                gvn[j] = dvp[j]
+        gstate.spike[n] = gzn
+        gstate.v[n] = gvn
+    if f.recurrent:
+        for j in range(O):
+            for k in range(O):
+                dU[c, j, k] += dUT[k, j]

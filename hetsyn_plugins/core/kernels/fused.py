@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,9 +62,19 @@ from ..dynamics import (
 )
 from ..spikes import is_elementwise
 from ..validation import check_choice
-from .scan import _fused, _np, loops
+from . import scan
+from .loop_args import (
+    RESET_CODES,
+    Flags,
+    NeuronParams,
+    NeuronState,
+    NeuronTrace,
+    SharedParams,
+    SharedState,
+    SharedTrace,
+)
+from .scan import _np, loops
 
-_RESET = {"none": 0, "subtract": 1, "zero": 2}
 
 
 def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
@@ -87,94 +96,152 @@ def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
 
 class _NumbaLoops:
     """The numba loops (:mod:`._numba_scan`) behind :class:`_SpikingScan`, taking torch
-    tensors as the Triton loops (:class:`.triton_fused.Loops`) do."""
+    tensors (and named tuples of them) as the Triton loops (:class:`.triton_fused.Loops`) do."""
 
     @staticmethod
     def chunks(batch: int) -> int:
         return max(1, min(torch.get_num_threads(), batch))
 
     def __getattr__(self, name: str):
-        """The numba loop ``name``, called with the tensors among its arguments as arrays."""
+        """The numba loop ``name``, called with its tensors as arrays."""
         loop = getattr(loops(), name)
-        return lambda *args: loop(*(_np(a) if isinstance(a, Tensor) else a for a in args))
+        return lambda *args: loop(*(_arrays(a) for a in args))
+
+
+def _arrays(arg):
+    """A loop argument for numba: a tensor as an array, a named tuple of tensors as the same
+    tuple of arrays; flags and numbers as they are."""
+    if isinstance(arg, Tensor):
+        return _np(arg)
+    if isinstance(arg, tuple) and not isinstance(arg, Flags):
+        return type(arg)(*(_np(t) for t in arg))
+    return arg
 
 
 _NUMBA = _NumbaLoops()
 
 
 class _SpikingScan(torch.autograd.Function):
+    """Autograd of the per-synapse layer loop; the tensors are positional (autograd tracks
+    only those), the loops take them as :mod:`.loop_args` tuples."""
+
     @staticmethod
-    def forward(
-        ctx, S, u, q, b, rb, kap, th, thr, rho, beta, Q0, B0, J0, A0, v0, z0, flags, fn, backend
-    ):
+    def forward(ctx, S, u, q, Q0, flags, fn, backend, *neuron):
         T, nB, O = S.shape
-        new = lambda *shape: S.new_empty(*shape)  # noqa: E731
-        z, v, Bs, Js, As = (new(T, nB, O) for _ in range(5))
+        p, start = NeuronParams(*neuron[:7]), NeuronState(*neuron[7:])
+        trace = NeuronTrace(*(S.new_empty(T, nB, O) for _ in NeuronTrace._fields))
         Q0 = Q0.contiguous()
         Q = Q0.detach().clone()
-        backend.spiking_forward(
-            S.detach().contiguous(), u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0,
-            v0, z0, z, v, Bs, Js, As,
-        )  # fmt: skip
+        backend.spiking_forward(S.detach().contiguous(), u, q, p, flags, Q, start, trace)
         ctx.flags, ctx.fn, ctx.backend = flags, fn, backend
-        ctx.mark_non_differentiable(z)
-        ctx.save_for_backward(u, q, rb, kap, th, thr, rho, beta, z, v, Bs, Js, As, B0, J0, A0,
-                              v0, z0, Q0)  # fmt: skip
-        return z, v, Q, Bs[-1].clone(), Js[-1].clone(), As[-1].clone()
+        ctx.mark_non_differentiable(trace.spike)
+        ctx.save_for_backward(u, q, Q0, *p, *start, *trace)
+        return trace.spike, trace.v, Q, trace.bias[-1].clone(), trace.reset[-1].clone(), trace.adapt[-1].clone()
 
     @staticmethod
     def backward(ctx, _gz, gv, gQ, gB, gJ, gA):
-        u, q, rb, kap, th, thr, rho, beta, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0 = (
-            ctx.saved_tensors
-        )
+        u, q, Q0, *rest = ctx.saved_tensors
+        p, start, trace = NeuronParams(*rest[:7]), NeuronState(*rest[7:12]), NeuronTrace(*rest[12:])
+        z = trace.spike
         T, nB, O = z.shape
-        sg = _surrogate_derivative(ctx.fn, v, thr).contiguous()
+        flags = ctx.flags
+        sg = _surrogate_derivative(ctx.fn, trace.v, p.threshold).contiguous()
         gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype).contiguous()
         per_neuron = (nB, O)
-        gQ, gB, gJ, gA = (
-            _carried(g, z, shape)
-            for g, shape in ((gQ, Q0.shape), (gB, per_neuron), (gJ, per_neuron), (gA, per_neuron))
-        )
+        gQ = _carried(gQ, z, Q0.shape)
+        gstate = NeuronState(
+            _carried(gB, z, per_neuron), _carried(gJ, z, per_neuron), _carried(gA, z, per_neuron),
+            z.new_empty(per_neuron), z.new_empty(per_neuron),
+        )  # fmt: skip
         chunks = ctx.backend.chunks(nB)
-        dS, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
-        grads = z.new_zeros(chunks, 8, O)
+        dS = z.new_empty(T, nB, O)
+        grads = NeuronParams(*(z.new_zeros(chunks, O) for _ in NeuronParams._fields))
         du = z.new_zeros(chunks, *u.shape)
         dq = z.new_zeros(chunks, *q.shape)
         ctx.backend.spiking_backward(
-            u, q, rb, kap, th, rho, beta, ctx.flags, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv,
-            sg, gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq,
-        )  # fmt: skip
-        g = grads.sum(0)
-        recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
-        uses_z0 = recurrent or adapt or (reset != 0 and not detach)
+            u, q, p, flags, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq
+        )
+        uses_z0 = flags.recurrent or flags.adapt or (flags.reset != 0 and not flags.detach_reset)
+        reset_to_zero = flags.reset == RESET_CODES["zero"]
         return (
-            dS, du.sum(0), dq.sum(0), g[0], g[1], g[2], g[3], g[4], g[5], g[6],
-            gQ, gB, gJ, gA, dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None,
-            None, None, None,
+            dS, du.sum(0), dq.sum(0), gQ, None, None, None, *(g.sum(0) for g in grads),
+            gstate.bias, gstate.reset, gstate.adapt, gstate.v if reset_to_zero else None,
+            gstate.spike if uses_z0 else None,
         )  # fmt: skip
 
 
-def _applies(drive: Tensor, params: HetSynParams, state: HetSynState) -> bool:
-    """Whether the fused numba loops can take these tensors (numba, the CPU, one float
-    dtype), and no ``torch.compile`` is tracing."""
-    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
-    return not torch.compiler.is_compiling() and _fused(drive, *tensors)
-
-
-def _backend(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynState):
-    """The loops of :class:`_SpikingScan` for ``kernel`` (``"scan"``: numba on the CPU;
-    ``"triton"``: Triton on the tensors' device), or None where they do not apply."""
+def applicable(
+    kernel: str,
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: Optional[SpikeFn] = None,
+) -> Optional[str]:
+    """None when the fused loop of ``kernel`` (``"scan"``: numba on the CPU; ``"triton"``:
+    Triton on the tensors' device) can run a layer with these tensors and this spike function
+    (None: a readout); otherwise the reason it cannot, in words. The callers fall back to the
+    pure-torch twins (:func:`spiking_scan_ref` ...) with that reason
+    (:func:`hetsyn_plugins.kernels.explain` reports it)."""
     check_choice("kernel", kernel, ("scan", "triton"))
+    if torch.compiler.is_compiling():
+        return "torch.compile is tracing the call (the compiled loops cannot be traced)"
+    if drive.dtype not in (torch.float32, torch.float64):
+        return f"the input is {drive.dtype}; the fused loops take float32 and float64"
+    tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
+    for t in tensors:
+        if t.dtype != drive.dtype or t.device != drive.device:
+            return (
+                f"a parameter or state tensor is {t.dtype} on {t.device}, the input "
+                f"{drive.dtype} on {drive.device}; the fused loops take one dtype and device"
+            )
     if kernel == "scan":
-        return _NUMBA if _applies(drive, params, state) else None
-    tensors = [drive, *(t for t in (*params, *state) if isinstance(t, Tensor))]
-    if torch.compiler.is_compiling() or drive.dtype not in (torch.float32, torch.float64):
-        return None
-    if any(t.device != drive.device or t.dtype != drive.dtype for t in tensors):
-        return None
+        if drive.device.type != "cpu":
+            return f"the tensors are on {drive.device}; the numba loops run on the CPU"
+        if not scan.have_numba():
+            return "numba is not installed (pip install numba)"
+        if not scan.use_numba:
+            return "the numba loops are switched off (kernels.scan.use_numba = False)"
+    else:
+        from .triton_fused import MAX_RECURRENT
+
+        O = drive.shape[-1]
+        if params.rec_weight is not None and O > MAX_RECURRENT:
+            return (
+                f"{O} recurrent neurons; the Triton loop keeps a batch row's recurrent "
+                f"currents in registers, at most {MAX_RECURRENT}"
+            )
+    if spike_fn is not None and fires_at_zero(spike_fn, drive.dtype) is None:
+        return (
+            f"the spike function {spike_fn!r} is not declared elementwise with 0/1 spikes of "
+            "the input's dtype (see hetsyn_plugins.core.spikes.declare_elementwise)"
+        )
+    return None
+
+
+def _backend(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynState, spike_fn):
+    """The loops of ``kernel``; raises ValueError with the reason where they do not apply."""
+    reason = applicable(kernel, drive, params, state, spike_fn)
+    if reason is not None:
+        raise ValueError(f"kernel={kernel!r} cannot run this layer: {reason}")
+    if kernel == "scan":
+        return _NUMBA
     from .triton_fused import Loops
 
-    return Loops if Loops.applies(drive.shape[-1], params.rec_weight is not None) else None
+    return Loops
+
+
+def _checked_spikes(spike_fn: SpikeFn, v: Tensor, threshold, z: Tensor) -> Tensor:
+    """The host's spikes ``spike_fn(v - threshold)`` (through which autograd differentiates),
+    checked against the loop's: a function that declares itself elementwise but gives other
+    spikes than its values at -1, 0, 1 promise is an error, not a silent difference."""
+    spikes = spike_fn(v - threshold)
+    if not torch.equal(spikes.detach().to(z.dtype), z):
+        raise ValueError(
+            f"the spike function {spike_fn!r} declares itself elementwise but its spikes on "
+            "the membranes differ from a 0/1 step at the threshold; do not declare it "
+            "elementwise (hetsyn_plugins.core.spikes.declare_elementwise)"
+        )
+    return spikes
 
 
 def _vectors(drive: Tensor):
@@ -193,6 +260,22 @@ def _vectors(drive: Tensor):
     return vec, per_neuron
 
 
+def _layout_error(name: str, params: HetSynParams, shared: bool) -> None:
+    if params.shared != shared:
+        layout = "shared" if params.shared else "per-synapse"
+        raise ValueError(f"{name} runs the {'shared' if shared else 'per-synapse'} layouts; "
+                         f"these parameters are of the {layout} layout")  # fmt: skip
+
+
+def _flags(config: DynamicsConfig, spike_fn, dtype, *, recurrent, bias, adapt, reset) -> Flags:
+    ge = False if spike_fn is None else fires_at_zero(spike_fn, dtype)
+    return Flags(
+        recurrent=bool(recurrent), bias=bool(bias), reset=RESET_CODES[reset],
+        at_spike=config.reset_timing == "at_spike", adapt=bool(adapt), fires_at_zero=bool(ge),
+        detach_reset=bool(config.detach_reset),
+    )  # fmt: skip
+
+
 def spiking_scan(
     drive: Tensor,
     params: HetSynParams,
@@ -201,111 +284,102 @@ def spiking_scan(
     config: DynamicsConfig,
     *,
     kernel: str = "scan",
-) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
+) -> tuple[Tensor, Tensor, HetSynState]:
     """Spikes and membranes (T, B, out) and the final state (``syn`` left as in ``state``) of
     a per-synapse spiking layer, from the feedforward drive ``drive`` (T, B, out) of every
-    step; None where this kernel does not apply (the caller steps instead; see the module
-    docstring). ``kernel``: ``"scan"`` (numba, CPU) or ``"triton"`` (:mod:`.triton_fused`)."""
-    backend = None if params.shared else _backend(kernel, drive, params, state)
-    if backend is None:
-        return None
-    ge = fires_at_zero(spike_fn, drive.dtype)
-    if ge is None:
-        return None
+    step. ``kernel``: ``"scan"`` (numba, CPU) or ``"triton"`` (:mod:`.triton_fused`); raises
+    ValueError where it cannot run (:func:`applicable` says why; the dispatcher asks it
+    first and takes :func:`spiking_scan_ref` instead)."""
+    _layout_error("spiking_scan", params, shared=False)
+    backend = _backend(kernel, drive, params, state, spike_fn)
     T, nB, O = drive.shape
     dtype = drive.dtype
     vec, per_neuron = _vectors(drive)
-
     recurrent = params.rec_weight is not None
-    adapt = params.adapt_decay is not None
-    bias = params.bias is not None
-    reset = config.reset
+    flags = _flags(config, spike_fn, dtype, recurrent=recurrent, bias=params.bias is not None,
+                   adapt=params.adapt_decay is not None, reset=config.reset)  # fmt: skip
     u = params.rec_weight.contiguous() if recurrent else drive.new_zeros(1, 1)
     q = params.rec_decay.expand(O, O).contiguous() if recurrent else drive.new_zeros(1, 1)
     Q0 = state.rec if recurrent else drive.new_zeros(nB, 1, 1)
-    flags = np.array(
-        [recurrent, bias, _RESET[reset], config.reset_timing == "at_spike", adapt, ge,
-         config.detach_reset], dtype=np.int64,
+    reset_amount = params.reset_amount if config.reset == "subtract" else None
+    neuron = NeuronParams(
+        params.bias, params.bias_decay, params.reset_decay, reset_amount, params.threshold,
+        params.adapt_decay, params.adapt_strength,
     )  # fmt: skip
-    reset_amount = params.reset_amount if reset == "subtract" else None
+    start = NeuronState(state.bias, state.reset, state.adapt, state.v, state.spike)
     z, v, Q, B, J, A = _SpikingScan.apply(
-        drive, u, q, vec(params.bias), vec(params.bias_decay), vec(params.reset_decay),
-        vec(reset_amount), vec(params.threshold), vec(params.adapt_decay),
-        vec(params.adapt_strength), Q0.to(dtype), per_neuron(state.bias),
-        per_neuron(state.reset), per_neuron(state.adapt), per_neuron(state.v),
-        per_neuron(state.spike), flags, spike_fn, backend,
+        drive, u, q, Q0.to(dtype), flags, spike_fn, backend, *map(vec, neuron),
+        *map(per_neuron, start),
     )  # fmt: skip
-    spikes = spike_fn(v - params.threshold)
-    if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
-        return None
+    spikes = _checked_spikes(spike_fn, v, params.threshold, z)
     final = state._replace(  # not views of the sequences: hosts detach states in place
         v=v[-1].clone(), spike=spikes[-1].clone(), rec=Q if recurrent else None,
-        bias=B if bias else None,
-        reset=None if reset == "none" else J, adapt=A if adapt else None, rec_carry=None,
-        syn_carry=None,
+        bias=B if flags.bias else None, reset=None if config.reset == "none" else J,
+        adapt=A if flags.adapt else None, rec_carry=None, syn_carry=None,
     )  # fmt: skip
     return spikes, v, final
 
 
 def readout_scan(
     drive: Tensor, params: HetSynParams, state: HetSynState, *, kernel: str = "scan"
-) -> Optional[tuple[Tensor, HetSynState]]:
+) -> tuple[Tensor, HetSynState]:
     """Outputs ``y^t = S^t + B^t`` (T, B, out) and the final state (``syn`` left as in
     ``state``) of a per-synapse readout layer, from its feedforward drive; the same fused
-    loop without spikes, reset or recurrence. None where it does not apply. ``kernel`` as in
-    :func:`spiking_scan`."""
-    backend = None if params.shared else _backend(kernel, drive, params, state)
-    if backend is None:
-        return None
+    loop without spikes, reset or recurrence. ``kernel`` as in :func:`spiking_scan`."""
+    _layout_error("readout_scan", params, shared=False)
+    backend = _backend(kernel, drive, params, state, None)
     T, nB, O = drive.shape
     vec, per_neuron = _vectors(drive)
-    none, zeros, rest = drive.new_zeros(1, 1), vec(None), per_neuron(None)
+    none = drive.new_zeros(1, 1)
     bias = params.bias is not None
-    flags = np.array([0, bias, 0, 0, 0, 0, 0], dtype=np.int64)
+    flags = _flags(DynamicsConfig(), None, drive.dtype, recurrent=False, bias=bias, adapt=False,
+                   reset="none")  # fmt: skip
+    neuron = NeuronParams(params.bias, params.bias_decay, *(None,) * 5)
+    start = NeuronState(state.bias, None, None, None, None)
     _, y, _, B, _, _ = _SpikingScan.apply(
-        drive, none, none, vec(params.bias), vec(params.bias_decay), zeros, zeros, zeros,
-        zeros, zeros, drive.new_zeros(nB, 1, 1), per_neuron(state.bias), rest, rest, rest, rest,
-        flags, None, backend,
+        drive, none, none, drive.new_zeros(nB, 1, 1), flags, None, backend, *map(vec, neuron),
+        *map(per_neuron, start),
     )  # fmt: skip
     final = state._replace(v=y[-1].clone(), bias=B if bias else None, syn_carry=None)
     return y, final
 
 
 class _SharedScan(torch.autograd.Function):
+    """Autograd of the shared layouts' loop (as :class:`_SpikingScan`)."""
+
     @staticmethod
-    def forward(ctx, C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, flags, fn, backend):
+    def forward(ctx, C, U, flags, fn, backend, *neuron):
         T, nB, O = C.shape
-        z, v, us, As = (C.new_empty(T, nB, O) for _ in range(4))
-        backend.shared_forward(
-            C.detach().contiguous(), U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v,
-            us, As,
-        )  # fmt: skip
+        p, start = SharedParams(*neuron[:5]), SharedState(*neuron[5:])
+        trace = SharedTrace(*(C.new_empty(T, nB, O) for _ in SharedTrace._fields))
+        backend.shared_forward(C.detach().contiguous(), U, p, flags, start, trace)
         ctx.flags, ctx.fn, ctx.backend = flags, fn, backend
-        ctx.mark_non_differentiable(z)
-        ctx.save_for_backward(U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0)
-        return z, v, us[-1].clone(), As[-1].clone()
+        ctx.mark_non_differentiable(trace.spike)
+        ctx.save_for_backward(U, *p, *start, *trace)
+        return trace.spike, trace.v, trace.current[-1].clone(), trace.adapt[-1].clone()
 
     @staticmethod
     def backward(ctx, _gz, gv, gu, gA):
-        U, rho, th, thr, rho_a, beta, z, v, us, As, u0, A0, v0, z0 = ctx.saved_tensors
+        U, *rest = ctx.saved_tensors
+        p, start, trace = SharedParams(*rest[:5]), SharedState(*rest[5:9]), SharedTrace(*rest[9:])
+        z, flags = trace.spike, ctx.flags
         T, nB, O = z.shape
-        sg = _surrogate_derivative(ctx.fn, v, thr).contiguous()
+        sg = _surrogate_derivative(ctx.fn, trace.v, p.threshold).contiguous()
         gv = z.new_zeros(T, nB, O) if gv is None else gv.to(z.dtype).contiguous()
-        gu, gA = (_carried(g, z, (nB, O)) for g in (gu, gA))
-        chunks = ctx.backend.chunks(nB)
-        dC, dz0, dv0 = z.new_empty(T, nB, O), z.new_empty(nB, O), z.new_empty(nB, O)
-        grads = z.new_zeros(chunks, 8, O)
-        dU = z.new_zeros(chunks, *U.shape)
-        ctx.backend.shared_backward(
-            U, rho, th, rho_a, beta, ctx.flags, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC,
-            dz0, dv0, grads, dU,
+        gstate = SharedState(
+            _carried(gu, z, (nB, O)), _carried(gA, z, (nB, O)), z.new_empty(nB, O),
+            z.new_empty(nB, O),
         )  # fmt: skip
-        g = grads.sum(0)
-        recurrent, _, reset, _, adapt, _, detach = ctx.flags.tolist()
-        uses_z0 = recurrent or adapt or (reset != 0 and not detach)
+        chunks = ctx.backend.chunks(nB)
+        dC = z.new_empty(T, nB, O)
+        grads = SharedParams(*(z.new_zeros(chunks, O) for _ in SharedParams._fields))
+        dU = z.new_zeros(chunks, *U.shape)
+        ctx.backend.shared_backward(U, p, flags, trace, start, gv, sg, gstate, dC, grads, dU)
+        uses_z0 = flags.recurrent or flags.adapt or (flags.reset != 0 and not flags.detach_reset)
+        reset_to_zero = flags.reset == RESET_CODES["zero"]
         return (
-            dC, dU.sum(0), g[0], g[1], g[2], g[3], g[4], gu, gA,
-            dv0 if reset == _RESET["zero"] else None, dz0 if uses_z0 else None, None, None, None,
+            dC, dU.sum(0), None, None, None, *(g.sum(0) for g in grads), gstate.current,
+            gstate.adapt, gstate.v if reset_to_zero else None, gstate.spike if uses_z0 else None,
         )  # fmt: skip
 
 
@@ -339,43 +413,33 @@ def shared_scan(
     config: DynamicsConfig,
     *,
     kernel: str = "scan",
-) -> Optional[tuple[Tensor, Tensor, HetSynState]]:
+) -> tuple[Tensor, Tensor, HetSynState]:
     """The shared layouts (heterogeneity ``"neuron"`` / ``"none"``) over a whole sequence
     from ``drive = W x + b`` (T, B, out): spikes, membranes and final state, or, for a
-    readout (``spike_fn`` None), outputs ``y^t = rho y^{t-1} + drive^t`` and final state.
-    None where the fused loop does not apply. ``kernel`` as in :func:`spiking_scan`."""
-    backend = _backend(kernel, drive, params, state) if params.shared else None
-    if backend is None:
-        return None
+    readout (``spike_fn`` None), outputs ``y^t = rho y^{t-1} + drive^t`` twice and final
+    state. ``kernel`` as in :func:`spiking_scan`."""
+    _layout_error("shared_scan", params, shared=True)
+    backend = _backend(kernel, drive, params, state, spike_fn)
     readout = spike_fn is None
-    ge = False if readout else fires_at_zero(spike_fn, drive.dtype)
-    if ge is None:
-        return None
-    T, nB, O = drive.shape
-    dtype = drive.dtype
     vec, per_neuron = _vectors(drive)
-
     recurrent = not readout and params.rec_weight is not None
     adapt = not readout and params.adapt_decay is not None
     reset = "none" if readout else config.reset
+    flags = _flags(config, spike_fn, drive.dtype, recurrent=recurrent, bias=False, adapt=adapt,
+                   reset=reset)  # fmt: skip
     U = params.rec_weight.contiguous() if recurrent else drive.new_zeros(1, 1)
-    flags = np.array(
-        [recurrent, 0, _RESET[reset], config.reset_timing == "at_spike", adapt, bool(ge),
-         config.detach_reset], dtype=np.int64,
+    neuron = SharedParams(
+        params.syn_decay, params.reset_amount if reset == "subtract" else None,
+        None if readout else params.threshold, params.adapt_decay if adapt else None,
+        params.adapt_strength if adapt else None,
     )  # fmt: skip
-    reset_amount = params.reset_amount if reset == "subtract" else None
-    threshold = None if readout else params.threshold
+    start = SharedState(state.syn, state.adapt, state.v, state.spike)
     z, v, u, A = _SharedScan.apply(
-        drive, U, vec(params.syn_decay), vec(reset_amount), vec(threshold),
-        vec(params.adapt_decay if adapt else None), vec(params.adapt_strength if adapt else None),
-        per_neuron(state.syn), per_neuron(state.adapt), per_neuron(state.v),
-        per_neuron(state.spike), flags, spike_fn, backend,
-    )  # fmt: skip
+        drive, U, flags, spike_fn, backend, *map(vec, neuron), *map(per_neuron, start)
+    )
     if readout:
         return v, v, state._replace(syn=u, v=v[-1].clone())
-    spikes = spike_fn(v - params.threshold)
-    if not torch.equal(spikes.detach().to(dtype), z):  # pragma: no cover - a spike_fn that lies
-        return None
+    spikes = _checked_spikes(spike_fn, v, params.threshold, z)
     final = HetSynState(
         syn=u, v=v[-1].clone(), spike=spikes[-1].clone(), adapt=A if adapt else None
     )

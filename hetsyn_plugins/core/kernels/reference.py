@@ -1,16 +1,36 @@
-"""The reference multi-step path: the update rule applied step by step with plain autograd.
+"""The reference multi-step path (``kernel="reference"``): the pure-torch twins of the fast
+kernels, composed as the fast path composes the kernels.
 
-It keeps the full per-step state in the autograd graph (for per-synapse layers a
-(B, out, in) tensor per step, as the paper's code does), so it is slow and memory-hungry on
-long sequences. It is the oracle every faster path is tested against.
+The feedforward drive of every step comes from :func:`.scan.feedforward_scan_ref` (the
+per-synapse currents step by step; in the shared layouts ``W x + b``), the rest of the layer
+from :func:`.fused.spiking_scan_ref` / :func:`.fused.readout_scan_ref` (the update rule of
+:mod:`hetsyn_plugins.core.dynamics` step by step). Plain autograd keeps the full per-step
+state (for per-synapse layers a (B, out, in) tensor per step, as the paper's code does), so it
+is slow and memory-hungry on long sequences. It is the oracle every faster path is tested
+against; each fast kernel is also tested against its own twin.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Optional
+
+import torch.nn.functional as F
 from torch import Tensor
 
-from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
+from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn
+from .fused import readout_scan_ref, spiking_scan_ref
+from .scan import feedforward_scan_ref
+
+
+def feedforward_ref(
+    x: Tensor, params: HetSynParams, state: HetSynState
+) -> tuple[Tensor, Optional[Tensor]]:
+    """The feedforward drive (T, B, out) of ``x`` (T, B, in) and, in the per-synapse layout,
+    the currents after the last step (None in the shared layouts, whose summed current is
+    state of the layer's loop)."""
+    if params.shared:
+        return F.linear(x, params.weight, params.bias), None
+    return feedforward_scan_ref(x, params.weight, params.syn_decay, state.syn)
 
 
 def run_spiking(
@@ -20,25 +40,15 @@ def run_spiking(
     spike_fn: SpikeFn,
     config: DynamicsConfig,
 ) -> tuple[Tensor, Tensor, HetSynState]:
-    """Run :func:`~hetsyn_plugins.core.dynamics.step` over ``x`` (T, B, in).
-
-    Returns spikes (T, B, out), membranes (T, B, out) and the final state.
-    """
-    spikes, membranes = [], []
-    for x_t in x:
-        z, v, state = step(x_t, params, state, spike_fn, config)
-        spikes.append(z)
-        membranes.append(v)
-    return torch.stack(spikes), torch.stack(membranes), state
+    """Spikes (T, B, out), membranes (T, B, out) and final state of a spiking layer on
+    ``x`` (T, B, in)."""
+    drive, currents = feedforward_ref(x, params, state)
+    spikes, membranes, final = spiking_scan_ref(drive, params, state, spike_fn, config)
+    return spikes, membranes, final if currents is None else final._replace(syn=currents)
 
 
 def run_readout(x: Tensor, params: HetSynParams, state: HetSynState) -> tuple[Tensor, HetSynState]:
-    """Run :func:`~hetsyn_plugins.core.dynamics.readout_step` over ``x`` (T, B, in).
-
-    Returns outputs (T, B, out) and the final state.
-    """
-    outputs = []
-    for x_t in x:
-        y, state = readout_step(x_t, params, state)
-        outputs.append(y)
-    return torch.stack(outputs), state
+    """Outputs (T, B, out) and final state of a readout layer on ``x`` (T, B, in)."""
+    drive, currents = feedforward_ref(x, params, state)
+    outputs, final = readout_scan_ref(drive, params, state)
+    return outputs, final if currents is None else final._replace(syn=currents)

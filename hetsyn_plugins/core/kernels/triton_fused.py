@@ -10,13 +10,15 @@ per-neuron sequences (spikes, membranes, bias / reset / adaptation currents) and
 adjoints of the tile in registers too. Each program writes its own partial sums of the
 parameter gradients (summed over the batch afterwards, deterministically: no atomics).
 
-Same arguments as the numba loops, as torch tensors; ``flags`` become compile-time constants.
+Same arguments as the numba loops (torch tensors and the named tuples of :mod:`.loop_args`);
+the :class:`~.loop_args.Flags` become compile-time constants.
 Imported only when triton is installed; on the CPU the tests run it under
 ``TRITON_INTERPRET=1``.
 """
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -349,51 +351,46 @@ class Loops:
     loops (torch tensors, contiguous), one program per batch element."""
 
     @staticmethod
-    def applies(O: int, recurrent: bool) -> bool:
-        return not recurrent or O <= MAX_RECURRENT
-
-    @staticmethod
     def chunks(batch: int) -> int:
         return batch  # one partial sum of the parameter gradients per program
 
     @staticmethod
-    def spiking_forward(S, u, q, b, rb, kap, th, thr, rho, beta, flags, Q, B0, J0, A0, v0, z0,
-                        z, v, Bs, Js, As):  # fmt: skip
+    def spiking_forward(S, u, q, p, flags, Q, start, trace):
         T, NB, O = S.shape
         c = _constants(flags, O)
         del c["DETACH"]
-        _spiking_forward_kernel[(NB,)](
-            S, u, q, b, rb, kap, th, thr, rho, beta, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As,
-            T, NB, O, **c,
-        )  # fmt: skip
+        _spiking_forward_kernel[(NB,)](S, u, q, *p, Q, *start, *trace, T, NB, O, **c)
 
     @staticmethod
-    def spiking_backward(u, q, rb, kap, th, rho, beta, flags, z, v, Bs, Js, As, B0, J0, A0, v0,
-                         z0, Q0, gv, sg, gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq):  # fmt: skip
-        T, NB, O = z.shape
+    def spiking_backward(u, q, p, flags, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq):
+        T, NB, O = trace.spike.shape
         c = _constants(flags, O)
         del c["GE"]
+        rows = torch.zeros(NB, 8, O, dtype=gv.dtype, device=gv.device)  # the kernel's layout
         _spiking_backward_kernel[(NB,)](
-            u, q, rb, kap, th, rho, beta, z, v, Bs, Js, As, B0, J0, A0, v0, z0, Q0, gv, sg,
-            gQ, gB, gJ, gA, dS, dz0, dv0, grads, du, dq, T, NB, O, **c,
+            u, q, p.bias_decay, p.reset_decay, p.reset_amount, p.adapt_decay, p.adapt_strength,
+            *trace, *start, Q0, gv, sg, gQ, gstate.bias, gstate.reset, gstate.adapt, dS,
+            gstate.spike, gstate.v, rows, du, dq, T, NB, O, **c,
         )  # fmt: skip
+        for k, g in enumerate(grads):  # rows: the fields of NeuronParams, in order
+            g += rows[:, k]
 
     @staticmethod
-    def shared_forward(C, U, rho, th, thr, rho_a, beta, flags, u0, A0, v0, z0, z, v, us, As):
+    def shared_forward(C, U, p, flags, start, trace):
         T, NB, O = C.shape
         c = _constants(flags, O)
         del c["DETACH"], c["BIAS"]
-        _shared_forward_kernel[(NB,)](
-            C, U, rho, th, thr, rho_a, beta, u0, A0, v0, z0, z, v, us, As, T, NB, O, **c
-        )
+        _shared_forward_kernel[(NB,)](C, U, *p, *start, *trace, T, NB, O, **c)
 
     @staticmethod
-    def shared_backward(U, rho, th, rho_a, beta, flags, z, v, us, As, u0, A0, v0, z0, gv, sg,
-                        gu, gA, dC, dz0, dv0, grads, dU):  # fmt: skip
-        T, NB, O = z.shape
+    def shared_backward(U, p, flags, trace, start, gv, sg, gstate, dC, grads, dU):
+        T, NB, O = trace.spike.shape
         c = _constants(flags, O)
         del c["GE"], c["BIAS"]
+        rows = torch.zeros(NB, 8, O, dtype=gv.dtype, device=gv.device)
         _shared_backward_kernel[(NB,)](
-            U, rho, th, rho_a, beta, z, v, us, As, u0, A0, v0, z0, gv, sg, gu, gA, dC, dz0, dv0,
-            grads, dU, T, NB, O, **c,
+            U, p.decay, p.reset_amount, p.adapt_decay, p.adapt_strength, *trace, *start, gv, sg,
+            gstate.current, gstate.adapt, dC, gstate.spike, gstate.v, rows, dU, T, NB, O, **c,
         )  # fmt: skip
+        for k, g in enumerate(grads):  # rows: the fields of SharedParams, in order
+            g += rows[:, k]

@@ -199,6 +199,32 @@ def fmt_bytes(b):
     return "-" if b is None else f"{b / GIB:.2f}"
 
 
+def repeated_runs(runs: int, pause: float, measure_rows) -> list[dict]:
+    """``runs`` runs of ``measure_rows()`` (a list of rows), ``pause`` seconds apart, each with
+    its start time and the machine's load average then: the targets are judged on all."""
+    out = []
+    for k in range(runs):
+        if k:
+            time.sleep(pause)
+        started, load = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()
+        print(f"run {k + 1} of {runs}, {started}, load average {load[0]:.2f}", flush=True)
+        out.append({"started": started, "loadavg": load, "rows": measure_rows(k)})
+    return out
+
+
+def runs_summary(runs: list[dict], ratio: str = "fast_over_yardstick_time") -> list[dict]:
+    """One row per case: the first run's row (the one with the reference), with the ratio
+    ``ratio`` and the seconds of every path in every run beside it (``..._runs`` lists)."""
+    rows = [dict(row) for row in runs[0]["rows"]]
+    for i, row in enumerate(rows):
+        others = [run["rows"][i] for run in runs]
+        row[f"{ratio}_runs"] = [r.get(ratio) for r in others]
+        for path in ("fast", "yardstick"):
+            if path in row:
+                row[f"{path}_seconds_runs"] = [r[path].get("seconds") for r in others]
+    return rows
+
+
 def write_results(name: str, payload: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

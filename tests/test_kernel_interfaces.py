@@ -78,7 +78,8 @@ def test_explain_reports_why_not_faster():
     assert report.reasons == ("kernel='fft' has no fused layer loop",)
     step = hetsyn_plugins.kernels.explain(HetSynLIF(6, 5), torch.rand(2, 6))
     assert "per-step path" in step.feedforward
-    shared = hetsyn_plugins.kernels.explain(HetSynLIF(6, 5, heterogeneity="neuron"), torch.rand(3, 2, 6))
+    neuron = HetSynLIF(6, 5, heterogeneity="neuron")
+    shared = hetsyn_plugins.kernels.explain(neuron, torch.rand(3, 2, 6))
     assert "one matrix product" in shared.feedforward
 
 
@@ -113,3 +114,28 @@ def test_reference_is_the_twins_composed(cls, heterogeneity):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "kernel, cls, options, step",
+    [("scan", HetSynReadout, {}, False), ("scan", HetSynLIF, {"recurrent": True}, False),
+     ("fft", HetSynReadout, {}, False), ("scan", HetSynReadout, {}, True),
+     ("scan", HetSynLIF, {"heterogeneity": "none"}, False)],
+)  # fmt: skip
+def test_double_backward_through_a_fast_kernel_is_refused(kernel, cls, options, step):
+    """A gradient penalty (create_graph=True) through a hand-written backward would lack the
+    second-order terms: it raises, naming kernel='reference', which gives them."""
+    torch.manual_seed(0)
+    x = torch.rand(5, 2, 4, dtype=F64)
+
+    def penalty(layer):
+        out = layer.step(x[0]).membrane if step else layer.run(x).membrane
+        (g,) = torch.autograd.grad(out.pow(2).sum(), layer.weight, create_graph=True)
+        g.pow(2).sum().backward()
+        return layer.weight.grad
+
+    layer = cls(4, 3, dtype=F64, kernel=kernel, **options)
+    with pytest.raises(RuntimeError, match="create_graph=True.*kernel='reference'"):
+        penalty(layer)
+    reference = cls(4, 3, dtype=F64, kernel="reference", **options)
+    assert penalty(reference).abs().sum() > 0  # the reference path has the second derivative

@@ -203,4 +203,4 @@ def run_readout(
     return y, _final(final, ff_final) if need_state else None
 
 
-from .explain import Explanation, explain  # noqa: E402  (it asks the functions above)
+from .explain import Explanation, explain  # noqa: E402,F401  (it asks the functions above)

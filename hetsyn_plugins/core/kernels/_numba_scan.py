@@ -30,12 +30,11 @@ _ROW = {"fastmath": _FAST, "cache": True, "nogil": True}
 
 
 @njit(**_ROW)
-def _ff_forward_row(row, w, r, x, S, b, j):  # pragma: no cover - compiled
-    """Row (b, j) of the feedforward currents over the whole sequence, four steps per pass
-    over the row: ``row <- r_j row + w_j x^t[b]``, ``S[t, b, j] = sum(row)``."""
-    T, _, K = x.shape
+def _ff_forward_row(row, w, r, x, S, b, j, t, T):  # pragma: no cover - compiled
+    """Row (b, j) of the feedforward currents over steps t to T - 1, four steps per pass over
+    the row: ``row <- r_j row + w_j x^t[b]``, ``S[t, b, j] = sum(row)``."""
+    K = x.shape[2]
     zero = S.dtype.type(0)
-    t = 0
     while t + 4 <= T:
         a0 = zero
         a1 = zero
@@ -65,13 +64,12 @@ def _ff_forward_row(row, w, r, x, S, b, j):  # pragma: no cover - compiled
 
 
 @njit(**_ROW)
-def _ff_forward_rows4(I, w, r, x, S, b, j):  # pragma: no cover - compiled
-    """Rows (b, j) to (b, j + 3) of the feedforward currents ``I`` (B, out, in) over the
-    whole sequence, as :func:`_ff_forward_row`: the four rows share each read of the input
-    (which streams from L2), four steps per pass."""
-    T, _, K = x.shape
+def _ff_forward_rows4(I, w, r, x, S, b, j, t, T):  # pragma: no cover - compiled
+    """Rows (b, j) to (b, j + 3) of the feedforward currents ``I`` (B, out, in) over steps t
+    to T - 1, as :func:`_ff_forward_row`: the four rows share each read of the input (which
+    comes from L2), four steps per pass."""
+    K = x.shape[2]
     zero = S.dtype.type(0)
-    t = 0
     while t + 4 <= T:
         a00 = a01 = a02 = a03 = zero
         a10 = a11 = a12 = a13 = zero
@@ -119,10 +117,14 @@ def _ff_forward_rows4(I, w, r, x, S, b, j):  # pragma: no cover - compiled
             v = ri * v + wi * x3
             a33 += v
             I[b, j + 3, i] = v
-        S[t, b, j], S[t + 1, b, j], S[t + 2, b, j], S[t + 3, b, j] = a00, a01, a02, a03
-        S[t, b, j + 1], S[t + 1, b, j + 1], S[t + 2, b, j + 1], S[t + 3, b, j + 1] = a10, a11, a12, a13
-        S[t, b, j + 2], S[t + 1, b, j + 2], S[t + 2, b, j + 2], S[t + 3, b, j + 2] = a20, a21, a22, a23
-        S[t, b, j + 3], S[t + 1, b, j + 3], S[t + 2, b, j + 3], S[t + 3, b, j + 3] = a30, a31, a32, a33
+        S[t, b, j], S[t + 1, b, j] = a00, a01
+        S[t + 2, b, j], S[t + 3, b, j] = a02, a03
+        S[t, b, j + 1], S[t + 1, b, j + 1] = a10, a11
+        S[t + 2, b, j + 1], S[t + 3, b, j + 1] = a12, a13
+        S[t, b, j + 2], S[t + 1, b, j + 2] = a20, a21
+        S[t + 2, b, j + 2], S[t + 3, b, j + 2] = a22, a23
+        S[t, b, j + 3], S[t + 1, b, j + 3] = a30, a31
+        S[t + 2, b, j + 3], S[t + 3, b, j + 3] = a32, a33
         t += 4
     while t < T:  # the last steps, row by row
         for q in range(4):
@@ -135,26 +137,34 @@ def _ff_forward_rows4(I, w, r, x, S, b, j):  # pragma: no cover - compiled
         t += 1
 
 
+# Steps per chunk of the whole-sequence loops: a chunk of one batch row's input (and input
+# gradient) stays in L2 while every output row passes over it (B1's 700 inputs: 0.7 MB).
+_CHUNK = 256
+
+
 @njit(**_SEQUENCE)
 def ff_forward(x, w, r, I0, S, I_out):  # pragma: no cover - compiled
     """S[t,b,j] = sum_i I[t,b,j,i], I^t = r I^{t-1} + w x^t; I_out = I^{T-1}. ``I0`` None:
-    zero initial currents. Blocks of four rows (b, j..j+3) in parallel (the last rows of
-    ``out`` one by one)."""
+    zero initial currents. Chunks of steps in turn; within one, blocks of four rows
+    (b, j..j+3) in parallel (the last rows of ``out`` one by one)."""
+    T = x.shape[0]
     B, O = I_out.shape[0], I_out.shape[1]
     blocks = (O + 3) // 4
-    for n in prange(B * blocks):
-        b = n // blocks
-        j = 4 * (n % blocks)
-        for q in range(j, min(j + 4, O)):
-            if I0 is None:
-                I_out[b, q] = 0
-            else:
-                I_out[b, q] = I0[b, q]
-        if j + 4 <= O:
-            _ff_forward_rows4(I_out, w, r, x, S, b, j)
+    for n in prange(B * O):
+        if I0 is None:
+            I_out[n // O, n % O] = 0
         else:
-            for q in range(j, O):
-                _ff_forward_row(I_out[b, q], w, r, x, S, b, q)
+            I_out[n // O, n % O] = I0[n // O, n % O]
+    for t0 in range(0, T, _CHUNK):
+        t1 = min(T, t0 + _CHUNK)
+        for n in prange(B * blocks):
+            b = n // blocks
+            j = 4 * (n % blocks)
+            if j + 4 <= O:
+                _ff_forward_rows4(I_out, w, r, x, S, b, j, t0, t1)
+            else:
+                for q in range(j, O):
+                    _ff_forward_row(I_out[b, q], w, r, x, S, b, q, t0, t1)
 
 
 @njit(**_ROW)
@@ -250,27 +260,33 @@ def ff_backward(x, w, r, I0, G, H, dx, dW, dXM, dR0, dI0):  # pragma: no cover -
     O = w.shape[0]
     P = dW.shape[0] if dW is not None else dXM.shape[0] if dXM is not None else min(B, 64)
     for c in prange(P):
-        C = np.empty(K, dtype=G.dtype)
-        M = np.empty(K, dtype=G.dtype)
+        # the adjoints of every row of one batch index (0.7 MB for B1's first layer: in L2
+        # beside a chunk of the input), carried from chunk to chunk of steps
+        C = np.empty((O, K), dtype=G.dtype)
+        M = np.empty((O, K), dtype=G.dtype)
         for b in range(c * B // P, (c + 1) * B // P):
-            for j in range(O):
-                if H is None:
-                    C[:] = 0
-                else:
-                    C[:] = H[b, j]
-                M[:] = 0
-                t = T - 1
-                while t >= 3:
-                    _ff_adjoint4(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t)
-                    t -= 4
-                while t >= 0:
-                    _ff_adjoint1(C, M, w, r, x, G, dx, dW, dXM, c, b, j, t)
-                    t -= 1
-                if dR0 is not None:
+            if H is None:
+                C[:] = 0
+            else:
+                C[:] = H[b]
+            M[:] = 0
+            for t1 in range(T, 0, -_CHUNK):
+                t0 = max(0, t1 - _CHUNK)
+                for j in range(O):
+                    Cj, Mj = C[j], M[j]
+                    t = t1 - 1
+                    while t >= t0 + 3:
+                        _ff_adjoint4(Cj, Mj, w, r, x, G, dx, dW, dXM, c, b, j, t)
+                        t -= 4
+                    while t >= t0:
+                        _ff_adjoint1(Cj, Mj, w, r, x, G, dx, dW, dXM, c, b, j, t)
+                        t -= 1
+            if dR0 is not None:
+                for j in range(O):
                     for i in range(K):
-                        dR0[c, j, i] += I0[b, j, i] * M[i]
-                if dI0 is not None:
-                    dI0[b, j] = C
+                        dR0[c, j, i] += I0[b, j, i] * M[j, i]
+            if dI0 is not None:
+                dI0[b] = C
 
 
 # --------------------------------------------------------------------------- one step
@@ -283,7 +299,7 @@ _TILE = 16
 
 @njit(**_ROW)
 def _syn_step_row(inp, src, w, r, dst, S, b, j):  # pragma: no cover - compiled
-    """Row (b, j) of :func:`_syn_step_forward`."""
+    """Row (b, j) of :func:`syn_step_forward`."""
     acc = S.dtype.type(0)
     if src is None:
         for i in range(dst.shape[2]):
@@ -298,19 +314,34 @@ def _syn_step_row(inp, src, w, r, dst, S, b, j):  # pragma: no cover - compiled
     S[b, j] = acc
 
 
-def _syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
+@njit(**_SEQUENCE)
+def syn_step_forward(inp, src, w, r, dst, S):  # pragma: no cover - compiled
     """One step of a per-synapse pathway: dst = r src + w inp[:, None, :], S = dst.sum(-1);
     ``src`` None: in place on ``dst``. Tiles of output rows run in parallel; within a tile
     the batch streams past rows of ``w`` and ``r`` that stay in cache (read once per tile,
     not once per batch index)."""
+    for tile in prange((dst.shape[1] + _TILE - 1) // _TILE):
+        _syn_step_tile(inp, src, w, r, dst, S, tile)
+
+
+@njit(**_STEP)
+def syn_step_forward_serial(inp, src, w, r, dst, S):  # pragma: no cover - compiled
+    """:func:`syn_step_forward` on one thread (a function of its own: numba's disk cache
+    keys a compiled loop by its function, so the parallel and serial loops must not share one)."""
+    for tile in range((dst.shape[1] + _TILE - 1) // _TILE):
+        _syn_step_tile(inp, src, w, r, dst, S, tile)
+
+
+@njit(**_ROW)
+def _syn_step_tile(inp, src, w, r, dst, S, tile):  # pragma: no cover - compiled
     B, O, K = dst.shape
-    for tile in prange((O + _TILE - 1) // _TILE):
-        for b in range(B):
-            for j in range(tile * _TILE, min(O, (tile + 1) * _TILE)):
-                _syn_step_row(inp, src, w, r, dst, S, b, j)
+    for b in range(B):
+        for j in range(tile * _TILE, min(O, (tile + 1) * _TILE)):
+            _syn_step_row(inp, src, w, r, dst, S, b, j)
 
 
-def _syn_step_backward(
+@njit(**_SEQUENCE)
+def syn_step_backward(
     inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr
 ):  # pragma: no cover - compiled
     """One reverse step of a per-synapse pathway (see :mod:`.stepwise`), in place.
@@ -322,23 +353,42 @@ def _syn_step_backward(
     kept at the first step of a chain (empty: none). ``dinp`` (chunks, B, in) holds one
     partial sum per chunk of output rows, so that parallel chunks never write the same entry.
     """
+    for c in prange(dinp.shape[0]):
+        _syn_step_backward_chunk(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
+                                 want_gD, dinp, dw, dr, c)  # fmt: skip
+
+
+@njit(**_STEP)
+def syn_step_backward_serial(
+    inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr
+):  # pragma: no cover - compiled
+    """:func:`syn_step_backward` on one thread (see :func:`syn_step_forward_serial`)."""
+    for c in range(dinp.shape[0]):
+        _syn_step_backward_chunk(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
+                                 want_gD, dinp, dw, dr, c)  # fmt: skip
+
+
+@njit(**_ROW)
+def _syn_step_backward_chunk(
+    inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr, c
+):  # pragma: no cover - compiled
+    """Chunk ``c`` of the output rows of :func:`syn_step_backward`."""
     B, K = inp.shape
     O = w.shape[0]
     P = dinp.shape[0]
     chained = has_lam and want_gI and start.size == 0 and has_mu == want_gD
-    for c in prange(P):
-        L = np.empty(K, dtype=inp.dtype)
-        first, last = c * O // P, (c + 1) * O // P
-        for tile in range(first, last, _TILE):
-            for b in range(B):
-                for j in range(tile, min(tile + _TILE, last)):
-                    if chained and has_mu:
-                        _chained_row(inp, w, r, gS, gI, gD, dinp, dw, dr, c, b, j)
-                    elif chained:
-                        _chained_row(inp, w, r, gS, gI, None, dinp, dw, None, c, b, j)
-                    else:
-                        _backward_row(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
-                                      want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
+    L = np.empty(K, dtype=inp.dtype)
+    first, last = c * O // P, (c + 1) * O // P
+    for tile in range(first, last, _TILE):
+        for b in range(B):
+            for j in range(tile, min(tile + _TILE, last)):
+                if chained and has_mu:
+                    _chained_row(inp, w, r, gS, gI, gD, dinp, dw, dr, c, b, j)
+                elif chained:
+                    _chained_row(inp, w, r, gS, gI, None, dinp, dw, None, c, b, j)
+                else:
+                    _backward_row(inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI,
+                                  want_gD, dinp[c], dw, dr, L, b, j)  # fmt: skip
 
 
 @njit(**_ROW)
@@ -363,7 +413,7 @@ def _chained_row(inp, w, r, gS, gI, gD, dinp, dw, dr, c, b, j):  # pragma: no co
 def _backward_row(
     inp, w, r, gS, gI, gD, start, has_lam, has_mu, want_gI, want_gD, dinp, dw, dr, L, b, j
 ):  # pragma: no cover - compiled
-    """Row (b, j) of :func:`_syn_step_backward`. Each loop reads or writes one row of a
+    """Row (b, j) of :func:`syn_step_backward`. Each loop reads or writes one row of a
     (B, out, in) array at most, in place, so that it vectorizes; ``L`` (this row's
     ``Lambda``) stays in L1."""
     K = inp.shape[1]
@@ -404,10 +454,6 @@ def _backward_row(
             out[i] = L[i]
 
 
-syn_step_forward = njit(**_SEQUENCE)(_syn_step_forward)
-syn_step_forward_serial = njit(**_STEP)(_syn_step_forward)
-syn_step_backward = njit(**_SEQUENCE)(_syn_step_backward)
-syn_step_backward_serial = njit(**_STEP)(_syn_step_backward)
 
 
 # --------------------------------------------------------------------------- a spiking layer
@@ -722,7 +768,9 @@ def shared_backward(U, p, f, trace, start, gv, sg, gstate, dC, grads, dU):  # pr
 
 
 @njit(**_ROW)
-def _shared_backward_chunk(U, p, f, trace, start, gv, sg, gstate, dC, grads, dU, c):  # pragma: no cover
+def _shared_backward_chunk(
+    U, p, f, trace, start, gv, sg, gstate, dC, grads, dU, c
+):  # pragma: no cover - compiled
     """Chunk ``c`` of the batch in :func:`shared_backward` (see :func:`_spiking_forward_row`)."""
     T, nB, O = trace.spike.shape
     z, v, us, As = trace.spike, trace.v, trace.current, trace.adapt

@@ -28,7 +28,8 @@ class Explanation(NamedTuple):
 
     def __str__(self) -> str:
         lines = [
-            f"kernel: {self.kernel}" + (f" (asked: {self.requested})" if self.requested != self.kernel else ""),
+            f"kernel: {self.kernel}"
+            + (f" (asked: {self.requested})" if self.requested != self.kernel else ""),
             f"feedforward drive: {self.feedforward}",
             f"rest of the layer: {self.layer_loop}",
         ]  # fmt: skip
@@ -77,7 +78,7 @@ def explain(layer, x: Tensor) -> Explanation:
         return _explain_step(core, x, params, reasons)
     kernel = choose_kernel(core.kernel, x, params, state)
     if kernel == "reference":
-        text = "the update rule step by step with plain autograd (keeps a (B, out, in) tensor per step)"
+        text = "the update rule step by step with plain autograd (a (B, out, in) tensor per step)"
         return Explanation(core.kernel, kernel, text, text, ())
     if params.shared:
         feedforward = "one matrix product W x + b for all steps (shared layout)"

@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor
 
+from .scan import refuse_double_backward
+
 # Frequencies per block: bounds the transient (block, out, in) complex tensors.
 _BLOCK_ELEMENTS = 1 << 22
 
@@ -73,6 +75,7 @@ class _SynapticFilter(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):
+        refuse_double_backward("FFT filter (kernel='fft')")
         x, w, r = ctx.saved_tensors
         T = x.shape[0]
         L = 2 * T

@@ -73,7 +73,7 @@ from .loop_args import (
     SharedState,
     SharedTrace,
 )
-from .scan import _np, loops
+from .scan import _np, loops, refuse_double_backward
 
 
 
@@ -136,10 +136,12 @@ class _SpikingScan(torch.autograd.Function):
         ctx.flags, ctx.fn, ctx.backend = flags, fn, backend
         ctx.mark_non_differentiable(trace.spike)
         ctx.save_for_backward(u, q, Q0, *p, *start, *trace)
-        return trace.spike, trace.v, Q, trace.bias[-1].clone(), trace.reset[-1].clone(), trace.adapt[-1].clone()
+        last = (trace.bias[-1].clone(), trace.reset[-1].clone(), trace.adapt[-1].clone())
+        return (trace.spike, trace.v, Q, *last)
 
     @staticmethod
     def backward(ctx, _gz, gv, gQ, gB, gJ, gA):
+        refuse_double_backward("fused layer loop (kernel='scan' or 'triton')")
         u, q, Q0, *rest = ctx.saved_tensors
         p, start, trace = NeuronParams(*rest[:7]), NeuronState(*rest[7:12]), NeuronTrace(*rest[12:])
         z = trace.spike
@@ -360,6 +362,7 @@ class _SharedScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, _gz, gv, gu, gA):
+        refuse_double_backward("fused layer loop (kernel='scan' or 'triton')")
         U, *rest = ctx.saved_tensors
         p, start, trace = SharedParams(*rest[:5]), SharedState(*rest[5:9]), SharedTrace(*rest[9:])
         z, flags = trace.spike, ctx.flags

@@ -95,6 +95,19 @@ def _fused(*tensors: Tensor) -> bool:
     )
 
 
+def refuse_double_backward(kernel: str) -> None:
+    """Raise where a backward pass is asked to build a graph (``create_graph=True``: gradient
+    penalties, Hessian-vector products, meta-learning): the fast kernels' backward passes are
+    hand-written and not differentiable, so their gradients would silently lack the
+    second-order terms."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"a second derivative (create_graph=True) through the {kernel} is not supported: "
+            "its backward pass is not differentiable. Use kernel='reference' for gradient "
+            "penalties, Hessian-vector products and other double backward"
+        )
+
+
 def _np(t: Tensor):
     return t.detach().contiguous().numpy()
 
@@ -126,6 +139,7 @@ class _FeedforwardScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, G: Optional[Tensor], H: Optional[Tensor]):
+        refuse_double_backward("feedforward scan (kernel='scan')")
         x, w, r, I0 = ctx.saved_tensors
         T, B, K = x.shape
         O = w.shape[0]
@@ -163,7 +177,8 @@ def _fused_backward(ctx, x, w, r, I0, G, H):
     dI0 = I0.new_empty(B, O, K) if want_dI0 else None
     loops().ff_backward(
         _np(x), _np(w), _np(r), _np(I0) if dR0 is not None else None, _np(G),
-        None if H is None else _np(H), *(None if a is None else a.numpy() for a in (dx, dW, dXM, dR0, dI0)),
+        None if H is None else _np(H),
+        *(None if a is None else a.numpy() for a in (dx, dW, dXM, dR0, dI0)),
     )  # fmt: skip
     dw = None if dW is None else dW.sum(0)
     dr = None

@@ -61,7 +61,7 @@ from torch import Tensor
 
 from .. import dynamics
 from ..timescales import decoded_from
-from .scan import _fused, _np, loops
+from .scan import _fused, _np, loops, refuse_double_backward
 
 # Work (batch x out x in) above which the fused loops run in parallel; below it, the threads'
 # start-up and their contention with torch's own costs more than it saves.
@@ -212,6 +212,7 @@ class _SynapseStep(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gS, lam, mu):
+        refuse_double_backward("per-step path (every kernel but 'reference')")
         inp, weight, decay, start = ctx.saved_tensors
         needs = ctx.needs_input_grad
         want_dr = needs[4]  # M (the carry's gradient) serves dL/dr only

@@ -17,6 +17,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .scan import refuse_double_backward
+
 BLOCK_J = 16
 BLOCK_K = 64
 
@@ -97,6 +99,7 @@ class _TritonFeedforwardScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, G, H):
+        refuse_double_backward("Triton scan (kernel='triton')")
         x, w, r, I0 = ctx.saved_tensors
         T, B, K = x.shape
         O = w.shape[0]

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 from .convert import convert  # noqa: E402  (the function; the subpackage stays importable)
 from . import kernels  # noqa: E402
 
-__all__ = [*_core_all, "__version__", "convert", "kernels"]
+__all__ = [*_core_all, "__version__", "convert"]
 
 # Register the adapters of the hosts already imported and hook the others (imports no host).
 from . import _import_hook  # noqa: E402

@@ -34,7 +34,9 @@ per-synapse readout through the same loop (no spikes), :func:`shared_scan` the s
 (heterogeneity ``"neuron"`` / ``"none"``: one summed current per neuron,
 ``u^t = rho u^{t-1} + W x^t + b + U z^{t-1}`` with the reset subtracted from ``u``), spiking
 or readout. Anything else (other spike functions, CUDA, no numba, ``torch.compile``) takes
-the step-by-step path.
+the step-by-step path: :func:`applicable` gives the reason in words, the loops refuse to run
+there (``ValueError``), and :func:`hetsyn_plugins.kernels.explain` reports it. The loops take
+the named tuples of :mod:`.loop_args`.
 
 Each kernel has a pure-torch twin of the same signature beside it, as Mamba pairs
 ``selective_scan_fn`` with ``selective_scan_ref``: :func:`spiking_scan_ref`,

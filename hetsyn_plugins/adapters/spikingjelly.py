@@ -25,7 +25,7 @@ from ..core.dynamics import HetSynState, initial_state, state_from_membrane, sta
 from ..core.layers import HetSynLIF, deepcopy_detached
 from ..core.spikes import declare_elementwise
 from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
-from ..core.validation import check_choice, check_input
+from ..core.validation import check_choice, check_input, check_not_empty
 
 __all__ = ["HetSynNode", "register"]
 
@@ -397,7 +397,7 @@ class HetSynNode(BaseNode):
     def single_step_functional_forward(self, inputs, states, **kwargs):
         """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``.
         Input ``(N, *, in)``: the leading dimensions are one batch of N x ... rows."""
-        x = inputs[0]
+        x = check_not_empty("x", inputs[0], "(N, *, in)")
         out = self.layer.step(x.reshape(-1, self.in_features), self._core_state(states))
         shape = (*x.shape[:-1], self.out_features)
         spikes = out.spikes.reshape(shape)
@@ -405,7 +405,7 @@ class HetSynNode(BaseNode):
         return (spikes,), self._node_states(v, out.state)
 
     def _run(self, x_seq: Tensor, states, keep_v_seq: bool):
-        T = x_seq.shape[0]
+        T = check_not_empty("x_seq", x_seq, "(T, N, *, in)").shape[0]
         out = self.layer.run(x_seq.reshape(T, -1, self.in_features), self._core_state(states))
         shape = (*x_seq.shape[:-1], self.out_features)
         spikes, membrane = out.spikes.reshape(shape), out.membrane.reshape(shape)

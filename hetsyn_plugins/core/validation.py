@@ -103,6 +103,17 @@ def check_float_tensor(name: str, x: object) -> Tensor:
     return x
 
 
+def check_not_empty(name: str, x: Tensor, layout: str) -> Tensor:
+    """Raise ``ValueError`` for an input with a dimension of size zero (no step, no sample):
+    a layer needs at least one of each (a reshape deep inside would fail obscurely)."""
+    if x.numel() == 0:
+        raise ValueError(
+            f"{name} must have at least one step, one sample and one feature ({layout}); got "
+            f"shape {tuple(x.shape)}"
+        )
+    return x
+
+
 def check_input(
     name: str, x: object, *, dims: int, features: int, layout: str, at_least: bool = False
 ) -> Tensor:

@@ -19,6 +19,7 @@ from ...core.validation import (
     check_choice,
     check_finite,
     check_float_tensor,
+    check_not_empty,
     check_number,
 )
 from ._state_args import (
@@ -144,6 +145,7 @@ class _HetSynHost:
                 f"input_ must have shape {_LAYOUTS[self.sequence]}, with in={n_in}; got shape "
                 f"{tuple(x.shape)}"
             )
+        check_not_empty("input_", x, _LAYOUTS[self.sequence])
         lead = x.shape[1:-1] if seq else x.shape[:-1]  # the batch dimensions
         x = x.reshape(x.shape[0], -1, n_in) if seq else x.reshape(-1, n_in)
         batch = x.shape[-2]

@@ -126,15 +126,8 @@ def _ff_forward_rows4(I, w, r, x, S, b, j, t, T):  # pragma: no cover - compiled
         S[t, b, j + 3], S[t + 1, b, j + 3] = a30, a31
         S[t + 2, b, j + 3], S[t + 3, b, j + 3] = a32, a33
         t += 4
-    while t < T:  # the last steps, row by row
-        for q in range(4):
-            a0 = zero
-            for i in range(K):
-                v = r[j + q, i] * I[b, j + q, i] + w[j + q, i] * x[t, b, i]
-                I[b, j + q, i] = v
-                a0 += v
-            S[t, b, j + q] = a0
-        t += 1
+    for q in range(4):  # the last steps (fewer than four), row by row
+        _ff_forward_row(I[b, j + q], w, r, x, S, b, j + q, t, T)
 
 
 # Steps per chunk of the whole-sequence loops: a chunk of one batch row's input (and input
@@ -585,13 +578,13 @@ def spiking_backward(
     R = O if f.recurrent else 0
     uT, qT = np.ascontiguousarray(u[:R, :R].T), np.ascontiguousarray(q[:R, :R].T)
     for c in prange(du.shape[0]):
-        _spiking_backward_chunk(u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads,
-                                du, dq, uT, qT, c)  # fmt: skip
+        _spiking_backward_chunk(p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq,
+                                uT, qT, c)  # fmt: skip
 
 
 @njit(**_ROW)
 def _spiking_backward_chunk(
-    u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq, uT, qT, c
+    p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq, uT, qT, c
 ):  # pragma: no cover - compiled
     """Chunk ``c`` of the batch in :func:`spiking_backward` (see :func:`_spiking_forward_row`)."""
     T, nB, O = trace.spike.shape

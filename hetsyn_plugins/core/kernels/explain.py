@@ -87,7 +87,7 @@ def explain(layer, x: Tensor) -> Explanation:
             feedforward = "fused numba scan of the per-synapse currents (kernels.scan)"
         else:
             feedforward = "torch loop over the steps (kernels.scan, no numba loops)"
-            reasons.append(_scan_reason(x, params))
+            reasons.append(scan.unfused_reason(x, params.weight, params.syn_decay, state.syn))
     elif kernel == "fft":
         feedforward = "FFT filter of the whole sequence (kernels.fft_filter)"
     else:
@@ -119,21 +119,10 @@ def _explain_step(core, x: Tensor, params, reasons: list) -> Explanation:
         feedforward = "memory-flat per-step path, fused numba loop (kernels.stepwise)"
     else:
         feedforward = "memory-flat per-step path, torch operations (kernels.stepwise)"
-        reasons.append(_scan_reason(x, params))
+        reasons.append(scan.unfused_reason(x, params.weight, params.syn_decay))
     return Explanation(
         core.kernel, core.kernel, feedforward,
         "the update rule for one step (torch operations; recurrent currents as the feedforward)",
         tuple(reasons),
     )  # fmt: skip
 
-
-def _scan_reason(x: Tensor, params) -> str:
-    if not scan.have_numba():
-        return "numba is not installed (pip install numba)"
-    if not scan.use_numba:
-        return "the numba loops are switched off (kernels.scan.use_numba = False)"
-    if x.device.type != "cpu":
-        return f"the input is on {x.device}; the numba loops run on the CPU"
-    if x.dtype not in (torch.float32, torch.float64):
-        return f"the input is {x.dtype}; the numba loops take float32 and float64"
-    return "the input and the parameters differ in dtype or device"

@@ -165,12 +165,9 @@ class _SpikingScan(torch.autograd.Function):
         ctx.backend.spiking_backward(
             u, q, p, flags, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq
         )
-        uses_z0 = flags.recurrent or flags.adapt or (flags.reset != 0 and not flags.detach_reset)
-        reset_to_zero = flags.reset == RESET_CODES["zero"]
         return (
             dS, du.sum(0), dq.sum(0), gQ, None, None, None, *(g.sum(0) for g in grads),
-            gstate.bias, gstate.reset, gstate.adapt, gstate.v if reset_to_zero else None,
-            gstate.spike if uses_z0 else None,
+            gstate.bias, gstate.reset, gstate.adapt, *_initial_grads(flags, gstate),
         )  # fmt: skip
 
 
@@ -189,23 +186,20 @@ def applicable(
     check_choice("kernel", kernel, ("scan", "triton"))
     if torch.compiler.is_compiling():
         return "torch.compile is tracing the call (the compiled loops cannot be traced)"
-    if drive.dtype not in (torch.float32, torch.float64):
-        return f"the input is {drive.dtype}; the fused loops take float32 and float64"
     tensors = [t for t in (*params, *state) if isinstance(t, Tensor)]
-    for t in tensors:
-        if t.dtype != drive.dtype or t.device != drive.device:
-            return (
-                f"a parameter or state tensor is {t.dtype} on {t.device}, the input "
-                f"{drive.dtype} on {drive.device}; the fused loops take one dtype and device"
-            )
     if kernel == "scan":
-        if drive.device.type != "cpu":
-            return f"the tensors are on {drive.device}; the numba loops run on the CPU"
-        if not scan.have_numba():
-            return "numba is not installed (pip install numba)"
-        if not scan.use_numba:
-            return "the numba loops are switched off (kernels.scan.use_numba = False)"
+        reason = scan.unfused_reason(drive, *tensors)
+        if reason is not None:
+            return reason
     else:
+        if drive.dtype not in (torch.float32, torch.float64):
+            return f"the input is {drive.dtype}; the fused loops take float32 and float64"
+        for t in tensors:
+            if t.dtype != drive.dtype or t.device != drive.device:
+                return (
+                    f"a parameter or state tensor is {t.dtype} on {t.device}, the input "
+                    f"{drive.dtype} on {drive.device}; the fused loops take one dtype and device"
+                )
         from .triton_fused import MAX_RECURRENT
 
         O = drive.shape[-1]
@@ -380,12 +374,19 @@ class _SharedScan(torch.autograd.Function):
         grads = SharedParams(*(z.new_zeros(chunks, O) for _ in SharedParams._fields))
         dU = z.new_zeros(chunks, *U.shape)
         ctx.backend.shared_backward(U, p, flags, trace, start, gv, sg, gstate, dC, grads, dU)
-        uses_z0 = flags.recurrent or flags.adapt or (flags.reset != 0 and not flags.detach_reset)
-        reset_to_zero = flags.reset == RESET_CODES["zero"]
         return (
             dC, dU.sum(0), None, None, None, *(g.sum(0) for g in grads), gstate.current,
-            gstate.adapt, gstate.v if reset_to_zero else None, gstate.spike if uses_z0 else None,
+            gstate.adapt, *_initial_grads(flags, gstate),
         )  # fmt: skip
+
+
+def _initial_grads(flags: Flags, gstate) -> tuple:
+    """The gradients of the initial membrane and spikes (``gstate.v``, ``gstate.spike``) where
+    the loop used them, else None: the membrane through a reset to zero, the spikes through
+    recurrence, adaptation or a reset that is not detached."""
+    uses_z0 = flags.recurrent or flags.adapt or (flags.reset != 0 and not flags.detach_reset)
+    reset_to_zero = flags.reset == RESET_CODES["zero"]
+    return gstate.v if reset_to_zero else None, gstate.spike if uses_z0 else None
 
 
 def _surrogate_derivative(fn, v: Tensor, thr: Tensor) -> Tensor:

@@ -85,14 +85,30 @@ def have_numba() -> bool:
     return loops() is not None
 
 
+def unfused_reason(*tensors: Tensor) -> Optional[str]:
+    """Why the numba loops cannot take these tensors (the first one is the input), in words;
+    None when they can: numba installed and switched on, the CPU, float32 or float64, one
+    dtype."""
+    if not use_numba:
+        return "the numba loops are switched off (kernels.scan.use_numba = False)"
+    if not have_numba():
+        return "numba is not installed (pip install numba)"
+    x = tensors[0]
+    if x.dtype not in _NUMBA_DTYPES:
+        return f"the input is {x.dtype}; the numba loops take float32 and float64"
+    for t in tensors:
+        if t.device.type != "cpu":
+            return f"a tensor is on {t.device}; the numba loops run on the CPU"
+        if t.dtype != x.dtype:
+            return (
+                f"a parameter or state tensor is {t.dtype}, the input {x.dtype}; the numba "
+                "loops take one dtype"
+            )
+    return None
+
+
 def _fused(*tensors: Tensor) -> bool:
-    dtype = tensors[0].dtype
-    return (
-        use_numba
-        and have_numba()
-        and dtype in _NUMBA_DTYPES
-        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
-    )
+    return unfused_reason(*tensors) is None
 
 
 def refuse_double_backward(kernel: str) -> None:

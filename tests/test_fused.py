@@ -233,7 +233,7 @@ def _assert_twins(kernel, twin, layer, spike_fn):
     """``kernel`` equals ``twin`` on a random drive from a non-zero state with gradients."""
     warm = layer.run(bernoulli((6, B, N_IN), p=0.5, seed=1)).state
     start = type(warm)(*(t if t is None else t.detach().requires_grad_(True) for t in warm))
-    start = start.without_carries()
+    start = start.without_link()
     drive = torch.rand(T, B, N_OUT, dtype=torch.float64) * 2.0 - 0.3
     (*seqs, final), grads = _twin_grads(kernel, layer, drive, start, spike_fn)
     (*ref_seqs, ref_final), ref_grads = _twin_grads(twin, layer, drive, start, spike_fn)

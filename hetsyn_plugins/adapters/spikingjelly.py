@@ -22,7 +22,7 @@ from spikingjelly.activation_based.neuron import BaseNode
 from torch import Tensor, nn
 
 from ..core.dynamics import HetSynState, initial_state, state_from_membrane, state_shapes
-from ..core.layers import HetSynLIF, deepcopy_detached
+from ..core.layers import HetSynLIF, copy_state
 from ..core.spikes import declare_elementwise
 from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
 from ..core.validation import check_choice, check_input, check_not_empty
@@ -127,11 +127,13 @@ class HetSynNode(BaseNode):
       ``apply_hard_reset``). With ``store_v_seq=True`` the same per step goes to ``v_seq``.
       The dynamics run on the core state, kept in the memories ``core_syn``, ``core_v``,
       ``core_spike`` (and ``core_rec``, ``core_bias``, ``core_reset``, ``core_adapt`` where
-      the layer has them), see :class:`~hetsyn_plugins.core.dynamics.HetSynState`. A ``v``
-      set by the user mid-sequence (``node.v = ...``, a float or ``(N, *, out)``) sets that
-      state where the membrane is all of it (``heterogeneity`` "neuron" or "none", no
-      recurrence, no adaptation: the node carries on as a ``LIFNode`` would), and raises
-      ``ValueError`` otherwise.
+      the layer has them, and ``core_link``, the per-step path's bookkeeping), see
+      :class:`~hetsyn_plugins.core.dynamics.HetSynState`. A ``v`` that is not the voltage of
+      that state (``node.v = ...`` before the first step or mid-sequence, a float or
+      ``(N, *, out)``; a ``v`` passed to a functional forward) sets the state where the
+      membrane is all of it (``heterogeneity`` "neuron" or "none", no recurrence, no
+      adaptation: the node carries on as a ``LIFNode`` would), and raises ``ValueError``
+      otherwise.
 
     With ``heterogeneity="none"`` and ``v_reset`` None or a float, the node equals
     ``layer.Linear(W, b)`` + ``LIFNode(tau, decay_input, ...)`` with the same ``tau`` and
@@ -164,9 +166,8 @@ class HetSynNode(BaseNode):
         store_v_seq: keep ``v_seq`` (T, N, out) (``'m'``; appended per step in ``'s'``).
     """
 
-    def __deepcopy__(self, memo):
-        """A copy mid-sequence carries on from detached copies of the memories."""
-        return deepcopy_detached(self, memo)
+    # a copy mid-sequence carries on from detached copies of the memories
+    __getstate__ = copy_state
 
     def __init__(
         self,
@@ -240,11 +241,10 @@ class HetSynNode(BaseNode):
             dtype=dtype,
         )
         layout = state_shapes(self.layer.params(), 1, self.layer.config)
-        self._unit_layout = layout  # the shapes of a batch of one
+        self._unit_layout = tuple(layout)  # the shapes of a batch of one, field by field
         fields = tuple(f for f, s in zip(HetSynState._fields, layout) if s is not None)
-        # the per-step path's bookkeeping of the per-synapse currents travels with them
-        carries = tuple(f"{f}_carry" for f in ("syn", "rec") if f in fields and not self.layer.shared)
-        self._layout_fields, self._core_fields = fields, fields + carries
+        # the per-step path's bookkeeping (HetSynState.link) travels with the core state
+        self._layout_fields, self._core_fields = fields, fields + ("link",)
         for field in self._core_fields:
             self.register_memory(_MEMORY_PREFIX + field, None)
 
@@ -313,8 +313,10 @@ class HetSynNode(BaseNode):
     # ------------------------------------------------------------------ SpikingJelly protocol
 
     def materialize_states(self, inputs, states, step_mode):
-        """Fresh states (``v = v_reset`` or 0, core state zeros) unless the memories hold
-        states of this batch size; as ``BaseNode``, a change of batch size starts afresh."""
+        """The states of this call: the memories where they hold a core state of this batch
+        size (else a fresh one, as ``BaseNode`` starts afresh when the batch size changes),
+        and ``v`` as a tensor (a float set by ``reset()`` or the user filled in); the
+        functional forwards reconcile ``v`` with the core state (:meth:`_core_state`)."""
         if isinstance(inputs[0], torch.fx.Proxy):
             raise NotImplementedError(
                 "HetSynNode cannot be traced symbolically (torch.fx), as SpikingJelly's NIR "
@@ -328,46 +330,48 @@ class HetSynNode(BaseNode):
         )
         lead = x.shape[1:-1] if step_mode == "m" else x.shape[:-1]  # N, * (SpikingJelly's)
         batch = math.prod(lead)
-        v_shape = (*lead, self.out_features)
+        factory = {"dtype": self.layer.weight.dtype, "device": x.device}
         # not from params(): decoding them per step would allocate the (out, in) decays
         expected = HetSynState(*(s and (batch, *s[1:]) for s in self._unit_layout))
-        core = states[1:]
+        core, stale = states[1:], False
         if all(
             isinstance(t, Tensor) and tuple(t.shape) == getattr(expected, f)
             for f, t in zip(self._layout_fields, core)
         ):
-            factory = {"dtype": self.layer.weight.dtype, "device": x.device}
-            states = tuple(t if not isinstance(t, Tensor) else t.to(**factory) for t in states)
-            v = states[0]
-            if v is not self.__dict__.get("_v_written"):  # not the v the last call stored
-                return self._from_voltage(v, states, v_shape, factory)
-            return states
-        fresh = initial_state(self.layer.params(), batch, self.layer.config)
-        v = torch.full(v_shape, self._rest, dtype=fresh.v.dtype, device=fresh.v.device)
-        return (v, *(getattr(fresh, f) for f in self._core_fields))
-
-    def single_step_forward(self, x: Tensor, *args, **kwargs):
-        out = super().single_step_forward(x, *args, **kwargs)
-        self.__dict__["_v_written"] = self.v  # to tell a v set by the user from this one
-        return out
-
-    def _from_voltage(self, v, states: tuple, v_shape: tuple, factory: dict) -> tuple:
-        """The states with SpikingJelly's ``v`` honoured: unchanged when ``v`` is the voltage
-        the core state gives; else (``v`` set by the user, ``node.v = ...``) the state of that
-        post-reset voltage, where the membrane is the whole state; else ``ValueError``."""
-        core = self._core_state(states)
+            core = tuple(t.to(**factory) if isinstance(t, Tensor) else t for t in core)
+        else:
+            stale = any(isinstance(t, Tensor) for t in core)  # a state of another batch
+            fresh = initial_state(self.layer.params(), batch, self.layer.config)
+            core = tuple(getattr(fresh, f) for f in self._core_fields)
+        v, v_shape = states[0], (*lead, self.out_features)
+        if isinstance(v, Tensor) and stale and tuple(v.shape) != v_shape:
+            v = self._rest  # the voltage of that other batch: start afresh
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             v = torch.full(v_shape, float(v), **factory)
-        if not isinstance(v, Tensor) or tuple(v.shape) != v_shape:
+        elif isinstance(v, Tensor):
+            v = v.to(**factory)
+        return (v, *core)
+
+    def _core_state(self, states: tuple, v_shape: tuple) -> HetSynState:
+        """The core state of SpikingJelly's ``states`` (``v`` and the core memories), with
+        ``v`` honoured: the core memories when ``v`` is the voltage they give; else (``v`` set
+        by the user, ``node.v = ...``, before the first step or mid-sequence, or passed to a
+        functional forward) the state of that post-reset voltage where the membrane is the
+        whole state; else ``ValueError``. Decided by contents, whatever tensor ``v`` is."""
+        v = states[0]
+        core = HetSynState(**dict(zip(self._core_fields, states[1:])))
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = torch.full(v_shape, float(v), dtype=core.v.dtype, device=core.v.device)
+        if not isinstance(v, Tensor) or tuple(v.shape) != tuple(v_shape):
             got = tuple(v.shape) if isinstance(v, Tensor) else repr(v)
             raise ValueError(
-                f"v must be a float or a tensor of shape (N, *, out) = {v_shape}, as the input "
-                f"has; got {got}"
+                f"v must be a float or a tensor of shape (N, *, out) = {tuple(v_shape)}, as the "
+                f"input has; got {got}"
             )
         with torch.no_grad():
             implied = self._host_voltage(core.v.reshape(v_shape), core.spike.reshape(v_shape))
-        if torch.equal(v.detach(), implied):
-            return (v, *states[1:])
+        if torch.equal(v.detach().to(implied.dtype), implied):
+            return core
         layer = self.layer
         if not layer.shared or layer.adaptation or layer.recurrent:
             raise ValueError(
@@ -378,11 +382,8 @@ class HetSynNode(BaseNode):
                 f"adaptation={layer.adaptation}): reset the node (functional.reset_net) instead"
             )
         # the post-reset voltage, measured from c, with no reset pending
-        membrane = (v - self._rest).reshape(core.v.shape)
-        return self._node_states(v, core._replace(**state_from_membrane(membrane)._asdict()))
-
-    def _core_state(self, states) -> HetSynState:
-        return HetSynState(**dict(zip(self._core_fields, states[1:])))
+        membrane = (v.to(core.v.dtype) - self._rest).reshape(core.v.shape)
+        return core._replace(**state_from_membrane(membrane)._asdict())
 
     def _host_voltage(self, membrane: Tensor, spike: Tensor) -> Tensor:
         """SpikingJelly's stored ``v``: the core membrane, shifted by ``c``, after the reset."""
@@ -398,15 +399,17 @@ class HetSynNode(BaseNode):
         """One step on explicit states (core :meth:`HetSynLIF.step`): ``((spike,), states)``.
         Input ``(N, *, in)``: the leading dimensions are one batch of N x ... rows."""
         x = check_not_empty("x", inputs[0], "(N, *, in)")
-        out = self.layer.step(x.reshape(-1, self.in_features), self._core_state(states))
         shape = (*x.shape[:-1], self.out_features)
+        state = self._core_state(states, shape)
+        out = self.layer.step(x.reshape(-1, self.in_features), state)
         spikes = out.spikes.reshape(shape)
         v = self._host_voltage(out.membrane.reshape(shape), spikes)
         return (spikes,), self._node_states(v, out.state)
 
     def _run(self, x_seq: Tensor, states, keep_v_seq: bool):
         T = check_not_empty("x_seq", x_seq, "(T, N, *, in)").shape[0]
-        out = self.layer.run(x_seq.reshape(T, -1, self.in_features), self._core_state(states))
+        state = self._core_state(states, (*x_seq.shape[1:-1], self.out_features))
+        out = self.layer.run(x_seq.reshape(T, -1, self.in_features), state)
         shape = (*x_seq.shape[:-1], self.out_features)
         spikes, membrane = out.spikes.reshape(shape), out.membrane.reshape(shape)
         if keep_v_seq:
@@ -428,7 +431,6 @@ class HetSynNode(BaseNode):
         spikes, states, v_seq = self._run(x_seq, states, keep_v_seq=self.store_v_seq)
         for name, value in zip(self._memories, states, strict=True):
             self._memories[name] = value
-        self.__dict__["_v_written"] = self.v
         if self.store_v_seq:
             self.v_seq = v_seq
         return spikes

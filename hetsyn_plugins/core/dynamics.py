@@ -115,6 +115,24 @@ class HetSynParams(NamedTuple):
         return self.weight.shape[0]
 
 
+class StepLink(NamedTuple):
+    """The per-step path's bookkeeping, carried by the state it belongs to (and nowhere else).
+
+    ``syn``, ``rec``: the records of the per-synapse currents that the memory-flat per-step
+    path (:mod:`hetsyn_plugins.core.kernels.stepwise`) advances in place (its
+    ``PathwayLink``); ``params``: what the layer that made the state decoded for that step
+    (:mod:`hetsyn_plugins.core.layers`), reused by the next step of the chain so that a
+    per-step loop decodes its (out, in) decays once, not per step.
+    """
+
+    syn: Optional[object] = None
+    rec: Optional[object] = None
+    params: Optional[object] = None
+
+    def detached(self) -> "StepLink":
+        return StepLink(*(None if p is None else p.detached() for p in (self.syn, self.rec)))
+
+
 class HetSynState(NamedTuple):
     """State carried from step ``t-1`` to step ``t`` (batch first).
 
@@ -125,11 +143,11 @@ class HetSynState(NamedTuple):
     with a reset, else None). ``adapt``: adaptation ``A`` (B, out) or None. ``v``: membrane
     ``V^{t-1}`` (B, out). ``spike``: spikes ``z^{t-1}`` (B, out).
 
-    ``syn_carry``, ``rec_carry``: bookkeeping of the memory-flat per-step path
-    (:mod:`hetsyn_plugins.core.kernels.stepwise`), which advances ``syn`` and ``rec`` in place:
-    zero-size stand-ins whose gradients carry the adjoint of the decays to the step before;
-    None elsewhere. A state whose currents a later step has advanced is stale and raises when
-    passed again; :meth:`clone` keeps a state to continue from more than once.
+    ``link``: the bookkeeping of the memory-flat per-step path (:class:`StepLink`), which
+    advances ``syn`` and ``rec`` in place; None elsewhere. The state is the whole truth of a
+    layer's memory: a step reads nothing else. A state whose currents a later step has
+    advanced is stale and raises when passed again; :meth:`clone` keeps a state to continue
+    from more than once.
     """
 
     syn: Tensor
@@ -139,31 +157,32 @@ class HetSynState(NamedTuple):
     bias: Optional[Tensor] = None
     reset: Optional[Tensor] = None
     adapt: Optional[Tensor] = None
-    syn_carry: Optional[Tensor] = None
-    rec_carry: Optional[Tensor] = None
+    link: Optional[StepLink] = None
+
+    def tensors(self) -> tuple[Optional[Tensor], ...]:
+        """The state's tensors, field by field (None where a field is absent)."""
+        return tuple(self)[:-1]
 
     def detach(self) -> "HetSynState":
         """The same state cut from the autograd graph (truncated BPTT)."""
-        return HetSynState(*(None if t is None else t.detach() for t in self))
+        new = HetSynState(*(None if t is None else t.detach() for t in self.tensors()))
+        return new._replace(link=None if self.link is None else self.link.detached())
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> "HetSynState":
-        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``). A carry stays with
-        currents that ``fn`` returns as they are (a no-op ``.to``); new currents start a new
-        chain without one."""
-        old = self.without_carries()
-        new = HetSynState(*(None if t is None else fn(t) for t in old))
-        return new._replace(
-            syn_carry=self.syn_carry if new.syn is old.syn else None,
-            rec_carry=self.rec_carry if new.rec is old.rec else None,
-        )
+        """Apply ``fn`` to every tensor of the state (e.g. ``.to(device)``). The link stays
+        with currents that ``fn`` returns as they are (a no-op ``.to``); new currents start a
+        new chain without one."""
+        new = HetSynState(*(None if t is None else fn(t) for t in self.tensors()))
+        kept = new.syn is self.syn and new.rec is self.rec
+        return new._replace(link=self.link if kept else None)
 
     def clone(self) -> "HetSynState":
         """A copy that later steps never advance in place (gradients flow through the copy)."""
         return self.map(torch.clone)
 
-    def without_carries(self) -> "HetSynState":
+    def without_link(self) -> "HetSynState":
         """The state without the per-step path's bookkeeping (see the class docstring)."""
-        return self._replace(syn_carry=None, rec_carry=None)
+        return self._replace(link=None)
 
 
 def state_shapes(
@@ -265,18 +284,18 @@ def _adaptation(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
 
 
 PathwayStep = Callable[
-    [Tensor, Tensor, Optional[Tensor], Tensor, Tensor], tuple[Tensor, Tensor, Optional[Tensor]]
+    [Tensor, Tensor, Optional[object], Tensor, Tensor], tuple[Tensor, Tensor, Optional[object]]
 ]
 
 
 def synapse_step(
-    inp: Tensor, current: Tensor, carry: Optional[Tensor], weight: Tensor, decay: Tensor
-) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+    inp: Tensor, current: Tensor, link: Optional[object], weight: Tensor, decay: Tensor
+) -> tuple[Tensor, Tensor, Optional[object]]:
     """One step of a pathway of per-synapse currents (feedforward: ``inp = x^t``; recurrent:
     ``inp = z^{t-1}``): ``I^t = r I^{t-1} + w inp``, returned as ``(sum_i I^t, I^t, None)``.
 
     Shapes: ``inp`` (B, in), ``current`` (B, out, in), ``weight`` and ``decay`` (out, in).
-    ``carry`` is unused here; :func:`hetsyn_plugins.core.kernels.stepwise.synapse_step`, its
+    ``link`` is unused here; :func:`hetsyn_plugins.core.kernels.stepwise.synapse_step`, its
     memory-flat twin of the same signature, returns and takes one.
     """
     new = decay * current + weight * inp.unsqueeze(-2)
@@ -291,8 +310,7 @@ class SynapticDrive(NamedTuple):
     syn: Optional[Tensor] = None
     rec: Optional[Tensor] = None
     bias: Optional[Tensor] = None
-    syn_carry: Optional[Tensor] = None
-    rec_carry: Optional[Tensor] = None
+    link: Optional[StepLink] = None
 
 
 def bias_current(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
@@ -325,19 +343,19 @@ def synaptic_drive(
         if params.rec_weight is not None:
             cur = cur + F.linear(state.spike, params.rec_weight)
         return SynapticDrive(cur)
-    current, syn, syn_carry = feedforward(
-        x, state.syn, state.syn_carry, params.weight, params.syn_decay
-    )
-    rec = rec_carry = None
+    link = state.link or StepLink()
+    current, syn, syn_link = feedforward(x, state.syn, link.syn, params.weight, params.syn_decay)
+    rec = rec_link = None
     if params.rec_weight is not None:
-        R, rec, rec_carry = recurrent(
-            state.spike, state.rec, state.rec_carry, params.rec_weight, params.rec_decay
+        R, rec, rec_link = recurrent(
+            state.spike, state.rec, link.rec, params.rec_weight, params.rec_decay
         )
         current = current + R
     bias = bias_current(params, state)
     if bias is not None:
         current = current + bias
-    return SynapticDrive(current, syn, rec, bias, syn_carry, rec_carry)
+    new_link = None if syn_link is None and rec_link is None else StepLink(syn_link, rec_link)
+    return SynapticDrive(current, syn, rec, bias, new_link)
 
 
 def neuron_update(
@@ -376,7 +394,7 @@ def neuron_update(
     z = spike_fn(v - params.threshold)
     new = HetSynState(
         syn=drive.syn, v=v, spike=z, rec=drive.rec, bias=drive.bias, reset=reset, adapt=adapt,
-        syn_carry=drive.syn_carry, rec_carry=drive.rec_carry,
+        link=drive.link,
     )  # fmt: skip
     return z, v, new
 
@@ -425,6 +443,6 @@ def readout_step(
         return y, HetSynState(syn=y, v=y, spike=state.spike)
     y = drive.current
     new = HetSynState(
-        syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, syn_carry=drive.syn_carry
+        syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, link=drive.link
     )
     return y, new

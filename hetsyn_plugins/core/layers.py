@@ -9,10 +9,7 @@ A layer owns the parameters, decodes them into a
 
 from __future__ import annotations
 
-import copy
 import math
-import weakref
-from itertools import chain
 from typing import NamedTuple, Optional
 
 import torch
@@ -24,6 +21,7 @@ from .dynamics import (
     HetSynParams,
     HetSynState,
     SpikeFn,
+    StepLink,
     decayed_input,
     initial_state,
     state_shapes,
@@ -44,19 +42,67 @@ from .validation import (
 HETEROGENEITY = ("synapse", "neuron", "none")
 
 
-class _StepParams(NamedTuple):
-    """The decoded parameters of a layer's last step, and what a step must match to reuse
-    them (see :meth:`_HetSynLayer.step_params`)."""
+class DecodedParams(NamedTuple):
+    """The parameters a layer decoded for a step, carried by the state that step returned
+    (:attr:`HetSynState.link <hetsyn_plugins.core.dynamics.HetSynState.link>`), and what the
+    next step checks before reusing them (see :meth:`_HetSynLayer.step_params`).
+
+    ``leaves``: the layer's parameters and buffers; ``versions``: their version counters and
+    ``requires_grad`` then; ``grad``: the grad mode; ``sources``: ``(leaf, copy)`` of every
+    leaf that a decoded tensor derives from (a logit, a weight scaled by ``decay_input``...),
+    whose contents are compared, since an edit through ``.data`` moves no version counter.
+    """
 
     params: HetSynParams
-    key: tuple
-    link: "weakref.ref"  # the membrane of the state that step returned
-    graph: bool  # whether that membrane had a graph
+    leaves: tuple
+    versions: tuple
+    grad: bool
+    sources: tuple
+
+    def serves(self, layer: "_HetSynLayer", state: HetSynState) -> bool:
+        leaves = layer._leaves()
+        return (
+            self.grad == torch.is_grad_enabled()
+            and self.grad == state.v.requires_grad  # a cut state: the decoding's graph may be gone
+            and len(leaves) == len(self.leaves)
+            and all(a is b for a, b in zip(leaves, self.leaves))
+            and self.versions == _versions(leaves)
+            and all(torch.equal(leaf, copy) for leaf, copy in self.sources)
+        )
 
 
-# layer -> its last step's parameters (outside the module: deepcopy and pickling never see
-# tensors with a graph)
-_LAST_STEP: "weakref.WeakKeyDictionary[nn.Module, _StepParams]" = weakref.WeakKeyDictionary()
+def _versions(leaves) -> tuple:
+    return tuple((t._version, t.requires_grad) for t in leaves)
+
+
+def _decode_once(layer: "_HetSynLayer", params: HetSynParams) -> DecodedParams:
+    leaves = layer._leaves()
+    used = {t.data_ptr() for t in params if isinstance(t, Tensor)}
+    sources = tuple((t, t.detach().clone()) for t in leaves if t.data_ptr() not in used)
+    return DecodedParams(params, leaves, _versions(leaves), torch.is_grad_enabled(), sources)
+
+
+def copy_state(module: nn.Module) -> dict:
+    """``module.__dict__`` for ``copy.deepcopy`` and pickling (a module's ``__getstate__``):
+    a state carried mid-sequence (tensors with a graph, which cannot be copied) is taken
+    detached, a snapshot to continue from; the per-step path's links are left out."""
+
+    def detached(value):
+        if isinstance(value, HetSynState):
+            return value.detach().without_link()
+        if isinstance(value, StepLink):
+            return None
+        if isinstance(value, Tensor) and value.grad_fn is not None:
+            return value.detach()
+        return value
+
+    state = nn.Module.__getstate__(module)
+    for key, value in state.items():
+        state[key] = detached(value)
+    for key in ("_buffers", "_memories"):  # snnTorch's mem / spk, SpikingJelly's memories
+        if key in state:
+            state[key] = {name: detached(value) for name, value in state[key].items()}
+    return state
 
 
 class LayerOutput(NamedTuple):
@@ -71,28 +117,12 @@ class LayerOutput(NamedTuple):
     state: HetSynState
 
 
-def deepcopy_detached(module: nn.Module, memo: dict) -> nn.Module:
-    """``copy.deepcopy(module)`` taken mid-sequence: the state it holds (tensors with a graph,
-    which cannot be copied) is copied detached, a snapshot to continue from; the per-step
-    carries (stride-0 bookkeeping of the original's graph) are left out. For the modules'
-    ``__deepcopy__``."""
-    held = [*vars(module).values(), *module._buffers.values()]
-    held += list(getattr(module, "_memories", {}).values())  # SpikingJelly's memories
-    for value in held:
-        for t in value if isinstance(value, HetSynState) else (value,):
-            if isinstance(t, Tensor) and t.grad_fn is not None and id(t) not in memo:
-                carry = t.numel() > 1 and not any(t.stride())
-                memo[id(t)] = None if carry else t.detach().clone()
-    return copy._reconstruct(module, memo, *module.__reduce_ex__(4))
-
-
 class _HetSynLayer(nn.Module):
     """Parameters, state handling and checks common to the spiking and readout layers."""
 
     _readout = False
 
-    def __deepcopy__(self, memo):
-        return deepcopy_detached(self, memo)
+    __getstate__ = copy_state
 
     def __init__(
         self,
@@ -229,7 +259,7 @@ class _HetSynLayer(nn.Module):
         if not isinstance(state, HetSynState):
             raise TypeError(f"state must be a HetSynState; got {type(state).__name__}")
         expected = state_shapes(params, batch, config, readout=self._readout)
-        for field, want, got in zip(HetSynState._fields, expected, state.without_carries()):
+        for field, want, got in zip(HetSynState._fields, expected, state.tensors()):
             got = None if got is None else tuple(got.shape)
             if want != got:
                 raise ValueError(
@@ -246,37 +276,34 @@ class _HetSynLayer(nn.Module):
     def _config(self) -> DynamicsConfig:
         return DynamicsConfig()
 
-    def _params_key(self) -> tuple:
-        tensors = chain(self.parameters(), self.buffers())
-        return (torch.is_grad_enabled(),) + tuple(
-            (id(t), t.data_ptr(), t._version, t.requires_grad) for t in tensors
-        )
+    def _leaves(self) -> tuple:
+        return (*self.parameters(), *self.buffers())
 
     def step_params(self, state: Optional[HetSynState]) -> HetSynParams:
         """:meth:`params` for a step from ``state``.
 
-        A step that continues the layer's previous step (``state`` is the state it returned,
-        with its graph; the same grad mode; no parameter or buffer changed since) reuses that
-        step's decoded parameters, as a whole-sequence call decodes them once for all steps:
-        decoding afresh would allocate the (out, in) decays at every step of a per-step loop.
+        A step that continues a step of this layer (``state`` carries the parameters that step
+        decoded, in the same grad mode, and no parameter or buffer changed since: not their
+        version counters, nor the contents of those the decoding derives from) reuses them,
+        as a whole-sequence call decodes them once for all steps: decoding afresh would
+        allocate (and keep for the backward pass) the (out, in) decays at every step of a
+        per-step loop.
         """
         if state is None and self.stateful:
             state = self.state
-        last = _LAST_STEP.get(self)
-        if (
-            last is not None
-            and state is not None
-            and last.link() is state.v
-            and state.v.requires_grad == last.graph
-            and last.key == self._params_key()
-        ):
-            return last.params
+        memo = None if state is None or state.link is None else state.link.params
+        if isinstance(memo, DecodedParams) and memo.serves(self, state):
+            return memo.params
         return self.params()
 
-    def _remember_step(self, params: HetSynParams, state: HetSynState) -> None:
-        if not torch.compiler.is_compiling():
-            link = weakref.ref(state.v)
-            _LAST_STEP[self] = _StepParams(params, self._params_key(), link, state.v.requires_grad)
+    def _with_params(self, params: HetSynParams, state: HetSynState) -> HetSynState:
+        """``state`` carrying ``params`` for the next step (see :meth:`step_params`)."""
+        if torch.compiler.is_compiling():
+            return state
+        memo = state.link.params if state.link is not None else None
+        if not (isinstance(memo, DecodedParams) and memo.params is params):
+            memo = _decode_once(self, params)
+        return state._replace(link=(state.link or StepLink())._replace(params=memo))
 
     def _check_sequence(self, x: object) -> Tensor:
         x = check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
@@ -633,8 +660,7 @@ class HetSynLIF(_HetSynLayer):
         params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         z, v, new = kernels.step_spiking(x, params, state, self.spike_fn, self.config, self.kernel)
-        self._remember_step(params, new)
-        return self._finish(LayerOutput(z, v, new))
+        return self._finish(LayerOutput(z, v, self._with_params(params, new)))
 
     def extra_repr(self) -> str:
         parts = [super().extra_repr()]
@@ -753,8 +779,7 @@ class HetSynReadout(_HetSynLayer):
         params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         y, new = kernels.step_readout(x, params, state, self.kernel)
-        self._remember_step(params, new)
-        return self._finish(LayerOutput(y, y, new))
+        return self._finish(LayerOutput(y, y, self._with_params(params, new)))
 
 
 def _default(value: Optional[TimescaleSpec], fallback: TimescaleSpec, name: str) -> TimescaleSpec:

@@ -234,15 +234,11 @@ class DecayParameter(nn.Module):
             self.raw = nn.Parameter(decay.clone())
 
     def forward(self) -> Tensor:
-        """The decay factors; logit-parametrized ones remember their ``raw`` parameter
-        (:func:`decoded_from`)."""
+        """The decay factors."""
         if not self.learnable:
             return self.value
         if self.parametrization == "logit":
-            decay = torch.sigmoid(self.raw)
-            if not torch.compiler.is_compiling():
-                decay._hetsyn_logit_of = (self.raw, self.raw._version)
-            return decay
+            return torch.sigmoid(self.raw)
         return self.raw
 
     @torch.no_grad()
@@ -268,18 +264,6 @@ class DecayParameter(nn.Module):
     def extra_repr(self) -> str:
         mode = self.parametrization if self.learnable else "fixed"
         return f"shape={tuple(self().shape)}, {mode}"
-
-
-def decoded_from(decay: Tensor) -> Optional[Tensor]:
-    """The ``raw`` parameter that ``decay`` is ``sigmoid(raw)`` of, when it is a decay a
-    :class:`DecayParameter` decoded just now (else None).
-
-    Per-step kernels differentiate ``raw`` instead of the decoded tensor, which is a fresh
-    (out, in) tensor at every call: keeping it for the backward pass of every step would make
-    the memory of a per-step loop grow with out x in.
-    """
-    raw, version = getattr(decay, "_hetsyn_logit_of", (None, None))
-    return raw if raw is not None and raw._version == version else None
 
 
 def clamp_decays_(module: nn.Module, eps: float = DEFAULT_CLAMP_EPS) -> None:

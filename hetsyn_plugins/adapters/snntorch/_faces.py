@@ -12,7 +12,7 @@ from snntorch._neurons.neurons import SpikingNeuron
 from torch import Tensor, nn
 
 from ...core.dynamics import HetSynState, post_reset_membrane, state_from_membrane
-from ...core.layers import HetSynLIF, HetSynReadout, LayerOutput, deepcopy_detached
+from ...core.layers import HetSynLIF, HetSynReadout, LayerOutput, copy_state
 from ...core.timescales import TimescaleSpec
 from ...core.validation import (
     check_bool,
@@ -24,11 +24,15 @@ from ...core.validation import (
 )
 from ._state_args import (
     CALL_CONVENTIONS,
+    CUT,
+    EDITED,
+    KEPT,
     Membrane,
+    Stamp,
     decays,
     flat_state_arg,
     per_neuron_beta,
-    same_tensor,
+    recognise,
     state_arguments,
 )
 
@@ -39,6 +43,12 @@ _LAYOUTS = {
     False: "(B, *, in): one step (sequence=False)",
     True: "(T, B, *, in): a sequence (sequence=True)",
 }
+
+
+def _shaped(t: Tensor, shape: tuple) -> Tensor:
+    """``t`` in ``shape``: itself where it has it, else a reshaped copy (not a view, which
+    snnTorch's ``mem.detach_()`` could not detach)."""
+    return t if tuple(t.shape) == tuple(shape) else t.reshape(shape).clone()
 
 
 @contextlib.contextmanager
@@ -58,12 +68,17 @@ class _HetSynHost:
     The core state (:class:`~hetsyn_plugins.core.dynamics.HetSynState`) is the core layer's
     carried state (``state`` is ``layer.state``: one mechanism, moved by ``.to()``, detached
     and reset by the layer); the membrane last returned lives in the non-persistent buffer
-    ``mem`` (snnTorch's name).
+    ``mem`` (snnTorch's name, ``spk`` too for the spikes), with its :class:`Stamp` (version
+    counter and graph when returned), by which a ``mem`` passed back is recognised as that
+    one unchanged, cut from the graph, or edited in place.
     """
 
-    def __deepcopy__(self, memo):
-        """A copy mid-sequence carries on from a detached copy of the state."""
-        return deepcopy_detached(self, memo)
+    # a copy mid-sequence carries on from a detached copy of the state
+    __getstate__ = copy_state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._restamp()
 
     layer: Union[HetSynLIF, HetSynReadout]
     init_hidden: bool
@@ -76,7 +91,37 @@ class _HetSynHost:
             )
         self.sequence = sequence
         self.layer.reset_state()
+        self._stamps: dict[str, Stamp] = {}
         self.register_buffer("mem", torch.zeros(0), persistent=False)
+        self._keep(mem=self.mem)
+
+    def _keep(self, **returned: Tensor) -> None:
+        """Keep the state arguments returned to the caller (``mem``, ``spk``), stamped."""
+        for name, t in returned.items():
+            setattr(self, name, t)
+            self._stamps[name] = Stamp.of(t)
+
+    def _restamp(self) -> None:
+        self._stamps = {name: Stamp.of(getattr(self, name)) for name in self._stamps}
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self._restamp()  # new tensors (a device or dtype move) are the ones returned
+        return self
+
+    def _recognise(self, name: str, value: Optional[Tensor]) -> str:
+        """:func:`~._state_args.recognise` for the argument ``name`` (None: the kept one)."""
+        own = getattr(self, name)
+        return recognise(own if value is None else value, own, self._stamps[name])
+
+    def _kept(self, batch: int, lead: tuple) -> Optional[HetSynState]:
+        """The kept state, where it is a state of this batch (None: start from rest, as
+        snn.Leaky does when the batch changes, also for the same number of rows in another
+        shape)."""
+        state = self.state
+        if state is None or state.v.shape[0] != batch or tuple(self.mem.shape[:-1]) != lead:
+            return None
+        return state
 
     @property
     def state(self) -> Optional[HetSynState]:
@@ -90,7 +135,7 @@ class _HetSynHost:
     def reset_mem(self) -> Tensor:
         """Forget the state (the next call starts from rest); returns the zeroed ``mem``."""
         self.layer.reset_state()
-        self.mem = torch.zeros_like(self.mem)
+        self._keep(mem=torch.zeros_like(self.mem))
         return self.mem
 
     def init_leaky(self) -> Tensor:
@@ -99,7 +144,7 @@ class _HetSynHost:
 
     def _detach_state(self) -> None:
         self.layer.detach_state()
-        self.mem = self.mem.detach()
+        self._keep(mem=self.mem.detach())
 
     @classmethod
     def reset_hidden(cls) -> None:
@@ -152,54 +197,62 @@ class _HetSynHost:
         # state arguments shaped as the batch, (B, *, out), taken as (B x ..., out)
         mem = flat_state_arg(mem, self.mem, lead, batch)
         spk = flat_state_arg(spk, getattr(self, "spk", None), lead, batch)
-        state = self._start(mem, batch, spk)
+        state = self._start(mem, batch, tuple(lead), spk)
         out = self.layer.run(x, state) if seq else self.layer.step(x, state)
         shape = (x.shape[0], *lead, n_out) if seq else (*lead, n_out)
-        membrane = self._report(out).reshape(shape)
+        membrane = _shaped(self._report(out), shape)
         self.state = out.state
-        self.mem = membrane[-1] if seq else membrane
-        return out.spikes.reshape(shape), membrane, seq
+        self._keep(mem=membrane[-1].clone() if seq else membrane)  # not a view: mem.detach_()
+        return _shaped(out.spikes, shape), membrane, seq
 
     def _start(
-        self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
+        self, mem: Optional[Membrane], batch: int, lead: tuple, spk: Optional[Tensor] = None
     ) -> Optional[HetSynState]:
         """The core state before this call (None: rest), following snnTorch's ``mem``
         (``spk`` is None here; HetSynLeaky reads it)."""
         if isinstance(mem, HetSynState):
             return mem
-        if mem is None or (isinstance(mem, Tensor) and same_tensor(mem, self.mem)):
-            state = self.state  # carried on, as snn.Leaky carries its ``mem``
-            if state is None or state.v.shape[0] != batch:
-                return None
-            return self._cut_like(state, None, mem)
-        mem = check_float_tensor("mem", mem)
-        shape = (batch, self.layer.out_features)
-        if tuple(mem.shape) != shape:
-            raise ValueError(f"mem must have shape (B, out) = {shape}; got {tuple(mem.shape)}")
+        how = self._recognise("mem", check_float_tensor("mem", mem) if mem is not None else None)
+        if how in (KEPT, CUT):  # carried on, as snn.Leaky carries its ``mem``
+            state = self._kept(batch, lead)
+            return None if state is None else self._cut_like(state, False, how == CUT)
+        if mem is None and self._kept(batch, lead) is None:
+            return None  # the kept mem is of another batch
+        mem = self._flat_membrane("mem", self.mem if mem is None else mem, batch, lead)
         if not mem.any():
             return None
         if not self.layer.shared or getattr(self.layer, "adaptation", False):
+            got = "the membrane it returned, edited in place" if how == EDITED else "another tensor"
             raise ValueError(
                 "mem can set the full state only for heterogeneity 'neuron' or 'none' without "
-                "adaptation; otherwise pass the membrane this layer returned last (or "
-                "reset_mem(), or zeros), or a HetSynState such as its `state`; got another "
-                f"non-zero tensor with heterogeneity={self.layer.heterogeneity!r}"
+                "adaptation; otherwise pass the membrane this layer returned last, unchanged (or "
+                "reset_mem(), or zeros), or a HetSynState such as its `state`; got "
+                f"{got} with heterogeneity={self.layer.heterogeneity!r}"
             )
         return self._state_from_membrane(mem)
 
-    def _cut_like(self, state: HetSynState, spk, mem) -> HetSynState:
-        """The kept state, cut from the autograd graph where a detached alias of what this
-        layer returned was passed back (truncated BPTT), as cutting snnTorch's arguments does:
-        ``mem`` cuts every field (a recurrent layer's spikes excepted, which ``spk`` cuts)."""
-        if mem is not None and self.mem.requires_grad and not mem.requires_grad:
-            keep = ("spike",) if getattr(self.layer, "recurrent", False) else ()
-            state = HetSynState(
-                *(
-                    t if t is None or f in keep else t.detach()
-                    for f, t in zip(state._fields, state)
-                )
+    def _flat_membrane(self, name: str, value: Tensor, batch: int, lead: tuple) -> Tensor:
+        """A state argument (B, *, out) as the core's (B x ..., out), shape checked."""
+        shape = (batch, self.layer.out_features)
+        if value.dim() > 2 and tuple(value.shape[:-1]) == lead:
+            value = value.reshape(shape)
+        if tuple(value.shape) != shape:
+            raise ValueError(
+                f"{name} must have shape (B, out) = {shape}; got {tuple(value.shape)}"
             )
-        if spk is not None and self.spk.requires_grad and not spk.requires_grad:
+        return value
+
+    def _cut_like(self, state: HetSynState, cut_spk: bool, cut_mem: bool) -> HetSynState:
+        """The kept state, cut from the autograd graph where a detached ``mem`` or ``spk`` of
+        what this layer returned was passed back (truncated BPTT), as cutting snnTorch's
+        arguments does: ``mem`` cuts every field (a recurrent layer's spikes excepted, which
+        ``spk`` cuts)."""
+        if cut_mem:
+            spike = state.spike
+            state = state.detach()
+            if getattr(self.layer, "recurrent", False):
+                state = state._replace(spike=spike)
+        if cut_spk:
             state = state._replace(spike=state.spike.detach())
         return state
 
@@ -447,6 +500,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             self._init_state(sequence)
             # the spikes last returned (snn.RLeaky's ``spk``), to recognise them when passed back
             self.register_buffer("spk", torch.zeros(0), persistent=False)
+            self._keep(spk=self.spk)
 
     @classmethod
     @torch.no_grad()
@@ -546,16 +600,16 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         )  # fmt: skip
         spikes, membrane, seq = self._run(input_, mem, spk)
         spikes = spikes * self.graded_spikes_factor
-        self.spk = spikes[-1] if seq else spikes
+        self._keep(spk=spikes[-1].clone() if seq else spikes)
         if self.init_hidden and not self.output:
             return spikes
         return spikes, membrane
 
     def _start(
-        self, mem: Optional[Membrane], batch: int, spk: Optional[Tensor] = None
+        self, mem: Optional[Membrane], batch: int, lead: tuple, spk: Optional[Tensor] = None
     ) -> Optional[HetSynState]:
         if spk is None and self.call_convention == "leaky":
-            return super()._start(mem, batch)
+            return super()._start(mem, batch, lead)
         if isinstance(mem, HetSynState):
             if spk is not None:
                 raise TypeError(
@@ -566,12 +620,13 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         # snn.RLeaky's convention: (spk, mem), a missing one being the one kept.
         spk = None if spk is None else check_float_tensor("spk", spk)
         mem = None if mem is None else check_float_tensor("mem", mem)
-        passed = [(spk, self.spk), (mem, self.mem)]
-        if all(a is None or same_tensor(a, own) for a, own in passed):
-            state = self.state
-            if state is None or state.v.shape[0] != batch:
+        how = {"spk": self._recognise("spk", spk), "mem": self._recognise("mem", mem)}
+        if all(h in (KEPT, CUT) for h in how.values()):
+            state = self._kept(batch, lead)
+            if state is None:
                 return None
-            return self._cut_like(state, spk, mem)
+            return self._cut_like(state, how["spk"] == CUT, how["mem"] == CUT)
+        passed = [(spk, self.spk), (mem, self.mem)]
         shape = (batch, self.layer.out_features)
         # a kept tensor of another batch size counts as zeros (snn.RLeaky's rule)
         flat = [(a, own.reshape(-1, own.shape[-1]) if own.dim() > 2 else own) for a, own in passed]
@@ -621,7 +676,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         """Forget the state (the next call starts from rest). Returns the zeroed ``mem``, or
         ``(spk, mem)`` with ``call_convention="rleaky"`` (as snn.RLeaky's ``reset_mem``)."""
         mem = super().reset_mem()
-        self.spk = torch.zeros_like(self.spk)
+        self._keep(spk=torch.zeros_like(self.spk))
         return (self.spk, mem) if self.call_convention == "rleaky" else mem
 
     def init_rleaky(self) -> tuple[Tensor, Tensor]:
@@ -638,7 +693,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
 
     def _detach_state(self) -> None:
         super()._detach_state()
-        self.spk = self.spk.detach()
+        self._keep(spk=self.spk.detach())
 
     def _report(self, out: LayerOutput) -> Tensor:
         if self.reset_delay:

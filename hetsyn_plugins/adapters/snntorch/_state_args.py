@@ -9,7 +9,7 @@ snnTorch's ``beta`` becomes the core's decays.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -59,6 +59,46 @@ def same_tensor(a: Tensor, b: Tensor) -> bool:
     return a is b or (
         a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
     )
+
+
+class Stamp(NamedTuple):
+    """What a state argument the layer returned was when it returned it: its version counter
+    and whether it had an autograd graph (``mem.detach_()`` changes the latter in place)."""
+
+    version: int
+    graph: bool
+
+    @classmethod
+    def of(cls, t: Tensor) -> "Stamp":
+        return cls(t._version, t.requires_grad)
+
+
+KEPT, CUT, EDITED, OTHER = "kept", "cut", "edited", "other"
+
+
+def recognise(value: Tensor, own: Tensor, stamp: Stamp) -> str:
+    """How a state argument relates to ``own``, the tensor the layer returned (stamped
+    ``stamp`` then), decided by version counters and contents:
+
+    - ``"kept"``: ``own`` unchanged, or a tensor equal to it (a detached alias, a copy): the
+      layer carries on from its kept state;
+    - ``"cut"``: the same, without the graph ``own`` had (``mem.detach()``, ``mem.detach_()``:
+      truncated BPTT): carry on, cut from the graph;
+    - ``"edited"``: ``own`` (or an alias) modified in place since (``mem += 1``);
+    - ``"other"``: any other tensor.
+    """
+    if same_tensor(value, own):
+        if value._version != stamp.version:
+            return EDITED
+    elif not (
+        value.shape == own.shape
+        and value.dtype == own.dtype
+        and value.device == own.device
+        and own._version == stamp.version
+        and torch.equal(value.detach(), own.detach())
+    ):
+        return OTHER
+    return CUT if stamp.graph and not value.requires_grad else KEPT
 
 
 def flat_state_arg(value, own: Optional[Tensor], lead: tuple, batch: int):

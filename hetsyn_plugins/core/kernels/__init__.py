@@ -108,12 +108,11 @@ def _eager(fn):
 
 def _final(state: HetSynState, ff_final: Optional[Tensor]) -> HetSynState:
     """The final state of a sequence: the feedforward currents its kernel gave, and the
-    recurrent buffer of the per-step path handed over (no later step advances it in place)."""
+    recurrent buffer of the per-step path handed over (without its link, no later step
+    advances it in place)."""
     if ff_final is not None:
         state = state._replace(syn=ff_final)
-    if state.rec_carry is not None:
-        stepwise.release(state.rec)
-    return state.without_carries()
+    return state.without_link()
 
 
 def _layer_loop(kernel: str, drive: Tensor, params: HetSynParams, state: HetSynState, spike_fn):

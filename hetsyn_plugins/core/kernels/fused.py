@@ -313,7 +313,7 @@ def spiking_scan(
     final = state._replace(  # not views of the sequences: hosts detach states in place
         v=v[-1].clone(), spike=spikes[-1].clone(), rec=Q if recurrent else None,
         bias=B if flags.bias else None, reset=None if config.reset == "none" else J,
-        adapt=A if flags.adapt else None, rec_carry=None, syn_carry=None,
+        adapt=A if flags.adapt else None, link=None,
     )  # fmt: skip
     return spikes, v, final
 
@@ -338,7 +338,7 @@ def readout_scan(
         drive, none, none, drive.new_zeros(nB, 1, 1), flags, None, backend, *map(vec, neuron),
         *map(per_neuron, start),
     )  # fmt: skip
-    final = state._replace(v=y[-1].clone(), bias=B if bias else None, syn_carry=None)
+    final = state._replace(v=y[-1].clone(), bias=B if bias else None, link=None)
     return y, final
 
 
@@ -459,7 +459,7 @@ def _precomputed(drive: Tensor) -> PathwayStep:
     """A feedforward pathway step (see :func:`~hetsyn_plugins.core.dynamics.synaptic_drive`)
     that gives ``drive``, one step of the sequence's precomputed drive; the currents stay as
     they are (the sequence kernel gives the final ones)."""
-    return lambda inp, current, carry, weight, decay: (drive, current, None)
+    return lambda inp, current, link, weight, decay: (drive, current, None)
 
 
 def spiking_scan_ref(
@@ -475,7 +475,7 @@ def spiking_scan_ref(
     case): :func:`hetsyn_plugins.core.dynamics.step` on each step of ``drive`` with plain
     autograd, the layout's own path (per-synapse or shared). ``recurrent`` steps the recurrent
     per-synapse currents (the memory-flat :func:`.stepwise.synapse_step` where the layer
-    falls back to this loop; then the final state holds its carries)."""
+    falls back to this loop; then the final state holds its link)."""
     spikes, membranes = [], []
     for drive_t in drive:
         z, v, state = step(None, params, state, spike_fn, config, _precomputed(drive_t), recurrent)

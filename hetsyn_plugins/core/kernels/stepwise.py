@@ -9,11 +9,11 @@ pathway of per-synapse currents (feedforward: ``inp = x^t``; recurrent: ``inp = 
 .. math:: I^t_{ji} = r_{ji} I^{t-1}_{ji} + w_{ji}\\, \\mathrm{inp}_i, \\qquad
           S^t_j = \\textstyle\\sum_i I^t_{ji}.
 
-Autograd keeps per step only ``inp`` (B, in) and the (shared) parameters, never a
-(B, out, in) tensor: the currents are updated in place after the first step of a chain, and
-the backward pass is the adjoint recursion of :mod:`.scan`, run step by step (batch left out;
-``G = dL/dS^t``, ``Lambda^{t+1}`` and ``M^t`` arrive as the gradients of the returned
-currents and carry)
+Autograd keeps per step only ``inp`` (B, in) and the parameters (the same tensors at every
+step of a chain), never a (B, out, in) tensor: the currents are updated in place after the
+first step of a chain, and the backward pass is the adjoint recursion of :mod:`.scan`, run
+step by step (batch left out; ``G = dL/dS^t``, ``Lambda^{t+1}`` and ``M^t`` arrive as the
+gradients of the returned currents and carry)
 
 .. math::
     \\Lambda^t &= G + r \\Lambda^{t+1}, \\qquad dL/d\\mathrm{inp}_i = \\textstyle\\sum_j w_{ji} \\Lambda^t_{ji},
@@ -21,152 +21,114 @@ currents and carry)
     dL/dr_{ji} &\\mathrel{+}= w_{ji}\\, \\mathrm{inp}_i M^t_{ji}, \\qquad M^{t-1} = \\Lambda^t + r M^t,
 
 with ``dL/dr += I^{t-1} M^{t-1}`` at the first step of a chain (its starting currents are
-kept then). The *carry* is a zero-size stand-in (an expanded zero) returned beside the
-currents, whose gradient carries ``M`` to the step before; it lives in the state
-(``HetSynState.syn_carry`` / ``rec_carry``).
+kept then). The *carry* is a zero-size stand-in (an expanded zero) whose gradient carries
+``M`` to the step before.
 
-In-place safety. Every buffer this module advances is registered (by storage, so detached
-aliases count) with its version and the carry of the one state that may advance it next:
+The bookkeeping travels with the state, nowhere else: the step returns a :class:`PathwayLink`
+beside the currents (the state holds it in :attr:`HetSynState.link
+<hetsyn_plugins.core.dynamics.HetSynState.link>`): the buffer it may advance, the buffer's
+version when the state was made, the carry and the chain the buffer belongs to. What a step
+does with the currents it is given is decided by that link and the buffer's version counter:
 
-- a state whose buffer was advanced since (kept and passed again, a branch of a live state)
-  raises ``RuntimeError`` instead of reading overwritten currents (``state.clone()`` ... is
-  the way to branch: see :meth:`HetSynState.clone`);
-- a buffer modified by anything else raises too;
-- a state cut from the graph (``detach()``, SpikingJelly's in-place ``detach_()``) or made
-  under ``torch.no_grad()`` starts a new chain: its currents are copied once, kept for the
-  ``dL/dr`` term, and never touched again, so the graph before the cut stays valid;
-- currents the module did not make (zeros of a fresh state, ``run``'s final state, a clone)
-  are never written: the first step writes new ones.
+- currents without a link, or not the link's buffer (zeros of a fresh state, ``run``'s final
+  state, a clone, a detached state) are never written: the step writes new ones, starting a
+  new chain;
+- a state whose buffer a later step advanced (kept and passed again, a branch of a live
+  state) raises ``RuntimeError`` instead of reading overwritten currents (``state.clone()``
+  is the way to branch: see :meth:`HetSynState.clone`); a buffer modified by anything else
+  raises too;
+- a buffer cut from the graph in place (SpikingJelly's ``detach_()``) or a step under
+  ``torch.no_grad()`` after steps with a graph: the currents are copied once into a new
+  chain, so that the graph before the cut stays valid;
+- otherwise the buffer is advanced in place.
 
-The steps of a chain sum ``dL/dw`` and ``dL/dr`` into one (out, in) buffer each, which the
-chain's first step (the last one backward) returns: no (out, in) gradient is allocated per
-step (a step with other parameters than the chain's first returns its own). Nothing else is
+Each step returns its own ``dL/dw`` and ``dL/dr``; a chain's steps share the parameter tensors
+(the layer decodes them once per chain), so autograd sums them into one gradient. Nothing is
 kept between backward calls, so ``backward(retain_graph=True)`` twice gives twice the
-gradients. With numba installed the loops are fused (:mod:`._numba_scan`; parallel
-above a work size); otherwise the same recursions run as torch operations.
-
-Learned decays in the logit parametrization arrive decoded (``sigmoid(raw)``, a fresh
-(out, in) tensor per step); :func:`hetsyn_plugins.core.timescales.decoded_from` gives their
-``raw`` parameter, which is what the step keeps and differentiates, so that no (out, in) tensor
-is stored per step either.
+gradients. The adjoint buffers a step's backward hands to the step before are overwritten
+there in place when autograd passes them on unchanged. With numba installed the loops are
+fused (:mod:`._numba_scan`; parallel above a work size); otherwise the same recursions run as
+torch operations.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
 from .. import dynamics
-from ..timescales import decoded_from
 from .scan import _fused, _np, loops, refuse_double_backward
 
 # Work (batch x out x in) above which the fused loops run in parallel; below it, the threads'
 # start-up and their contention with torch's own costs more than it saves.
 PARALLEL_WORK = 1 << 18
 
-
-class _Owner(NamedTuple):
-    version: int
-    carry: "weakref.ref"  # the storage of the carry of the state that owns the buffer
-    graph: bool  # whether the buffer's values were made with an autograd graph
-    grads: Optional["_ChainGrads"]  # where the chain's steps sum dL/dw and dL/dr
-
-
-class _ChainGrads:
-    """``dL/dw`` and ``dL/dr`` of one chain of steps, summed in place by the backward of every
-    step that uses the chain's own ``weight`` and decay parameter, and returned once, by the
-    chain's first step (which runs last), and the decay values those steps use: nothing of
-    size (out, in) is allocated per step.
-
-    Sums left by a backward pass that stopped before the first step
-    (``torch.autograd.grad`` with respect to a later tensor) are dropped by the next pass.
-    """
-
-    def __init__(self, weight: Tensor, param: Tensor):
-        self.weight, self.param = weakref.ref(weight), weakref.ref(param)
-        self.flags = (weight.requires_grad, param.requires_grad)
-        self.task = None
-        self.dw = self.dr = self.r = None
-
-    def serves(self, weight: Tensor, param: Tensor) -> bool:
-        return (
-            self.weight() is weight
-            and self.param() is param
-            and self.flags == (weight.requires_grad, param.requires_grad)
-        )
-
-    def buffers(self, w: Tensor, decay: Tensor, logit: bool, want_dr: bool):
-        """``(r, dw, dr)`` for this backward pass: the decay values (decoded once per pass,
-        not per step) and the sums (``dr`` None unless ``want_dr``)."""
-        task = torch._C._current_graph_task_id()
-        if self.task != task:
-            self.task, self.dw, self.dr = task, torch.zeros_like(w), None
-            self.r = _decay_values(decay.detach(), logit)
-        if want_dr and self.dr is None:
-            self.dr = torch.zeros_like(self.r)
-        return self.r, self.dw, self.dr
-
-    def take(self) -> tuple[Tensor, Optional[Tensor]]:
-        dw, dr = self.dw, self.dr
-        self.task = self.dw = self.dr = self.r = None
-        return dw, dr
-
-
-# id(storage) -> owner, for every buffer this module advances (entries leave with the storage)
-_BUFFERS: dict[int, _Owner] = {}
-
 FOREIGN, CHAINED, CUT = "foreign", "chained", "cut"
 
 
-def _key(t: Tensor) -> int:
-    return id(t.untyped_storage())
+class _Chain:
+    """What the steps of one chain (one buffer advanced in place) share: the version the last
+    step wrote, and the adjoint buffers a backward step hands to the step before."""
+
+    __slots__ = ("version", "retired", "handed")
+
+    def __init__(self):
+        self.version, self.retired, self.handed = -1, False, (None, None)
 
 
-def _register(buffer: Tensor, carry: Tensor, graph: bool, grads: Optional[_ChainGrads]) -> None:
-    storage = buffer.untyped_storage()
-    key = id(storage)
-    if key not in _BUFFERS:
-        weakref.finalize(storage, _BUFFERS.pop, key, None)
-    _BUFFERS[key] = _Owner(buffer._version, weakref.ref(carry.untyped_storage()), graph, grads)
+class PathwayLink(NamedTuple):
+    """The per-step path's record of one pathway's currents, returned by :func:`synapse_step`
+    and carried by the state: ``buffer`` (the currents, which the next step may advance in
+    place), their ``version`` when this state was made, the ``carry`` (whose gradient carries
+    the decays' adjoint to the step before), whether the currents were made with a ``graph``,
+    and the ``chain`` of steps sharing the buffer."""
+
+    buffer: Tensor
+    version: int
+    carry: Tensor
+    graph: bool
+    chain: _Chain
+
+    def detached(self) -> "PathwayLink":
+        return self._replace(buffer=self.buffer.detach(), carry=self.carry.detach(), graph=False)
 
 
-def classify(current: Tensor, carry: Optional[Tensor]) -> str:
+def _same_buffer(a: Tensor, b: Tensor) -> bool:
+    """``a`` is ``b`` or a detached alias of it (same memory, shape and strides)."""
+    return a is b or (
+        a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+    )
+
+
+def classify(current: Tensor, link: Optional[PathwayLink]) -> str:
     """How the step may use ``current``: ``"chained"`` (advance it in place, carry the
-    adjoint), ``"cut"`` (a buffer of this module cut from the graph: copy it once) or
-    ``"foreign"`` (not made here: never write it). Raises for a stale state."""
-    owner = _BUFFERS.get(_key(current))
-    if owner is None:
+    adjoint), ``"cut"`` (the link's buffer, without a graph to continue: advance it in place
+    when the step makes no graph, else copy it once) or ``"foreign"`` (never write it).
+    Raises for a stale or modified state."""
+    if link is None or link.chain.retired or not _same_buffer(current, link.buffer):
         return FOREIGN
-    if current._version != owner.version:
+    if current._version != link.version:
+        if current._version == link.chain.version:
+            raise RuntimeError(
+                "this state is stale: a later step has already advanced its per-synapse "
+                "currents in place (they are not copied per step, to keep memory flat). Pass "
+                "the latest state; to continue from one state more than once, keep "
+                "state.clone() and pass clones"
+            )
         raise RuntimeError(
             "the per-synapse currents of this state were modified in place after the step "
             "that made them; pass the state as the layer returned it (or state.clone())"
         )
-    if carry is None or owner.carry() is not carry.untyped_storage():
-        raise RuntimeError(
-            "this state is stale: a later step has already advanced its per-synapse currents "
-            "in place (they are not copied per step, to keep memory flat). Pass the latest "
-            "state; to continue from one state more than once, keep state.clone() and pass "
-            "clones"
-        )
-    if owner.graph and current.requires_grad != carry.requires_grad:
-        raise RuntimeError(
-            "state.syn/rec and their carry must be detached together (state.detach()); got "
-            f"currents with requires_grad={current.requires_grad} and a carry with "
-            f"requires_grad={carry.requires_grad}"
-        )
-    if owner.graph and current.requires_grad and torch.is_grad_enabled():
+    if link.graph and current.requires_grad and torch.is_grad_enabled():
+        if not link.carry.requires_grad:
+            raise RuntimeError(
+                "state.syn/rec and their link must be detached together (state.detach()); "
+                "got currents with a graph and a detached link"
+            )
         return CHAINED
     return CUT
-
-
-def release(current: Tensor) -> None:
-    """Hand a buffer of this module over as foreign currents, which no step advances in place
-    any more (the final state of a whole-sequence call)."""
-    _BUFFERS.pop(_key(current), None)
 
 
 def _carry(like: Tensor) -> Tensor:
@@ -177,17 +139,11 @@ def _carry(like: Tensor) -> Tensor:
     return carry
 
 
-def _decay_values(decay: Tensor, logit: bool) -> Tensor:
-    return torch.sigmoid(decay) if logit else decay
-
-
 class _SynapseStep(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx, inp, current, carry, weight, decay, decay_values, mode, logit, keep_start, grads, flush
-    ):
+    def forward(ctx, inp, current, carry, weight, decay, mode, keep_start, chain):
         # mode CHAINED: advance ``current`` in place; else write new currents.
-        r = decay_values.detach()
+        r = decay.detach()
         if mode == CHAINED:
             new = current
             ctx.mark_dirty(current)
@@ -204,7 +160,7 @@ class _SynapseStep(torch.autograd.Function):
         else:
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
             torch.sum(new.detach(), -1, out=S)
-        ctx.mode, ctx.logit, ctx.grads, ctx.flush = mode, logit, grads, flush
+        ctx.mode, ctx.chain = mode, chain
         ctx.set_materialize_grads(False)  # a missing gradient arrives as None, not as zeros
         start = src if keep_start else None
         ctx.save_for_backward(inp, weight, decay, start)
@@ -217,35 +173,34 @@ class _SynapseStep(torch.autograd.Function):
         needs = ctx.needs_input_grad
         want_dr = needs[4]  # M (the carry's gradient) serves dL/dr only
         mu = mu if want_dr else None
-        w = weight.detach()
+        w, r = weight.detach(), decay.detach()
         B, K = inp.shape
         O = w.shape[0]
         shape = (B, O, K)
         gS = inp.new_zeros(B, O) if gS is None else gS
         want_current = needs[1]
         want_carry = needs[2] and ctx.mode == CHAINED and want_dr
-        grads = ctx.grads
-        if grads is not None:
-            r, dw, dr = grads.buffers(w, decay, ctx.logit, want_dr)
-        else:
-            r = _decay_values(decay.detach(), ctx.logit)
-            dw, dr = torch.zeros_like(w), torch.zeros_like(r) if want_dr else None
+        dw = torch.zeros_like(w)
+        dr = torch.zeros(shape[1:], dtype=w.dtype, device=w.device) if want_dr else None
+        chain = ctx.chain
         if _fused(inp, w, r, gS) and all(t is None or _fused(inp, t) for t in (lam, mu, start)):
-            # The adjoints passed back by the next step are buffers made here that nothing else
-            # holds: the loops overwrite them in place rather than allocate (B, out, in) twice
-            # per step.
+            # The adjoints passed back by the next step are buffers its backward made, which
+            # autograd passes on unchanged when nothing else uses the currents: the loops
+            # overwrite them in place rather than allocate (B, out, in) twice per step.
             has_lam, has_mu = lam is not None, mu is not None
             empty = inp.new_empty(0, 0, 0)
-            gI = _adjoint_buffer(lam, shape, inp) if has_lam or want_current else empty
-            gD = _adjoint_buffer(mu, shape, inp) if has_mu or want_carry else empty
+            handed_lam, handed_mu = chain.handed
+            gI = _adjoint_buffer(lam, handed_lam, shape, inp) if has_lam or want_current else empty
+            gD = _adjoint_buffer(mu, handed_mu, shape, inp) if has_mu or want_carry else empty
             chunks = torch.get_num_threads() if B * O * K >= PARALLEL_WORK else 1
             dinp = inp.new_zeros(chunks, B, K)
             nb = loops()
             kernel = nb.syn_step_backward if chunks > 1 else nb.syn_step_backward_serial
             kernel(
-                _np(inp), _np(w), _np(r), _np(gS.contiguous()), gI.numpy(), gD.numpy(),
-                (empty if start is None else start).numpy(), has_lam, has_mu, want_current,
-                want_carry, dinp.numpy(), dw.numpy(), (dw if dr is None else dr).numpy(),
+                _np(inp), _np(w), _np(r), _np(gS.contiguous()),
+                gI.numpy(), gD.numpy(), (empty if start is None else start).numpy(), has_lam,
+                has_mu, want_current, want_carry, dinp.numpy(), dw.numpy(),
+                (dw if dr is None else dr).numpy(),
             )  # fmt: skip  (without dr, nothing writes the stand-in: no M, no start)
             dinp = dinp.sum(0)
         else:
@@ -259,81 +214,53 @@ class _SynapseStep(torch.autograd.Function):
                 dr += (x * mu).sum(0) * w
             if start is not None:
                 dr += (start * gD).sum(0)
-        if grads is not None:
-            dw, dr = grads.take() if ctx.flush else (None, None)
-        if ctx.logit and dr is not None:
-            dr = dr * r * (1 - r)
-        return (
-            dinp if needs[0] else None,
-            _own(gI) if want_current else None,
-            _own(gD) if want_carry else None,
-            dw if needs[3] else None,
-            dr if want_dr else None,
-            None, None, None, None, None, None,
-        )  # fmt: skip
+        gI = gI if want_current else None
+        gD = gD if want_carry else None
+        chain.handed = (gI, gD) if ctx.mode == CHAINED else (None, None)
+        return dinp if needs[0] else None, gI, gD, dw if needs[3] else None, dr, None, None, None
 
 
-# id -> weakref of the adjoint buffers made by a backward step: nothing else holds them, so the
-# step before may overwrite them in place
-_OWN: dict[int, weakref.ref] = {}
-
-
-def _own(t: Tensor) -> Tensor:
-    key = id(t)
-    _OWN[key] = weakref.ref(t, lambda _, key=key: _OWN.pop(key, None))
-    return t
-
-
-def _take_own(t: Tensor) -> bool:
-    """True (once) if ``t`` is such a buffer, still alive, contiguous: free to overwrite."""
-    ref = _OWN.pop(id(t), None)
-    return ref is not None and ref() is t and t.is_contiguous()
-
-
-def _adjoint_buffer(grad: Optional[Tensor], shape, like: Tensor) -> Tensor:
-    """Where the backward loops work in place: ``grad`` itself when this module made it and
-    nothing else holds it, a copy of it otherwise, or a new buffer (no gradient came)."""
+def _adjoint_buffer(grad: Optional[Tensor], handed: Optional[Tensor], shape, like: Tensor):
+    """Where the backward loops work in place: ``grad`` itself when it is the buffer the next
+    step's backward handed over (nothing else holds it), a copy of it otherwise, or a new
+    buffer (no gradient came)."""
     if grad is None:
         return like.new_empty(shape)
-    return grad if _take_own(grad) else grad.clone(memory_format=torch.contiguous_format)
+    if grad is handed and grad.is_contiguous():
+        return grad
+    return grad.clone(memory_format=torch.contiguous_format)
 
 
 def synapse_step(
-    inp: Tensor, current: Tensor, carry: Optional[Tensor], weight: Tensor, decay: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One step of a per-synapse pathway: ``(S, I_new, carry_new)``.
+    inp: Tensor,
+    current: Tensor,
+    link: Optional[PathwayLink],
+    weight: Tensor,
+    decay: Tensor,
+) -> tuple[Tensor, Tensor, Optional[PathwayLink]]:
+    """One step of a per-synapse pathway: ``(S, I_new, link_new)``.
 
-    ``inp`` (B, in); ``current`` ``I^{t-1}`` (B, out, in); ``carry`` the one returned with it
+    ``inp`` (B, in); ``current`` ``I^{t-1}`` (B, out, in); ``link`` the one returned with it
     (None for currents not made here); ``weight`` and ``decay`` (out, in). ``S = sum_i I_new``
     (B, out). Same values as :func:`hetsyn_plugins.core.dynamics.synapse_step`; see the module
     docstring for what is kept and when ``current`` is advanced in place.
     """
     if torch.compiler.is_compiling():  # torch.compile traces the plain rule instead
-        return dynamics.synapse_step(inp, current, carry, weight, decay)
-    mode = classify(current, carry)
-    raw = decoded_from(decay)
-    logit = raw is not None
-    param = raw if logit else decay
+        return dynamics.synapse_step(inp, current, None, weight, decay)
+    mode = classify(current, link)
+    carry = link.carry if mode == CHAINED else None
     graph = torch.is_grad_enabled() and any(
-        t.requires_grad for t in (inp, current, weight, param)
+        t.requires_grad for t in (inp, current, weight, decay)
     )
-    if not graph and mode != FOREIGN:
-        mode = CHAINED  # no graph to keep valid: advance our own buffer in place
-    elif graph and mode == CUT:
+    if mode == CUT and not graph:
+        mode = CHAINED  # our own buffer and no graph to keep valid: advance it in place
+    elif mode == CUT:
         current = current.detach()
-    keep_start = graph and mode != CHAINED and param.requires_grad and bool(current.any())
-    # The chain's gradient sums: a new chain starts them (and returns them); a chained step
-    # adds to them when it uses the same parameters as the chain's first step.
-    chain = grads = None
-    if graph:
-        if mode == CHAINED:
-            chain = _BUFFERS[_key(current)].grads
-            grads = chain if chain is not None and chain.serves(weight, param) else None
-        else:
-            chain = grads = _ChainGrads(weight, param)
-    S, new, new_carry = _SynapseStep.apply(
-        inp, current, carry if mode == CHAINED else None, weight, param, decay.detach(), mode,
-        logit, keep_start, grads, mode != CHAINED,
-    )  # fmt: skip
-    _register(new, new_carry, graph, chain)
-    return S, new, new_carry
+        link.chain.retired = True  # the new chain's first step may keep its buffer
+    keep_start = graph and mode != CHAINED and decay.requires_grad and bool(current.any())
+    chain = link.chain if mode == CHAINED else _Chain()
+    S, new, carry = _SynapseStep.apply(
+        inp, current, carry, weight, decay, mode, keep_start, chain
+    )
+    chain.version = new._version
+    return S, new, PathwayLink(new, new._version, carry, graph, chain)

@@ -34,3 +34,37 @@ def test_importing_the_core_loads_no_host():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+PACKAGE = Path(hetsyn_plugins.__file__).parent
+
+
+def _package_sources():
+    return {p: p.read_text() for p in PACKAGE.rglob("*.py")}
+
+
+def test_state_lives_in_the_state_only():
+    """No registry keyed by ``id()`` or storage, no attribute stamped on tensors, no private
+    torch API: the state a step returns is the whole truth of a layer's memory."""
+    banned = ("_current_graph_task_id", "copy._reconstruct", "WeakKeyDictionary", "weakref")
+    offenders = [
+        f"{p.relative_to(PACKAGE)}: {word}"
+        for p, text in _package_sources().items()
+        for word in banned
+        if word in text
+    ]
+    for path, text in _package_sources().items():
+        tree = ast.parse(text)
+        stateful = path.relative_to(PACKAGE).parts[0] in ("core", "adapters")
+        for node in tree.body if stateful else ():  # a container at module level, filled later
+            value = getattr(node, "value", None)
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Dict):
+                if not value.keys:
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {{}}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "id":
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: id(...)")
+    # copy.deepcopy's own protocol: its memo is keyed by id()
+    allowed = {"convert/__init__.py: id(...)"}
+    assert {o for o in offenders if o.split(":")[0] + ": id(...)" not in allowed} == set()
+    assert sum("id(...)" in o for o in offenders) <= 1

@@ -76,12 +76,12 @@ class Search:
 
     def _drop_aliased(self, model: nn.Module) -> None:
         """Unpair modules registered under several names: replacing one name leaves the other."""
-        names: dict[int, list[str]] = defaultdict(list)
+        names: dict[nn.Module, list[str]] = defaultdict(list)  # modules hash by identity
         for path, module in model.named_modules(remove_duplicate=False):
-            names[id(module)].append(path)
+            names[module].append(path)
         for pair in list(self.pairs):
             for path in pair:
-                aliases = names[id(model.get_submodule(path))]
+                aliases = names[model.get_submodule(path)]
                 if len(aliases) > 1:
                     self.pairs.remove(pair)
                     why = f"{path} is registered under several names ({', '.join(aliases)})"

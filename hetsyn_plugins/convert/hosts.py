@@ -100,11 +100,9 @@ class SnnTorchHost:
     def finish(self, model: nn.Module, copied: bool) -> None:
         if copied:  # deepcopy skips __init__: list the copies so reset_hidden() reaches them
             instances = self.snn._neurons.neurons.SpikingNeuron.instances
-            listed = {id(n) for n in instances}
+            listed = set(instances)  # modules compare and hash by identity
             instances.extend(
-                m
-                for m in model.modules()
-                if isinstance(m, self.neuron_types) and id(m) not in listed
+                m for m in model.modules() if isinstance(m, self.neuron_types) and m not in listed
             )
 
 

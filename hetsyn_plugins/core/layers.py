@@ -296,14 +296,17 @@ class _HetSynLayer(nn.Module):
             return memo.params
         return self.params()
 
-    def _with_params(self, params: HetSynParams, state: HetSynState) -> HetSynState:
-        """``state`` carrying ``params`` for the next step (see :meth:`step_params`)."""
+    def _with_params(
+        self, params: HetSynParams, before: Optional[HetSynState], after: HetSynState
+    ) -> HetSynState:
+        """``after``, the state a step from ``before`` returned, carrying ``params`` for the
+        next step (see :meth:`step_params`)."""
         if torch.compiler.is_compiling():
-            return state
-        memo = state.link.params if state.link is not None else None
+            return after
+        memo = before.link.params if before is not None and before.link is not None else None
         if not (isinstance(memo, DecodedParams) and memo.params is params):
             memo = _decode_once(self, params)
-        return state._replace(link=(state.link or StepLink())._replace(params=memo))
+        return after._replace(link=(after.link or StepLink())._replace(params=memo))
 
     def _check_sequence(self, x: object) -> Tensor:
         x = check_input("input", x, dims=3, features=self.in_features, layout="(T, B, in)")
@@ -660,7 +663,7 @@ class HetSynLIF(_HetSynLayer):
         params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         z, v, new = kernels.step_spiking(x, params, state, self.spike_fn, self.config, self.kernel)
-        return self._finish(LayerOutput(z, v, self._with_params(params, new)))
+        return self._finish(LayerOutput(z, v, self._with_params(params, state, new)))
 
     def extra_repr(self) -> str:
         parts = [super().extra_repr()]
@@ -779,7 +782,7 @@ class HetSynReadout(_HetSynLayer):
         params = self.step_params(state)
         state = self._start(params, state, x.shape[0])
         y, new = kernels.step_readout(x, params, state, self.kernel)
-        return self._finish(LayerOutput(y, y, self._with_params(params, new)))
+        return self._finish(LayerOutput(y, y, self._with_params(params, state, new)))
 
 
 def _default(value: Optional[TimescaleSpec], fallback: TimescaleSpec, name: str) -> TimescaleSpec:

@@ -702,10 +702,13 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         return post_reset_membrane(out.membrane, out.spikes, params, self.layer.config)
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:
-        # snnTorch derives the pending reset from the membrane (mem > threshold), whatever
-        # reset_delay; the core detaches it when detach_reset.
-        spike = self._spike(mem - self.threshold)
-        return state_from_membrane(mem, spike)
+        # snnTorch derives the pending reset from the membrane (mem > threshold); with
+        # reset_delay=False it takes that reset back in the same step (its do_reset), so a
+        # membrane given after the reset has none pending. The core detaches it when
+        # detach_reset.
+        if not self.reset_delay:
+            return state_from_membrane(mem)
+        return state_from_membrane(mem, self._spike(mem - self.threshold))
 
     # ------------------------------------------------------------------ read-only views
 

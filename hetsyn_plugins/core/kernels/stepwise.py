@@ -70,29 +70,42 @@ FOREIGN, CHAINED, CUT = "foreign", "chained", "cut"
 
 class _Chain:
     """What the steps of one chain (one buffer advanced in place) share: the version the last
-    step wrote, and the adjoint buffers a backward step hands to the step before."""
+    step wrote, the parameters whose gradients the chain sums (its first step's), and the
+    adjoint buffers a backward step hands to the step before."""
 
-    __slots__ = ("version", "retired", "handed")
+    __slots__ = ("version", "retired", "params", "handed")
 
-    def __init__(self):
-        self.version, self.retired, self.handed = -1, False, (None, None)
+    def __init__(self, weight: Tensor, decay: Tensor):
+        self.version, self.retired, self.params = -1, False, (weight, decay)
+        self.handed = (None, None, None)
+
+    def sums_for(self, weight: Tensor, decay: Tensor) -> bool:
+        """Whether a step with these parameters adds its gradients to the chain's sums."""
+        w, r = self.params
+        return w is weight and r is decay
 
 
 class PathwayLink(NamedTuple):
     """The per-step path's record of one pathway's currents, returned by :func:`synapse_step`
     and carried by the state: ``buffer`` (the currents, which the next step may advance in
     place), their ``version`` when this state was made, the ``carry`` (whose gradient carries
-    the decays' adjoint to the step before), whether the currents were made with a ``graph``,
-    and the ``chain`` of steps sharing the buffer."""
+    the decays' adjoint to the step before), the ``sums`` (whose gradient carries the
+    chain's ``dL/dw``, ``dL/dr`` sums to the step before: autograd itself scopes them to one
+    backward pass), whether the currents were made with a ``graph``, and the ``chain`` of
+    steps sharing the buffer."""
 
     buffer: Tensor
     version: int
     carry: Tensor
+    sums: Tensor
     graph: bool
     chain: _Chain
 
     def detached(self) -> "PathwayLink":
-        return self._replace(buffer=self.buffer.detach(), carry=self.carry.detach(), graph=False)
+        return self._replace(
+            buffer=self.buffer.detach(), carry=self.carry.detach(), sums=self.sums.detach(),
+            graph=False,
+        )  # fmt: skip
 
 
 def _same_buffer(a: Tensor, b: Tensor) -> bool:
@@ -131,17 +144,21 @@ def classify(current: Tensor, link: Optional[PathwayLink]) -> str:
     return CUT
 
 
-def _carry(like: Tensor) -> Tensor:
-    """A zero stand-in of ``like``'s shape holding one element of memory (all strides 0; not a
-    view, so that hosts may ``detach_()`` it)."""
-    carry = torch.empty_strided(like.shape, (0,) * like.dim(), dtype=like.dtype, device=like.device)
+def _carry(like: Tensor, shape=None) -> Tensor:
+    """A zero stand-in of ``shape`` (default ``like``'s) holding one element of memory (all
+    strides 0; not a view, so that hosts may ``detach_()`` it)."""
+    shape = like.shape if shape is None else shape
+    carry = torch.empty_strided(shape, (0,) * len(shape), dtype=like.dtype, device=like.device)
     carry.untyped_storage().fill_(0)  # its one element (``zero_()`` would visit every index)
     return carry
 
 
 class _SynapseStep(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, inp, current, carry, weight, decay, mode, keep_start, chain):
+    def forward(ctx, inp, current, carry, sums, weight, decay, mode, keep_start, chain, own):
+        # ``sums``: the stand-in whose gradient carries the chain's parameter gradients (None
+        # at a chain's first step); ``own``: whether this step's go there (its parameters are
+        # the chain's) or are returned by the step itself.
         # mode CHAINED: advance ``current`` in place; else write new currents.
         r = decay.detach()
         if mode == CHAINED:
@@ -160,18 +177,18 @@ class _SynapseStep(torch.autograd.Function):
         else:
             torch.addcmul(r * src, weight.detach(), inp.detach().unsqueeze(-2), out=new.detach())
             torch.sum(new.detach(), -1, out=S)
-        ctx.mode, ctx.chain = mode, chain
+        ctx.mode, ctx.chain, ctx.own = mode, chain, own
         ctx.set_materialize_grads(False)  # a missing gradient arrives as None, not as zeros
         start = src if keep_start else None
         ctx.save_for_backward(inp, weight, decay, start)
-        return S, new, _carry(new)
+        return S, new, _carry(new), _carry(new, (2, O, K))
 
     @staticmethod
-    def backward(ctx, gS, lam, mu):
+    def backward(ctx, gS, lam, mu, gsums):
         refuse_double_backward("per-step path (every kernel but 'reference')")
         inp, weight, decay, start = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        want_dr = needs[4]  # M (the carry's gradient) serves dL/dr only
+        want_dr = needs[5]  # M (the carry's gradient) serves dL/dr only
         mu = mu if want_dr else None
         w, r = weight.detach(), decay.detach()
         B, K = inp.shape
@@ -180,16 +197,19 @@ class _SynapseStep(torch.autograd.Function):
         gS = inp.new_zeros(B, O) if gS is None else gS
         want_current = needs[1]
         want_carry = needs[2] and ctx.mode == CHAINED and want_dr
-        dw = torch.zeros_like(w)
-        dr = torch.zeros(shape[1:], dtype=w.dtype, device=w.device) if want_dr else None
         chain = ctx.chain
+        handed_lam, handed_mu, handed_sums = chain.handed
+        if ctx.own:  # add to the chain's sums, which the later steps passed back
+            sums = _adjoint_buffer(gsums, handed_sums, (2, O, K), inp, zero=True)
+        else:  # this step's own gradients (other parameters than the chain's)
+            sums = inp.new_zeros(2, O, K)
+        dw, dr = sums[0], sums[1] if want_dr else None
         if _fused(inp, w, r, gS) and all(t is None or _fused(inp, t) for t in (lam, mu, start)):
             # The adjoints passed back by the next step are buffers its backward made, which
             # autograd passes on unchanged when nothing else uses the currents: the loops
             # overwrite them in place rather than allocate (B, out, in) twice per step.
             has_lam, has_mu = lam is not None, mu is not None
             empty = inp.new_empty(0, 0, 0)
-            handed_lam, handed_mu = chain.handed
             gI = _adjoint_buffer(lam, handed_lam, shape, inp) if has_lam or want_current else empty
             gD = _adjoint_buffer(mu, handed_mu, shape, inp) if has_mu or want_carry else empty
             chunks = torch.get_num_threads() if B * O * K >= PARALLEL_WORK else 1
@@ -216,16 +236,28 @@ class _SynapseStep(torch.autograd.Function):
                 dr += (start * gD).sum(0)
         gI = gI if want_current else None
         gD = gD if want_carry else None
-        chain.handed = (gI, gD) if ctx.mode == CHAINED else (None, None)
-        return dinp if needs[0] else None, gI, gD, dw if needs[3] else None, dr, None, None, None
+        chained = ctx.mode == CHAINED
+        # the sums go on to the step before; the chain's first step returns them
+        passed = (sums if ctx.own else gsums) if chained else None
+        chain.handed = (gI, gD, passed) if chained else (None, None, None)
+        if ctx.own and chained:
+            dw = dr = None
+        else:  # copies, not views of the sums, which a .grad would keep whole
+            dw, dr = dw.clone(), None if dr is None else dr.clone()
+        return (
+            dinp if needs[0] else None, gI, gD, passed, dw if needs[4] else None,
+            dr if needs[5] else None, None, None, None, None,
+        )  # fmt: skip
 
 
-def _adjoint_buffer(grad: Optional[Tensor], handed: Optional[Tensor], shape, like: Tensor):
+def _adjoint_buffer(
+    grad: Optional[Tensor], handed: Optional[Tensor], shape, like: Tensor, zero: bool = False
+) -> Tensor:
     """Where the backward loops work in place: ``grad`` itself when it is the buffer the next
     step's backward handed over (nothing else holds it), a copy of it otherwise, or a new
-    buffer (no gradient came)."""
+    buffer (no gradient came; zeros if ``zero``)."""
     if grad is None:
-        return like.new_empty(shape)
+        return like.new_zeros(shape) if zero else like.new_empty(shape)
     if grad is handed and grad.is_contiguous():
         return grad
     return grad.clone(memory_format=torch.contiguous_format)
@@ -258,9 +290,11 @@ def synapse_step(
         current = current.detach()
         link.chain.retired = True  # the new chain's first step may keep its buffer
     keep_start = graph and mode != CHAINED and decay.requires_grad and bool(current.any())
-    chain = link.chain if mode == CHAINED else _Chain()
-    S, new, carry = _SynapseStep.apply(
-        inp, current, carry, weight, decay, mode, keep_start, chain
-    )
+    chain = link.chain if mode == CHAINED else _Chain(weight, decay)
+    sums = link.sums if mode == CHAINED else None
+    S, new, carry, sums = _SynapseStep.apply(
+        inp, current, carry, sums, weight, decay, mode, keep_start, chain,
+        chain.sums_for(weight, decay),
+    )  # fmt: skip
     chain.version = new._version
-    return S, new, PathwayLink(new, new._version, carry, graph, chain)
+    return S, new, PathwayLink(new, new._version, carry, sums, graph, chain)

@@ -36,6 +36,7 @@ INTERNAL = {
     "hetsyn_plugins.core.validation",
     "hetsyn_plugins.convert.graph",
     "hetsyn_plugins.convert.hosts",
+    "hetsyn_plugins.adapters.pairing",
     "hetsyn_plugins.convert.decays",
 }
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import hetsyn_plugins
 
 CORE = Path(hetsyn_plugins.__file__).parent / "core"
@@ -68,3 +70,48 @@ def test_state_lives_in_the_state_only():
     allowed = {"convert/__init__.py: id(...)"}
     assert {o for o in offenders if o.split(":")[0] + ": id(...)" not in allowed} == set()
     assert sum("id(...)" in o for o in offenders) <= 1
+
+
+def _imported_packages(path: Path) -> set[str]:
+    """The ``hetsyn_plugins`` subpackages a source file imports (relative imports resolved)."""
+    module = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    if module[-1] == "__init__":
+        module = module[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module[: len(module) - node.level + (path.name == "__init__.py")]
+                name = ".".join(base + tuple((node.module or "").split(".")))
+            else:
+                name = node.module or ""
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("hetsyn_plugins."):
+                    found.add(alias.name.split(".")[1])
+            continue
+        else:
+            continue
+        parts = name.strip(".").split(".")
+        if parts[0] == "hetsyn_plugins" and len(parts) > 1:
+            found.add(parts[1])
+    return found
+
+
+@pytest.mark.parametrize(
+    "room, allowed",
+    [
+        ("core", {"core"}),
+        ("adapters", {"core", "adapters", "_import_hook"}),
+        ("convert", {"core", "adapters", "convert"}),
+    ],
+)
+def test_imports_point_one_way(room, allowed):
+    """adapters -> core, convert -> adapters -> core: never back up."""
+    offenders = {
+        f"{p.relative_to(PACKAGE)} imports {sorted(_imported_packages(p) - allowed)}"
+        for p in (PACKAGE / room).rglob("*.py")
+        if _imported_packages(p) - allowed
+    }
+    assert not offenders, offenders
+    assert any(_imported_packages(p) for p in (PACKAGE / room).rglob("*.py"))  # the walk works

@@ -16,9 +16,9 @@ also reset / detach every HetSyn layer; ``backprop`` (``BPTT``,
 that contains one, instead of silently not detaching or dropping it.
 
 The face is split by what it owns: the neuron classes (:mod:`._faces`), the rules by which
-snnTorch's state arguments are read (:mod:`._state_args`, pure functions) and the changes made
-to snnTorch when registering (:mod:`._patches`). The conversions of host pairs live with the
-converter (:mod:`hetsyn_plugins.convert.pairs`).
+snnTorch's state arguments are read (:mod:`._state_args`, pure functions), the exact layer of
+a Linear -> Leaky / RLeaky pair and what :func:`hetsyn_plugins.convert` asks of snnTorch
+(:mod:`._pairs`), and the changes made to snnTorch when registering (:mod:`._patches`).
 """
 
 from __future__ import annotations

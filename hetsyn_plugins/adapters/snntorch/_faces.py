@@ -538,7 +538,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``False``, since the model it serves calls the layer once per step, with any
         ``(B, *, features)``, as it called the Leaky.
         """
-        from ...convert.pairs import leaky_layer
+        from ._pairs import leaky_layer
 
         return leaky_layer(
             cls, linear, leaky, heterogeneity, sequence=sequence,

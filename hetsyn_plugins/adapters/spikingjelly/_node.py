@@ -21,11 +21,11 @@ from spikingjelly.activation_based import surrogate
 from spikingjelly.activation_based.neuron import BaseNode
 from torch import Tensor, nn
 
-from ..core.dynamics import HetSynState, initial_state, state_from_membrane, state_shapes
-from ..core.layers import HetSynLIF, copy_state
-from ..core.spikes import declare_elementwise
-from ..core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
-from ..core.validation import check_choice, check_input, check_not_empty
+from ...core.dynamics import HetSynState, initial_state, state_from_membrane, state_shapes
+from ...core.layers import HetSynLIF, copy_state
+from ...core.spikes import declare_elementwise
+from ...core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
+from ...core.validation import check_choice, check_input, check_not_empty
 
 __all__ = ["HetSynNode", "register"]
 
@@ -276,7 +276,7 @@ class HetSynNode(BaseNode):
         input by ``1 - r``, which for a ``ParametricLIFNode`` follows the learned decay, as
         there). ``kwargs`` go to the constructor (e.g. ``kernel``).
         """
-        from ..convert.pairs import linear_lif_node
+        from ._pairs import linear_lif_node
 
         return linear_lif_node(cls, linear, node, heterogeneity, **kwargs)
 

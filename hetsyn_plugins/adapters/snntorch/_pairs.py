@@ -1,10 +1,7 @@
-"""The exact HetSyn layer of a host's Linear -> neuron pair, and why a pair has none.
-
-These build the layers behind ``snn.HetSynLeaky.from_leaky``, ``neuron.HetSynNode.
-from_linear_lif`` and :func:`hetsyn_plugins.convert` (whose host rules,
-:mod:`hetsyn_plugins.convert.hosts`, call them): the weights copied, the host's decay written
-as the layer's, what was learnable kept so. The host libraries are imported by the calls, not
-by this module.
+"""snnTorch's pair rules: the exact ``snn.HetSynLeaky`` of an ``nn.Linear`` followed by an
+``snn.Leaky`` or ``snn.RLeaky`` (behind :meth:`HetSynLeaky.from_leaky
+<hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky>`), why an RLeaky has none, and
+:class:`ConvertRules`, what :func:`hetsyn_plugins.convert` asks of this host.
 """
 
 from __future__ import annotations
@@ -14,10 +11,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..core.timescales import Decay
+from ...core.timescales import Decay
+from ..pairing import Refusal, leaky_decay
 
-
-# --------------------------------------------------------------------------- snnTorch
 
 
 def one_to_one_weight(rleaky: nn.Module) -> Tensor:
@@ -131,58 +127,75 @@ def leaky_layer(
     return lif
 
 
-# --------------------------------------------------------------------------- SpikingJelly
+class ConvertRules:
+    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` (or ``snn.RLeaky``) -> ``snn.HetSynLeaky``."""
 
+    name = "snntorch"
 
-def linear_lif_node(
-    cls, linear: nn.Linear, node: nn.Module, heterogeneity: str = "none", **kwargs
-):
-    """The ``cls`` (``neuron.HetSynNode``) equal to ``linear`` followed by ``node`` (a
-    ``LIFNode`` or ``ParametricLIFNode``): see
-    :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`."""
-    from spikingjelly.activation_based.neuron import LIFNode, ParametricLIFNode
+    def __init__(self):
+        import snntorch
+        from snntorch._neurons.neurons import SpikingNeuron
 
-    if not isinstance(linear, nn.Linear):
-        raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
-    if isinstance(node, ParametricLIFNode):
-        w = node.w.detach().to(torch.float64)
-        decay, learn = Decay(torch.sigmoid(-w)), True
-    elif isinstance(node, LIFNode):
-        decay, learn = Decay(1.0 - 1.0 / node.tau), False
-    else:
-        raise TypeError(
-            "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
-            f"got {type(node).__name__}"
+        from . import _faces as adapter
+
+        self.snn, self.adapter = snntorch, adapter
+        self.neuron_types = (SpikingNeuron, adapter.HetSynLI)
+        self.chains = ()  # nn.Sequential subclasses that chain their children
+
+    def is_hetsyn(self, module: nn.Module) -> bool:
+        return isinstance(module, self.adapter.HETSYN_MODULES)
+
+    def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
+        return None
+
+    def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str, parametrization):
+        snn = self.snn
+        kind = type(neuron)
+        if kind is snn.Synaptic:
+            raise Refusal(
+                "snn.Synaptic filters its input twice (synaptic current decaying by alpha, then "
+                "membrane by beta): a difference of two exponentials per synapse, which one "
+                "exponential per synapse does not reproduce (with alpha = 0 it is an snn.Leaky "
+                "with a (input, syn, mem) call: rebuild it as one to convert it)"
+            )
+        if kind is snn.RLeaky:
+            self._check_rleaky(neuron, linear.out_features)
+        elif kind is not snn.Leaky:
+            raise Refusal(
+                f"{kind.__name__} has no HetSyn counterpart (snn.Leaky and snn.RLeaky are "
+                "converted)"
+            )
+        for flag in ("inhibition", "state_quant"):
+            if getattr(neuron, flag):
+                raise Refusal(f"{flag} is not supported by HetSynLeaky")
+        if not neuron.reset_delay:
+            raise Refusal(
+                "reset_delay=False: snnTorch subtracts an extra threshold when the membrane is "
+                "still above threshold after the reset, which HetSynLeaky does not reproduce"
+            )
+        beta = neuron.beta.detach()
+        leaky_decay("beta", beta)
+        if heterogeneity == "none" and beta.numel() > 1:
+            raise Refusal(
+                "heterogeneity='none' needs one beta for the layer; this Leaky has one per "
+                "neuron (convert with heterogeneity 'neuron' or 'synapse')"
+            )
+        # the model's own forward calls it per step, with the Leaky's (B, *, features)
+        new = self.adapter.HetSynLeaky.from_leaky(
+            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
         )
-    tau_reset = None
-    if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
-        rho = decay.decay("tau", (linear.out_features,), 1.0)
-        decay = Decay(rho[:, None] if heterogeneity == "synapse" else rho)
-        tau_reset = Decay(rho) if heterogeneity == "synapse" else None
-    new = cls(
-        linear.in_features,
-        linear.out_features,
-        decay,
-        heterogeneity=heterogeneity,
-        tau_reset=tau_reset,
-        bias=linear.bias is not None,
-        learn_decays=learn,
-        decay_input=node.decay_input,
-        v_threshold=node.v_threshold,
-        v_reset=node.v_reset,
-        surrogate_function=node.surrogate_function,
-        detach_reset=node.detach_reset,
-        step_mode=node.step_mode,
-        store_v_seq=node.store_v_seq,
-        device=linear.weight.device,
-        dtype=linear.weight.dtype,
-        **kwargs,
-    )
-    with torch.no_grad():
-        new.layer.weight.copy_(linear.weight)
-        if linear.bias is not None:
-            new.layer.bias.copy_(linear.bias)
-        decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
-        if learn and decay is not None and decay.parametrization == "logit":
-            decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
-    return new
+        return new, new.layer
+
+    def _check_rleaky(self, neuron: nn.Module, n: int) -> None:
+        # init_hidden True or False: the recurrent HetSynLeaky takes RLeaky's (input, spk, mem)
+        why = rleaky_mismatch(neuron, n)
+        if why:
+            raise Refusal(f"snn.RLeaky: {why}")
+
+    def finish(self, model: nn.Module, copied: bool) -> None:
+        if copied:  # deepcopy skips __init__: list the copies so reset_hidden() reaches them
+            instances = self.snn._neurons.neurons.SpikingNeuron.instances
+            listed = set(instances)  # modules compare and hash by identity
+            instances.extend(
+                m for m in model.modules() if isinstance(m, self.neuron_types) and m not in listed
+            )

@@ -18,7 +18,7 @@ F64 = torch.float64
 def _inputs(layer, T=5, B=3, dtype=F64):
     with torch.no_grad():
         params = layer.params()
-        state = initial_state(params, B, layer._config(), readout=layer._readout)
+        state = initial_state(params, B, layer.config, readout=layer._readout)
     return params, state, torch.rand(T, B, layer.out_features, dtype=dtype)
 
 

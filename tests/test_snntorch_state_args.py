@@ -9,7 +9,6 @@ import torch
 pytest.importorskip("snntorch")
 
 from hetsyn_plugins.adapters.snntorch import _state_args as rules  # noqa: E402
-from hetsyn_plugins.core.timescales import Decay  # noqa: E402
 
 
 def test_same_tensor_recognises_the_tensor_and_its_detached_aliases():
@@ -58,22 +57,3 @@ def test_state_arguments_follow_leaky_and_rleaky_orders():
 def test_state_arguments_that_cannot_be_read(call, error, match):
     with pytest.raises(error, match=match):
         call(torch.rand(2, 3))
-
-
-def test_per_neuron_beta_is_per_neuron_in_a_per_synapse_layer():
-    beta = torch.tensor([0.5, 0.7, 0.9])
-    given = {"tau_reset": None, "tau_rec": Decay(0.8), "tau_bias": None}
-    b, filled = rules.per_neuron_beta(beta, 3, "synapse", given)
-    assert b.shape == (3, 1) and torch.equal(b[:, 0], beta)
-    assert torch.equal(filled["tau_reset"].value, beta)
-    assert filled["tau_rec"] is given["tau_rec"]  # given: kept
-    assert torch.equal(filled["tau_bias"].value, beta)
-    for kept in ((beta, 3, "neuron"), (0.9, 3, "synapse"), (torch.rand(4), 3, "synapse")):
-        assert rules.per_neuron_beta(*kept, given) == (kept[0], given)
-
-
-def test_decays_need_exactly_one_of_beta_and_tau():
-    assert isinstance(rules.decays(0.9, None), Decay) and rules.decays(None, 5.0) == 5.0
-    for both in ((None, None), (0.9, 5.0)):
-        with pytest.raises(ValueError, match="give exactly one of beta"):
-            rules.decays(*both)

@@ -26,20 +26,9 @@ from .dynamics import (
     initial_state,
     state_shapes,
 )
-from .spikes import default_spike_fn
+from .spec import HETEROGENEITY, HetSynSpec
 from .timescales import DecayParameter, TimescaleSpec, as_initializer
-from .validation import (
-    check_bool,
-    check_broadcastable,
-    check_choice,
-    check_finite,
-    check_input,
-    check_number,
-    check_positive,
-    check_positive_int,
-)
-
-HETEROGENEITY = ("synapse", "neuron", "none")
+from .validation import check_input
 
 
 class DecodedParams(NamedTuple):
@@ -124,44 +113,64 @@ class _HetSynLayer(nn.Module):
 
     __getstate__ = copy_state
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        heterogeneity: str,
-        bias: bool,
-        dt: float,
-        learn_decays: bool,
-        decay_parametrization: str,
-        kernel: str,
-        stateful: bool,
-        device,
-        dtype,
-    ):
+    def __init__(self, in_features: int, out_features: int, *, device=None, dtype=None, **options):
         super().__init__()
-        self.in_features = check_positive_int("in_features", in_features)
-        self.out_features = check_positive_int("out_features", out_features)
-        check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
-        check_choice("kernel", kernel, kernels.KERNELS)
-        check_positive("dt", dt)
-        self.heterogeneity = heterogeneity
-        self.dt = float(dt)
-        self.kernel = kernel
-        self.stateful = check_bool("stateful", stateful)
+        if options.get("readout", self._readout) != self._readout:
+            raise ValueError(
+                f"readout must be {self._readout} for {type(self).__name__}; got "
+                f"readout={options['readout']!r}"
+            )
+        spec = HetSynSpec(in_features, out_features, **{**options, "readout": self._readout})
+        self.spec = spec
+        self.spike_fn = spec.spike_fn  # a runtime setting (hosts swap surrogates), from the spec
         self.state: Optional[HetSynState] = None
         self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self._learn_decays = check_bool("learn_decays", learn_decays)
-        self._decay_parametrization = decay_parametrization
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, **self._factory))
-        bias = check_bool("bias", bias)
-        self.bias = nn.Parameter(torch.empty(out_features, **self._factory)) if bias else None
+        self.weight = nn.Parameter(torch.empty(spec.out_features, spec.in_features, **self._factory))
+        self.bias = (
+            nn.Parameter(torch.empty(spec.out_features, **self._factory)) if spec.bias else None
+        )
         self.decays = nn.ModuleDict()
+        self._build(spec)
+        self.reset_parameters()
+
+    @classmethod
+    def from_spec(cls, spec: HetSynSpec, *, device=None, dtype=None) -> "_HetSynLayer":
+        """The layer of ``spec`` (a :class:`~hetsyn_plugins.core.spec.HetSynSpec`)."""
+        return cls(spec.in_features, spec.out_features, device=device, dtype=dtype, **spec.options())
+
+    def _build(self, spec: HetSynSpec) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # the spec's fields, read-only (a new option is a field of the spec, not an attribute here)
+    in_features = property(lambda self: self.spec.in_features, doc="Inputs per step.")
+    out_features = property(lambda self: self.spec.out_features, doc="Neurons.")
+    heterogeneity = property(lambda self: self.spec.heterogeneity, doc="The decays' sharing.")
+    dt = property(lambda self: self.spec.dt, doc="The time step, in the time constants' unit.")
+    config = property(lambda self: self.spec.config, doc="Reset mode, timing and detaching.")
+
+    @property
+    def kernel(self) -> str:
+        """The multi-step path (settable: ``layer.kernel = "reference"``)."""
+        return self.spec.kernel
+
+    @kernel.setter
+    def kernel(self, value: str) -> None:
+        self.spec = self.spec.replace(kernel=value)
+
+    @property
+    def stateful(self) -> bool:
+        """Whether a call carries its final state into the next (settable)."""
+        return self.spec.stateful
+
+    @stateful.setter
+    def stateful(self, value: bool) -> None:
+        self.spec = self.spec.replace(stateful=value)
 
     @property
     def shared(self) -> bool:
-        """True when the decays are shared per neuron (one matrix product per step)."""
-        return self.heterogeneity != "synapse"
+        """True when the layer runs the shared layout: decays shared per neuron and the reset
+        tied to them (one matrix product per step, no per-synapse state)."""
+        return self.spec.shared
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -176,34 +185,23 @@ class _HetSynLayer(nn.Module):
         self,
         key: str,
         name: str,
-        spec: TimescaleSpec,
+        timescale: TimescaleSpec,
         shape: tuple[int, ...],
         learnable: Optional[bool] = None,
     ):
-        init = as_initializer(name, spec)
+        init = as_initializer(name, timescale)
         decay = init.decay(name, shape, self.dt)
         self.decays[key] = DecayParameter(
             decay,
-            learnable=self._learn_decays if learnable is None else learnable,
-            parametrization=self._decay_parametrization,
+            learnable=self.spec.learn_decays if learnable is None else learnable,
+            parametrization=self.spec.decay_parametrization,
             name=f"the decays of {name}",
             **self._factory,
         )
 
-    def _tied(self, name: str, value: object) -> None:
-        if value is not None:
-            raise ValueError(
-                f"{name} must be None when heterogeneity={self.heterogeneity!r}: every decay of a "
-                f"neuron is tied to tau_syn in that model; got {value!r}"
-            )
-
-    def _neuron_tensor(
-        self, name: str, value: float | Tensor, learnable: bool = False, positive: bool = False
-    ):
-        check_number(name, value)
-        (check_positive if positive else check_finite)(name, value)
+    def _neuron_tensor(self, name: str, value: float | Tensor, learnable: bool = False):
+        """A per-neuron tensor (checked by the spec) as a buffer or parameter."""
         t = torch.as_tensor(value, dtype=self._factory["dtype"]).to(self._factory["device"])
-        check_broadcastable(name, t, (self.out_features,))
         t = t.clone()
         if learnable:
             self.register_parameter(name, nn.Parameter(t))
@@ -253,7 +251,7 @@ class _HetSynLayer(nn.Module):
                     f"input has batch size {batch} but the carried state has batch size "
                     f"{state.v.shape[0]}; call reset_state() between sequences"
                 )
-        config = self._config()
+        config = self.config
         if state is None:
             return initial_state(params, batch, config, readout=self._readout)
         if not isinstance(state, HetSynState):
@@ -272,9 +270,6 @@ class _HetSynLayer(nn.Module):
         if self.stateful:
             self.state = out.state
         return out
-
-    def _config(self) -> DynamicsConfig:
-        return DynamicsConfig()
 
     def _leaves(self) -> tuple:
         return (*self.parameters(), *self.buffers())
@@ -445,126 +440,56 @@ class HetSynLIF(_HetSynLayer):
             (:func:`~hetsyn_plugins.core.dynamics.decayed_input`; SpikingJelly's
             ``decay_input``): a constant input ``a`` leads each current to ``a``.
 
+    The options are the fields of :class:`~hetsyn_plugins.core.spec.HetSynSpec` (validated
+    there; ``layer.spec`` holds them); :meth:`from_spec` builds the layer of a spec.
+
     Shapes:
         ``forward``: input (T, B, in) -> spikes (T, B, out). :meth:`step`: (B, in) -> (B, out).
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        recurrent: bool = False,
-        self_connections: bool = True,
-        heterogeneity: str = "synapse",
-        tau_syn: TimescaleSpec = 20.0,
-        tau_reset: Optional[TimescaleSpec] = None,
-        learn_reset_decay: Optional[bool] = None,
-        tau_rec: Optional[TimescaleSpec] = None,
-        tau_bias: Optional[TimescaleSpec] = None,
-        adaptation: bool = False,
-        tau_adapt: TimescaleSpec = 200.0,
-        adapt_strength: Optional[float | Tensor] = None,
-        threshold: float | Tensor = 1.0,
-        learn_threshold: bool = False,
-        reset: str = "subtract",
-        reset_amount: Optional[float | Tensor] = None,
-        reset_timing: Optional[str] = None,
-        detach_reset: bool = False,
-        bias: bool = True,
-        learn_decays: bool = True,
-        decay_parametrization: str = "logit",
-        spike_fn: Optional[SpikeFn] = None,
-        dt: float = 1.0,
-        kernel: str = "auto",
-        stateful: bool = False,
-        decay_input: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_features,
-            out_features,
-            heterogeneity=heterogeneity,
-            bias=bias,
-            dt=dt,
-            learn_decays=learn_decays,
-            decay_parametrization=decay_parametrization,
-            kernel=kernel,
-            stateful=stateful,
-            device=device,
-            dtype=dtype,
-        )
-        self.config = DynamicsConfig(reset, reset_timing, check_bool("detach_reset", detach_reset))
-        self.recurrent = check_bool("recurrent", recurrent)
-        self.self_connections = check_bool("self_connections", self_connections)
-        if not self.self_connections and not self.recurrent:
-            raise ValueError("self_connections=False needs recurrent=True; got recurrent=False")
-        # a shared model with its own reset current runs the per-synapse layout
-        self.untied_reset = heterogeneity != "synapse" and tau_reset is not None
-        if learn_reset_decay is not None:
-            learn_reset_decay = check_bool("learn_reset_decay", learn_reset_decay)
-        self.adaptation = check_bool("adaptation", adaptation)
-        self.decay_input = check_bool("decay_input", decay_input)
-        self.spike_fn = default_spike_fn() if spike_fn is None else spike_fn
-        if not callable(self.spike_fn):
-            raise TypeError(f"spike_fn must be callable; got {type(spike_fn).__name__}")
-        out = out_features
-
+    def _build(self, spec: HetSynSpec) -> None:
+        out, n_in = spec.out_features, spec.in_features
         self.recurrent_weight = (
-            nn.Parameter(torch.empty(out, out, **self._factory)) if self.recurrent else None
+            nn.Parameter(torch.empty(out, out, **self._factory)) if spec.recurrent else None
         )
-        if self.heterogeneity != "synapse":
-            for name, value in (("tau_rec", tau_rec), ("tau_bias", tau_bias)):
-                self._tied(name, value)
-            self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
-            if self.untied_reset:
-                shape = self._decay_shape(())
-                self._add_decay("reset", "tau_reset", tau_reset, shape, learn_reset_decay)
-            elif learn_reset_decay is not None:
-                raise ValueError(
-                    f"learn_reset_decay needs tau_reset when heterogeneity={heterogeneity!r} "
-                    "(the reset is tied to the neuron's decay); got tau_reset=None"
-                )
+        if spec.heterogeneity != "synapse":
+            shape = self._decay_shape(())
+            self._add_decay("membrane", "tau_syn", spec.tau_syn, shape)
+            if spec.untied_reset:
+                self._add_decay("reset", "tau_reset", spec.tau_reset, shape, spec.learn_reset_decay)
         else:
-            self._add_decay("syn", "tau_syn", tau_syn, (out, in_features))
-            tau_reset = _default(tau_reset, tau_syn, "tau_reset")
-            self._add_decay("reset", "tau_reset", tau_reset, (out,), learn_reset_decay)
-            if self.recurrent:
-                self._add_decay("rec", "tau_rec", _default(tau_rec, tau_syn, "tau_rec"), (out, out))
-            elif tau_rec is not None:
-                raise ValueError(f"tau_rec needs recurrent=True; got tau_rec={tau_rec!r}")
-            if tau_bias is not None:
-                if not bias:
-                    raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
-                self._add_decay("bias", "tau_bias", tau_bias, (out,))
-
-        learn_threshold = check_bool("learn_threshold", learn_threshold)
-        self._neuron_tensor("threshold", threshold, learnable=learn_threshold, positive=True)
-        if reset_amount is not None:
-            if self.config.reset != "subtract":
-                raise ValueError(
-                    f"reset_amount applies to reset='subtract' only; got reset={reset!r}"
-                )
-            self._neuron_tensor("reset_amount", reset_amount)
+            self._add_decay("syn", "tau_syn", spec.tau_syn, (out, n_in))
+            tau_reset = _default(spec.tau_reset, spec.tau_syn, "tau_reset")
+            self._add_decay("reset", "tau_reset", tau_reset, (out,), spec.learn_reset_decay)
+            if spec.recurrent:
+                tau_rec = _default(spec.tau_rec, spec.tau_syn, "tau_rec")
+                self._add_decay("rec", "tau_rec", tau_rec, (out, out))
+            if spec.tau_bias is not None:
+                self._add_decay("bias", "tau_bias", spec.tau_bias, (out,))
+        self._neuron_tensor("threshold", spec.threshold, learnable=spec.learn_threshold)
+        if spec.reset_amount is not None:
+            self._neuron_tensor("reset_amount", spec.reset_amount)
         else:
             self.reset_amount = None
-        if self.adaptation:
-            self._add_decay(
-                "adapt", "tau_adapt", tau_adapt, (out,) if heterogeneity != "none" else ()
-            )
-            if adapt_strength is None:
-                adapt_strength = (
-                    1.8 * (1 - self.decays["adapt"]().detach()) * self.threshold.detach()
-                )
-            self._neuron_tensor("adapt_strength", adapt_strength)
+        if spec.adaptation:
+            shape = (out,) if spec.heterogeneity != "none" else ()
+            self._add_decay("adapt", "tau_adapt", spec.tau_adapt, shape)
+            strength = spec.adapt_strength
+            if strength is None:
+                strength = 1.8 * (1 - self.decays["adapt"]().detach()) * self.threshold.detach()
+            self._neuron_tensor("adapt_strength", strength)
         else:
-            if adapt_strength is not None:
-                raise ValueError(
-                    f"adapt_strength needs adaptation=True; got adapt_strength={adapt_strength!r}"
-                )
             self.adapt_strength = None
-        self.reset_parameters()
+
+    recurrent = property(lambda self: self.spec.recurrent, doc="Recurrent synapses or not.")
+    self_connections = property(
+        lambda self: self.spec.self_connections, doc="Each neuron's synapse from itself."
+    )
+    adaptation = property(lambda self: self.spec.adaptation, doc="The adaptation current.")
+    decay_input = property(lambda self: self.spec.decay_input, doc="Inputs scaled by 1 - r.")
+    untied_reset = property(
+        lambda self: self.spec.untied_reset, doc="A shared model with its own reset current."
+    )
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -574,12 +499,6 @@ class HetSynLIF(_HetSynLayer):
             nn.init.kaiming_uniform_(self.recurrent_weight, a=math.sqrt(5))
             if not self.self_connections:
                 self.recurrent_weight.fill_diagonal_(0.0)
-
-    @property
-    def shared(self) -> bool:
-        """True when the layer runs the shared layout: decays shared per neuron and the reset
-        tied to them (one matrix product per step, no per-synapse state)."""
-        return self.heterogeneity != "synapse" and not self.untied_reset
 
     # ------------------------------------------------------------------ views
 
@@ -638,9 +557,6 @@ class HetSynLIF(_HetSynLayer):
             adapt_strength=self.adapt_strength,
         )
         return decayed_input(params) if self.decay_input else params
-
-    def _config(self) -> DynamicsConfig:
-        return self.config
 
     # ------------------------------------------------------------------ running
 
@@ -704,48 +620,15 @@ class HetSynReadout(_HetSynLayer):
 
     _readout = True
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        heterogeneity: str = "synapse",
-        tau_syn: TimescaleSpec = 20.0,
-        tau_bias: Optional[TimescaleSpec] = None,
-        bias: bool = True,
-        learn_decays: bool = True,
-        decay_parametrization: str = "logit",
-        dt: float = 1.0,
-        kernel: str = "auto",
-        stateful: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_features,
-            out_features,
-            heterogeneity=heterogeneity,
-            bias=bias,
-            dt=dt,
-            learn_decays=learn_decays,
-            decay_parametrization=decay_parametrization,
-            kernel=kernel,
-            stateful=stateful,
-            device=device,
-            dtype=dtype,
-        )
-        if self.shared:
-            self._tied("tau_bias", tau_bias)
-            self._add_decay("membrane", "tau_syn", tau_syn, self._decay_shape(()))
+    def _build(self, spec: HetSynSpec) -> None:
+        out = spec.out_features
+        if spec.shared:
+            self._add_decay("membrane", "tau_syn", spec.tau_syn, self._decay_shape(()))
         else:
-            self._add_decay("syn", "tau_syn", tau_syn, (out_features, in_features))
-            if bias:
-                self._add_decay(
-                    "bias", "tau_bias", _default(tau_bias, tau_syn, "tau_bias"), (out_features,)
-                )
-            elif tau_bias is not None:
-                raise ValueError(f"tau_bias needs bias=True; got tau_bias={tau_bias!r}")
-        self.reset_parameters()
+            self._add_decay("syn", "tau_syn", spec.tau_syn, (out, spec.in_features))
+            if spec.bias:
+                tau_bias = _default(spec.tau_bias, spec.tau_syn, "tau_bias")
+                self._add_decay("bias", "tau_bias", tau_bias, (out,))
 
     @property
     def bias_decay(self) -> Optional[Tensor]:

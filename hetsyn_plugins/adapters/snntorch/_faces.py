@@ -22,6 +22,7 @@ from ...core.validation import (
     check_not_empty,
     check_number,
 )
+from ._options import leaky_options, li_options
 from ._state_args import (
     CALL_CONVENTIONS,
     CUT,
@@ -29,9 +30,7 @@ from ._state_args import (
     KEPT,
     Membrane,
     Stamp,
-    decays,
     flat_state_arg,
-    per_neuron_beta,
     recognise,
     state_arguments,
 )
@@ -367,11 +366,19 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             still above threshold; HetSynLeaky does not reproduce that corner case.)
         tau_syn: time constants (or a :mod:`hetsyn_plugins.core.timescales` initializer such as
             ``Normal(20, 5)``) instead of ``beta``.
-        heterogeneity: ``"synapse"`` (default), ``"neuron"`` or ``"none"``.
-        recurrent, tau_reset, tau_rec, tau_bias, adaptation, tau_adapt, adapt_strength,
-        reset_amount, bias, decay_parametrization, dt, kernel, device, dtype: as in
-            :class:`hetsyn_plugins.core.HetSynLIF` (time scales there also accept
-            ``Decay(beta)``).
+        **options: every other option of the core layer under its own name
+            (:class:`~hetsyn_plugins.core.spec.HetSynSpec`, documented at
+            :class:`hetsyn_plugins.core.HetSynLIF`): ``heterogeneity`` (``"synapse"`` by
+            default, ``"neuron"``, ``"none"``), ``recurrent``, ``self_connections``,
+            ``tau_reset``, ``learn_reset_decay``, ``tau_rec``, ``tau_bias``, ``adaptation``,
+            ``tau_adapt``, ``adapt_strength``, ``reset_amount``, ``bias``,
+            ``decay_parametrization``, ``dt``, ``kernel``, ``decay_input`` (time scales also
+            accept ``Decay(beta)``). The core's names that snnTorch spells otherwise
+            (``learn_decays``: ``learn_beta``; ``reset``: ``reset_mechanism``;
+            ``reset_timing``: ``reset_delay``; ``spike_fn``: ``spike_grad``) raise
+            ``TypeError`` naming snnTorch's; ``stateful`` is not taken (the face keeps its
+            state as snnTorch neurons do).
+        device, dtype: as for ``nn.Linear``.
         detach_reset: stop gradients through the reset; default ``reset_delay`` (what snnTorch
             does: its delayed reset is detached, its immediate one is not).
         call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
@@ -412,27 +419,15 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         learn_graded_spikes_factor: bool = False,
         reset_delay: bool = True,
         *,
-        tau_syn: Optional[TimescaleSpec] = None,
-        heterogeneity: str = "synapse",
-        recurrent: bool = False,
-        tau_reset: Optional[TimescaleSpec] = None,
-        tau_rec: Optional[TimescaleSpec] = None,
-        tau_bias: Optional[TimescaleSpec] = None,
-        adaptation: bool = False,
-        tau_adapt: TimescaleSpec = 200.0,
-        adapt_strength: Optional[Union[float, Tensor]] = None,
-        reset_amount: Optional[Union[float, Tensor]] = None,
         detach_reset: Optional[bool] = None,
-        bias: bool = True,
-        decay_parametrization: str = "logit",
-        dt: float = 1.0,
-        kernel: str = "auto",
         call_convention: str = "leaky",
         sequence: Optional[bool] = None,
         device=None,
         dtype=None,
+        **options,
     ):
         check_choice("call_convention", call_convention, CALL_CONVENTIONS)
+        recurrent = options.get("recurrent", False)
         if call_convention == "rleaky" and not recurrent:
             raise ValueError(
                 "call_convention='rleaky' (snn.RLeaky's (input_, spk, mem)) needs recurrent=True; "
@@ -447,10 +442,6 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 f"got {type(spike_grad).__name__}"
             )
         init_hidden, output = check_bool("init_hidden", init_hidden), check_bool("output", output)
-        beta, other = per_neuron_beta(
-            beta, out_features, heterogeneity, {"tau_reset": tau_reset, "tau_rec": tau_rec}
-        )
-        tau_reset, tau_rec = other["tau_reset"], other["tau_rec"] if recurrent else tau_rec
         check_number("graded_spikes_factor", graded_spikes_factor)
         check_finite("graded_spikes_factor", graded_spikes_factor)
         with _unlisted_on_error(self):  # SpikingNeuron lists it first thing
@@ -466,35 +457,14 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 learn_graded_spikes_factor=learn_graded_spikes_factor,
             )
             self.reset_delay = check_bool("reset_delay", reset_delay)
-            timing = None
-            if reset_mechanism == "subtract":
-                timing = "next_step" if self.reset_delay else "at_spike"
+            spec_options = leaky_options(
+                out_features, beta=beta, threshold=threshold, spike_fn=self._spike,
+                learn_beta=learn_beta, learn_threshold=learn_threshold,
+                reset_mechanism=reset_mechanism, reset_delay=self.reset_delay,
+                detach_reset=detach_reset, options=options,
+            )  # fmt: skip
             self.layer = HetSynLIF(
-                in_features,
-                out_features,
-                recurrent=recurrent,
-                heterogeneity=heterogeneity,
-                tau_syn=decays(beta, tau_syn),
-                tau_reset=tau_reset,
-                tau_rec=tau_rec,
-                tau_bias=tau_bias,
-                adaptation=adaptation,
-                tau_adapt=tau_adapt,
-                adapt_strength=adapt_strength,
-                threshold=threshold,
-                learn_threshold=learn_threshold,
-                reset=reset_mechanism,
-                reset_amount=reset_amount,
-                reset_timing=timing,
-                detach_reset=self.reset_delay if detach_reset is None else detach_reset,
-                bias=bias,
-                learn_decays=learn_beta,
-                decay_parametrization=decay_parametrization,
-                spike_fn=self._spike,
-                dt=dt,
-                kernel=kernel,
-                device=device,
-                dtype=dtype,
+                in_features, out_features, device=device, dtype=dtype, **spec_options
             )
             self.call_convention = call_convention
             self._init_state(sequence)
@@ -745,8 +715,9 @@ class HetSynLI(_HetSynHost, nn.Module):
     ``reset_hidden()``, ``detach_hidden()`` and ``snntorch.utils.reset`` as
     :class:`HetSynLeaky`; ``beta`` / ``tau_syn`` / ``heterogeneity`` likewise
     (with ``heterogeneity`` "neuron" or "none" its output equals the membrane of ``nn.Linear``
-    + ``snn.Leaky(beta, reset_mechanism="none")``). Other arguments as
-    :class:`hetsyn_plugins.core.HetSynReadout`.
+    + ``snn.Leaky(beta, reset_mechanism="none")``). Every other option of
+    :class:`hetsyn_plugins.core.HetSynReadout` under its own name (``learn_beta`` for
+    ``learn_decays``).
     """
 
     def __init__(
@@ -757,34 +728,16 @@ class HetSynLI(_HetSynHost, nn.Module):
         init_hidden: bool = False,
         learn_beta: bool = False,
         *,
-        tau_syn: Optional[TimescaleSpec] = None,
-        heterogeneity: str = "synapse",
-        tau_bias: Optional[TimescaleSpec] = None,
-        bias: bool = True,
-        decay_parametrization: str = "logit",
-        dt: float = 1.0,
-        kernel: str = "auto",
         sequence: Optional[bool] = None,
         device=None,
         dtype=None,
+        **options,
     ):
         super().__init__()
         self.init_hidden = check_bool("init_hidden", init_hidden)
-        beta, other = per_neuron_beta(beta, out_features, heterogeneity, {"tau_bias": tau_bias})
-        tau_bias = other["tau_bias"] if bias else tau_bias  # no bias: no bias decay to set
+        spec_options = li_options(out_features, beta=beta, learn_beta=learn_beta, options=options)
         self.layer = HetSynReadout(
-            in_features,
-            out_features,
-            heterogeneity=heterogeneity,
-            tau_syn=decays(beta, tau_syn),
-            tau_bias=tau_bias,
-            bias=bias,
-            learn_decays=learn_beta,
-            decay_parametrization=decay_parametrization,
-            dt=dt,
-            kernel=kernel,
-            device=device,
-            dtype=dtype,
+            in_features, out_features, device=device, dtype=dtype, **spec_options
         )
         self._init_state(sequence)
         SpikingNeuron.instances.append(self)  # so that reset_hidden()/detach_hidden() see it

@@ -3,8 +3,8 @@
 snnTorch passes a neuron's state as tensors (``mem``; ``spk, mem`` for ``snn.RLeaky``) and
 lets a neuron recognise the ones it returned; the HetSyn faces keep the full core state
 themselves. These functions decide which argument is which, when a tensor is the one the
-layer returned (a detached alias included), how a batch with more dimensions is taken, and how
-snnTorch's ``beta`` becomes the core's decays.
+layer returned (a detached alias included, an in-place edit told apart by its version
+counter), and how a batch with more dimensions is taken.
 """
 
 from __future__ import annotations
@@ -15,43 +15,12 @@ import torch
 from torch import Tensor
 
 from ...core.dynamics import HetSynState
-from ...core.timescales import Decay, TimescaleSpec
 
 Membrane = Union[Tensor, HetSynState]
 
 # How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)`` or
 # snn.RLeaky's ``(input_, spk, mem)`` (see HetSynLeaky.forward).
 CALL_CONVENTIONS = ("leaky", "rleaky")
-
-
-def decays(beta, tau_syn) -> TimescaleSpec:
-    """The core ``tau_syn`` from snnTorch's ``beta`` (decays, kept exact) or ``tau_syn``."""
-    if (beta is None) == (tau_syn is None):
-        raise ValueError(
-            "give exactly one of beta (decay factors in (0, 1)) and tau_syn (time constants "
-            f"or an initializer); got beta={beta!r}, tau_syn={tau_syn!r}"
-        )
-    if beta is None:
-        return tau_syn
-    return Decay(beta, name="beta")
-
-
-def per_neuron_beta(beta, out: int, heterogeneity: str, defaults: dict) -> tuple:
-    """snnTorch's per-neuron ``beta`` of shape (out,) in a per-synapse layer: the decay of each
-    neuron's synapses, (out, 1) (not one per input, which (out,) would broadcast to), and the
-    default of the other pathways' decays (``defaults``: name -> given value or None; the
-    missing ones become that beta, shaped for their pathway). Returns ``(beta, defaults)``."""
-    if heterogeneity != "synapse" or beta is None or isinstance(beta, (int, float)):
-        return beta, defaults
-    b = torch.as_tensor(beta)
-    if b.dim() != 1 or b.numel() != out:
-        return beta, defaults
-    shapes = {"tau_reset": (out,), "tau_rec": (out, 1), "tau_bias": (out,)}
-    filled = {
-        k: Decay(b.reshape(shapes[k]), name="beta") if v is None and k in shapes else v
-        for k, v in defaults.items()
-    }
-    return b.reshape(out, 1), filled
 
 
 def same_tensor(a: Tensor, b: Tensor) -> bool:

@@ -24,46 +24,14 @@ from torch import Tensor, nn
 from ...core.dynamics import HetSynState, initial_state, state_from_membrane, state_shapes
 from ...core.layers import HetSynLIF, copy_state
 from ...core.spikes import declare_elementwise
-from ...core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
+from ...core.timescales import TimescaleSpec
 from ...core.validation import check_choice, check_input, check_not_empty
+from ._options import node_options
 
 __all__ = ["HetSynNode", "register"]
 
 # The core state travels in SpikingJelly memories named "core_<field>" (after BaseNode's "v").
 _MEMORY_PREFIX = "core_"
-
-
-class _StepTau(TimescaleInit):
-    """Time constants drawn by ``init`` (in steps), turned into decays SpikingJelly's way.
-
-    SpikingJelly's LIF leaks ``V - V / tau`` per step, i.e. the decay ``r = 1 - 1 / tau``
-    (not ``exp(-1 / tau)``); ``tau > 1`` keeps ``r`` in (0, 1).
-    """
-
-    def __init__(self, name: str, init: TimescaleInit):
-        self.name, self.init = name, init  # the node's argument name, for errors
-
-    def decay(self, name, shape, dt):
-        name = self.name
-        tau = self.init.sample_tau(shape, name)
-        if not bool(torch.all(tau > 1)):
-            raise ValueError(
-                f"{name} must be > 1 everywhere (SpikingJelly's decay 1 - 1/{name} must lie "
-                f"in (0, 1)); got a minimum of {tau.min().item()!r}. Truncate a drawn {name} "
-                "above 1, e.g. Normal(20.0, 5.0, low=2.0)"
-            )
-        return 1.0 - 1.0 / tau
-
-    @property
-    def elementwise(self) -> bool:
-        return self.init.elementwise
-
-
-def _step_timescale(name: str, spec: Optional[TimescaleSpec]) -> Optional[TimescaleInit]:
-    """A SpikingJelly time scale (``tau`` in steps, or a core initializer) for the core."""
-    if spec is None or isinstance(spec, Decay):
-        return spec  # decays given directly stay exact
-    return _StepTau(name, as_initializer(name, spec))
 
 
 def _check_flag(name: str, value: object) -> bool:
@@ -147,10 +115,17 @@ class HetSynNode(BaseNode):
             (out, in), or a core initializer (``Normal(20, 5, low=2)``...; its samples are
             taken as SpikingJelly taus and must be > 1). ``Decay(r)`` gives the decays directly. In the shared models
             (``heterogeneity`` ``"neuron"``/``"none"``) it is the neuron's time constant.
-        recurrent, heterogeneity, adaptation, adapt_strength, bias, learn_decays,
-            decay_parametrization, kernel: as in :class:`~hetsyn_plugins.core.layers.HetSynLIF`.
-        tau_reset, tau_rec, tau_bias, tau_adapt: the other time constants, in steps, as
-            ``tau`` (defaults as in the core layer).
+        **options: every other option of the core layer under its own name
+            (:class:`~hetsyn_plugins.core.spec.HetSynSpec`, documented at
+            :class:`~hetsyn_plugins.core.layers.HetSynLIF`): ``heterogeneity``, ``recurrent``,
+            ``self_connections``, ``adaptation``, ``adapt_strength``, ``reset_amount`` (soft
+            reset only), ``learn_reset_decay``, ``bias``, ``learn_decays``,
+            ``decay_parametrization``, ``kernel``; the time scales ``tau_reset``, ``tau_rec``,
+            ``tau_bias``, ``tau_adapt`` in steps, as ``tau`` (defaults as in the core layer).
+            The core's names that SpikingJelly spells otherwise (``tau_syn``: ``tau``;
+            ``threshold``: ``v_threshold``; ``reset``: ``v_reset``; ``spike_fn``:
+            ``surrogate_function``) raise ``TypeError`` naming SpikingJelly's; ``stateful``,
+            ``reset_timing`` and ``dt`` are not taken (see ``_options.NODE_EXCLUDED``).
         decay_input: scale each input by ``1 - r = 1 / tau`` of the pathway it enters
             (``LIFNode``'s ``decay_input``, True by default as there):
             ``I_ji^t = r_ji I_ji^{t-1} + w_ji x_i^t / tau_ji``, see
@@ -175,18 +150,6 @@ class HetSynNode(BaseNode):
         out_features: int,
         tau: TimescaleSpec = 2.0,
         *,
-        recurrent: bool = False,
-        heterogeneity: str = "synapse",
-        tau_reset: Optional[TimescaleSpec] = None,
-        tau_rec: Optional[TimescaleSpec] = None,
-        tau_bias: Optional[TimescaleSpec] = None,
-        adaptation: bool = False,
-        tau_adapt: TimescaleSpec = 200.0,
-        adapt_strength: Optional[float | Tensor] = None,
-        bias: bool = True,
-        learn_decays: bool = True,
-        decay_parametrization: str = "logit",
-        kernel: str = "auto",
         decay_input: bool = True,
         v_threshold: float = 1.0,
         v_reset: Optional[float] = 0.0,
@@ -196,6 +159,7 @@ class HetSynNode(BaseNode):
         store_v_seq: bool = False,
         device=None,
         dtype=None,
+        **options,
     ):
         v_threshold = _check_real("v_threshold", v_threshold)
         v_reset = _check_real("v_reset", v_reset, allow_none=True)
@@ -215,30 +179,13 @@ class HetSynNode(BaseNode):
             step_mode,
             _check_flag("store_v_seq", store_v_seq),
         )
+        spec_options = node_options(
+            tau, v_threshold=v_threshold, v_reset=v_reset, surrogate_function=surrogate_function,
+            detach_reset=detach_reset, decay_input=_check_flag("decay_input", decay_input),
+            options=options,
+        )  # fmt: skip
         self.layer = HetSynLIF(
-            in_features,
-            out_features,
-            recurrent=recurrent,
-            heterogeneity=heterogeneity,
-            tau_syn=_step_timescale("tau", tau),
-            tau_reset=_step_timescale("tau_reset", tau_reset),
-            tau_rec=_step_timescale("tau_rec", tau_rec),
-            tau_bias=_step_timescale("tau_bias", tau_bias),
-            adaptation=adaptation,
-            tau_adapt=_step_timescale("tau_adapt", tau_adapt),
-            adapt_strength=adapt_strength,
-            threshold=v_threshold - self._rest,
-            reset="subtract" if v_reset is None else "zero",
-            reset_timing="at_spike",
-            detach_reset=detach_reset,
-            bias=bias,
-            learn_decays=learn_decays,
-            decay_parametrization=decay_parametrization,
-            spike_fn=surrogate_function,
-            kernel=kernel,
-            decay_input=_check_flag("decay_input", decay_input),
-            device=device,
-            dtype=dtype,
+            in_features, out_features, device=device, dtype=dtype, **spec_options
         )
         layout = state_shapes(self.layer.params(), 1, self.layer.config)
         self._unit_layout = tuple(layout)  # the shapes of a batch of one, field by field

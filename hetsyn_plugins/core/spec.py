@@ -1,0 +1,197 @@
+"""Every option of a HetSyn layer, once: :class:`HetSynSpec`.
+
+The layers (:class:`~hetsyn_plugins.core.layers.HetSynLIF`,
+:class:`~hetsyn_plugins.core.layers.HetSynReadout`), the presets and every host face build
+from a spec: the faces only translate their host's names (``beta``, ``reset_mechanism``,
+``v_threshold``, ``tau`` in SpikingJelly's sense ...) into spec fields and pass every other
+keyword on as the spec's own. A new neuron option is one field here (and its use in the
+layer); validation that needs no tensor shape of the layer lives here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from .dynamics import DynamicsConfig
+from .kernels import KERNELS
+from .spikes import default_spike_fn
+from .timescales import PARAMETRIZATIONS, TimescaleSpec
+from .validation import (
+    check_bool,
+    check_broadcastable,
+    check_choice,
+    check_finite,
+    check_number,
+    check_positive,
+    check_positive_int,
+)
+
+HETEROGENEITY = ("synapse", "neuron", "none")
+
+SpikeFn = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class HetSynSpec:
+    """The options of one HetSyn layer (see :class:`~hetsyn_plugins.core.layers.HetSynLIF`
+    for what each means), validated on construction; ``readout=True`` is a
+    :class:`~hetsyn_plugins.core.layers.HetSynReadout` (no spike, reset, recurrence or
+    adaptation: those fields must keep their defaults).
+
+    Use :meth:`replace` for a changed copy (validated again).
+    """
+
+    in_features: int
+    out_features: int
+    readout: bool = False
+    heterogeneity: str = "synapse"
+    recurrent: bool = False
+    self_connections: bool = True
+    tau_syn: TimescaleSpec = 20.0
+    tau_reset: Optional[TimescaleSpec] = None
+    learn_reset_decay: Optional[bool] = None
+    tau_rec: Optional[TimescaleSpec] = None
+    tau_bias: Optional[TimescaleSpec] = None
+    adaptation: bool = False
+    tau_adapt: TimescaleSpec = 200.0
+    adapt_strength: Optional[float | Tensor] = None
+    threshold: float | Tensor = 1.0
+    learn_threshold: bool = False
+    reset: str = "subtract"
+    reset_amount: Optional[float | Tensor] = None
+    reset_timing: Optional[str] = None
+    detach_reset: bool = False
+    bias: bool = True
+    learn_decays: bool = True
+    decay_parametrization: str = "logit"
+    spike_fn: Optional[SpikeFn] = None
+    dt: float = 1.0
+    kernel: str = "auto"
+    stateful: bool = False
+    decay_input: bool = False
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("in_features", check_positive_int("in_features", self.in_features))
+        set_("out_features", check_positive_int("out_features", self.out_features))
+        for name in BOOLS:
+            set_(name, check_bool(name, getattr(self, name)))
+        if self.learn_reset_decay is not None:
+            check_bool("learn_reset_decay", self.learn_reset_decay)
+        check_choice("heterogeneity", self.heterogeneity, HETEROGENEITY)
+        check_choice("kernel", self.kernel, KERNELS)
+        check_choice("decay_parametrization", self.decay_parametrization, PARAMETRIZATIONS)
+        check_number("dt", self.dt)
+        check_positive("dt", self.dt)
+        set_("dt", float(self.dt))
+        if self.readout:
+            changed = [f for f in SPIKING_ONLY if _differs(getattr(self, f), _DEFAULTS[f])]
+            if changed:
+                raise ValueError(
+                    "a readout (leaky integrator: no spike, reset, recurrence or adaptation) "
+                    f"takes none of {', '.join(changed)}; got "
+                    + ", ".join(f"{f}={getattr(self, f)!r}" for f in changed)
+                )
+        set_("_config", DynamicsConfig(self.reset, self.reset_timing, self.detach_reset))
+        if self.spike_fn is None and not self.readout:
+            set_("spike_fn", default_spike_fn())
+        if self.spike_fn is not None and not callable(self.spike_fn):
+            raise TypeError(f"spike_fn must be callable; got {type(self.spike_fn).__name__}")
+        self._check_combinations()
+        out = (self.out_features,)
+        for name, positive in (("threshold", True), ("reset_amount", False)):
+            value = getattr(self, name)
+            if value is not None:
+                check_number(name, value)
+                (check_positive if positive else check_finite)(name, value)
+                check_broadcastable(name, torch.as_tensor(value), out)
+        if self.adapt_strength is not None:
+            check_number("adapt_strength", self.adapt_strength)
+            check_finite("adapt_strength", self.adapt_strength)
+            check_broadcastable("adapt_strength", torch.as_tensor(self.adapt_strength), out)
+
+    def _check_combinations(self) -> None:
+        shared = self.heterogeneity != "synapse"
+        if not self.self_connections and not self.recurrent:
+            raise ValueError("self_connections=False needs recurrent=True; got recurrent=False")
+        if self.tau_rec is not None and not self.recurrent:
+            raise ValueError(f"tau_rec needs recurrent=True; got tau_rec={self.tau_rec!r}")
+        if self.tau_bias is not None and not self.bias:
+            raise ValueError(f"tau_bias needs bias=True; got tau_bias={self.tau_bias!r}")
+        if shared:
+            for name in ("tau_rec", "tau_bias"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name} must be None when heterogeneity={self.heterogeneity!r}: every "
+                        "decay of a neuron is tied to tau_syn in that model; got "
+                        f"{getattr(self, name)!r}"
+                    )
+            if self.learn_reset_decay is not None and self.tau_reset is None:
+                raise ValueError(
+                    f"learn_reset_decay needs tau_reset when heterogeneity="
+                    f"{self.heterogeneity!r} (the reset is tied to the neuron's decay); got "
+                    "tau_reset=None"
+                )
+        if self.reset_amount is not None and self._config.reset != "subtract":
+            raise ValueError(
+                f"reset_amount applies to reset='subtract' only; got reset={self.reset!r}"
+            )
+        if self.adapt_strength is not None and not self.adaptation:
+            raise ValueError(
+                "adapt_strength needs adaptation=True; got "
+                f"adapt_strength={self.adapt_strength!r}"
+            )
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def config(self) -> DynamicsConfig:
+        """The update rule's static choices (reset mode, timing, detaching)."""
+        return self._config
+
+    @property
+    def untied_reset(self) -> bool:
+        """A shared model (``"neuron"`` / ``"none"``) with a reset current of its own."""
+        return self.heterogeneity != "synapse" and self.tau_reset is not None and not self.readout
+
+    @property
+    def shared(self) -> bool:
+        """Whether the layer runs the shared layout: decays shared per neuron and the reset
+        tied to them (one matrix product per step, no per-synapse state)."""
+        return self.heterogeneity != "synapse" and not self.untied_reset
+
+    def replace(self, **changes) -> "HetSynSpec":
+        """A copy with ``changes`` (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def options(self) -> dict:
+        """The fields but the sizes, as keywords (``HetSynLIF(in, out, **spec.options())``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]}
+
+
+def _differs(value, default) -> bool:
+    if isinstance(value, Tensor) or isinstance(default, Tensor):
+        return True
+    return value != default
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(HetSynSpec))
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(HetSynSpec)[2:]}
+BOOLS = tuple(
+    name
+    for name, default in _DEFAULTS.items()
+    if isinstance(default, bool)
+)
+# the options of the spiking model that a readout has not
+SPIKING_ONLY = (
+    "recurrent", "self_connections", "tau_reset", "learn_reset_decay", "tau_rec", "adaptation",
+    "tau_adapt", "adapt_strength", "threshold", "learn_threshold", "reset", "reset_amount",
+    "reset_timing", "detach_reset", "spike_fn", "decay_input",
+)  # fmt: skip
+
+__all__ = ["FIELDS", "HETEROGENEITY", "HetSynSpec", "SPIKING_ONLY"]

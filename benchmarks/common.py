@@ -96,15 +96,20 @@ class LeakyYardstick(nn.Module):
         return torch.stack(outs)
 
 
-def hetsyn_network(sizes, recurrent: bool, kernel: str, heterogeneity="synapse", readout=True):
-    """HetSyn layers of the same architecture as :class:`LeakyYardstick`."""
+def hetsyn_network(
+    sizes, recurrent: bool, kernel: str, heterogeneity="synapse", readout=True, tau_reset=None
+):
+    """HetSyn layers of the same architecture as :class:`LeakyYardstick` (``tau_reset``: a
+    reset current of its own, fixed, as in the paper's SHD recipe)."""
     from hetsyn_plugins import HetSynLIF, HetSynReadout
 
     layers = []
     n_spiking = len(sizes) - 2 if readout else len(sizes) - 1
+    reset = {} if tau_reset is None else {"tau_reset": tau_reset, "learn_reset_decay": False}
     for a, b in zip(sizes[:n_spiking], sizes[1 : n_spiking + 1]):
         layers.append(
-            HetSynLIF(a, b, recurrent=recurrent, kernel=kernel, heterogeneity=heterogeneity)
+            HetSynLIF(a, b, recurrent=recurrent, kernel=kernel, heterogeneity=heterogeneity,
+                      **reset)  # fmt: skip
         )
     if readout:
         layers.append(HetSynReadout(sizes[-2], sizes[-1], kernel=kernel, heterogeneity=heterogeneity))
@@ -116,7 +121,7 @@ def build(case: dict) -> nn.Module:
         return LeakyYardstick(case["sizes"], case["recurrent"], case.get("readout", True))
     return hetsyn_network(
         case["sizes"], case["recurrent"], case["kernel"], case.get("heterogeneity", "synapse"),
-        case.get("readout", True),
+        case.get("readout", True), case.get("tau_reset"),
     )  # fmt: skip
 
 

@@ -57,7 +57,7 @@ def test_applicable_names_a_dtype_mismatch_and_switched_off_numba(monkeypatch):
 def test_the_loops_refuse_the_other_layout():
     shared = HetSynLIF(4, 3, heterogeneity="none", dtype=F64)
     params, state, drive = _inputs(shared)
-    with pytest.raises(ValueError, match="spiking_scan runs the per-synapse layouts"):
+    with pytest.raises(ValueError, match="spiking_scan runs the per-synapse layout;"):
         fused.spiking_scan(drive, params, state, shared.spike_fn, shared.config)
 
 

@@ -88,14 +88,16 @@ class DynamicsConfig:
 class HetSynParams(NamedTuple):
     """Effective parameters of one layer for one step (already decoded, e.g. decays in (0,1)).
 
-    Shapes: ``weight`` (out, in); ``syn_decay`` (out, in) in the per-synapse layout, or
-    broadcastable to (out,) in the shared layout (``shared=True``), where it is also the
-    decay of every other current but adaptation. Per-neuron tensors broadcast to (out,).
+    ``layout`` (one of :mod:`hetsyn_plugins.core.layouts`) says which state the parameters
+    step and by which rule. Shapes: ``weight`` (out, in); ``syn_decay`` (out, in) in the
+    per-synapse layout, or broadcastable to (out,) in the shared layouts, where it is also the
+    decay of the recurrent and bias currents (and, in the shared layout, of the reset).
+    Per-neuron tensors broadcast to (out,).
     """
 
     weight: Tensor
     syn_decay: Tensor
-    shared: bool = False
+    layout: object
     threshold: Optional[Tensor] = None
     reset_amount: Optional[Tensor] = None
     reset_decay: Optional[Tensor] = None
@@ -188,12 +190,19 @@ class HetSynState(NamedTuple):
 def state_shapes(
     params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
 ) -> HetSynState:
-    """The shape of every field of the state of a batch (None where a field is absent)."""
+    """The shape of every field of the state of a batch (None where a field is absent), as
+    the parameters' layout lays it out."""
+    return params.layout.state_shapes(params, batch_size, config, readout=readout)
+
+
+def per_synapse_state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The per-synapse layout's state: currents (B, out, in) (and (B, out, out)), per-neuron
+    bias and reset currents."""
     out, n_in = params.weight.shape
     per_neuron = (batch_size, out)
     adapt = None if readout or params.adapt_decay is None else per_neuron
-    if params.shared:
-        return HetSynState(syn=per_neuron, v=per_neuron, spike=per_neuron, adapt=adapt)
     return HetSynState(
         syn=(batch_size, out, n_in),
         v=per_neuron,
@@ -203,6 +212,25 @@ def state_shapes(
         reset=None if readout or config.reset == "none" else per_neuron,
         adapt=adapt,
     )
+
+
+def shared_state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The shared layout's state: one summed current per neuron, (B, out)."""
+    per_neuron = (batch_size, params.out_features)
+    adapt = None if readout or params.adapt_decay is None else per_neuron
+    return HetSynState(syn=per_neuron, v=per_neuron, spike=per_neuron, adapt=adapt)
+
+
+def shared_reset_state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The shared layout with its own reset current: the summed synaptic current and the reset
+    current per neuron, (B, out) each."""
+    state = shared_state_shapes(params, batch_size, config, readout=readout)
+    per_neuron = (batch_size, params.out_features)
+    return state._replace(reset=None if readout or config.reset == "none" else per_neuron)
 
 
 def state_from_membrane(v: Tensor, spike: Optional[Tensor] = None) -> HetSynState:
@@ -231,11 +259,10 @@ def decayed_input(params: HetSynParams) -> HetSynParams:
         gain = 1 - r
         return w * (gain[:, None] if gain.dim() == 1 and w.dim() == 2 else gain)
 
-    rho = params.syn_decay
     return params._replace(
-        weight=scaled(params.weight, rho),
-        bias=scaled(params.bias, rho if params.shared else params.bias_decay),
-        rec_weight=scaled(params.rec_weight, rho if params.shared else params.rec_decay),
+        weight=scaled(params.weight, params.syn_decay),
+        bias=scaled(params.bias, params.bias_decay),
+        rec_weight=scaled(params.rec_weight, params.rec_decay),
     )
 
 
@@ -320,6 +347,21 @@ def bias_current(params: HetSynParams, state: HetSynState) -> Optional[Tensor]:
     return params.bias_decay * state.bias + params.bias
 
 
+def shared_drive(
+    x: Optional[Tensor], params: HetSynParams, state: HetSynState, feedforward: PathwayStep
+) -> Tensor:
+    """The shared layouts' input to the summed current: ``W x^t + U z^{t-1} + b`` (matrix
+    products); ``feedforward``, when not :func:`synapse_step`, gives ``W x^t + b`` (a kernel's
+    precomputed sequence)."""
+    if feedforward is synapse_step:
+        cur = F.linear(x, params.weight, params.bias)
+    else:
+        cur = feedforward(x, None, None, params.weight, None)[0]
+    if params.rec_weight is not None:
+        cur = cur + F.linear(state.spike, params.rec_weight)
+    return cur
+
+
 def synaptic_drive(
     x: Optional[Tensor],
     params: HetSynParams,
@@ -327,22 +369,10 @@ def synaptic_drive(
     feedforward: PathwayStep = synapse_step,
     recurrent: PathwayStep = synapse_step,
 ) -> SynapticDrive:
-    """The synaptic part of one step: feedforward and recurrent currents and the bias current.
-
-    Per-synapse layout: ``current = sum_i I_ji^t + sum_k Q_jk^t + B_j^t``, each pathway
-    advanced by ``feedforward`` / ``recurrent`` (:func:`synapse_step` or a kernel's twin of
-    the same signature). Shared layout: ``current = W x^t + U z^{t-1} + b`` (one matrix
-    product; the neuron's summed state is :func:`neuron_update`'s); ``feedforward``, when
-    not the default, gives ``W x^t + b`` (a kernel's precomputed sequence).
-    """
-    if params.shared:
-        if feedforward is synapse_step:
-            cur = F.linear(x, params.weight, params.bias)
-        else:
-            cur = feedforward(x, None, None, params.weight, None)[0]
-        if params.rec_weight is not None:
-            cur = cur + F.linear(state.spike, params.rec_weight)
-        return SynapticDrive(cur)
+    """The synaptic part of one step of the per-synapse layout:
+    ``current = sum_i I_ji^t + sum_k Q_jk^t + B_j^t``, each pathway advanced by
+    ``feedforward`` / ``recurrent`` (:func:`synapse_step` or a kernel's twin of the same
+    signature), and the bias current."""
     link = state.link or StepLink()
     current, syn, syn_link = feedforward(x, state.syn, link.syn, params.weight, params.syn_decay)
     rec = rec_link = None
@@ -358,6 +388,18 @@ def synaptic_drive(
     return SynapticDrive(current, syn, rec, bias, new_link)
 
 
+def reset_current(
+    params: HetSynParams, state: HetSynState, config: DynamicsConfig
+) -> Optional[Tensor]:
+    """``J^t = kappa J^{t-1} + c R^{t-1}`` (``c = kappa`` at the spike; None without reset)."""
+    if config.reset == "none":
+        return None
+    signal = _reset_signal(params, state, config)
+    if config.reset_timing == "at_spike":
+        return params.reset_decay * (state.reset + signal)
+    return params.reset_decay * state.reset + signal
+
+
 def neuron_update(
     drive: SynapticDrive,
     params: HetSynParams,
@@ -371,24 +413,8 @@ def neuron_update(
     state for step ``t+1`` (with ``drive``'s synaptic fields).
     """
     adapt = _adaptation(params, state)
-    if params.shared:
-        rho, cur = params.syn_decay, drive.current
-        if config.reset == "none":
-            u = rho * state.syn + cur
-        elif config.reset_timing == "at_spike":
-            u = rho * (state.syn - _reset_signal(params, state, config)) + cur
-        else:
-            u = (rho * state.syn + cur) - _reset_signal(params, state, config)
-        v = u if adapt is None else u - adapt
-        z = spike_fn(v - params.threshold)
-        return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
-    current, reset = drive.current, None
-    if config.reset != "none":
-        signal = _reset_signal(params, state, config)
-        if config.reset_timing == "at_spike":
-            reset = params.reset_decay * (state.reset + signal)
-        else:
-            reset = params.reset_decay * state.reset + signal
+    current, reset = drive.current, reset_current(params, state, config)
+    if reset is not None:
         current = current - reset
     v = current if adapt is None else current - adapt
     z = spike_fn(v - params.threshold)
@@ -408,7 +434,8 @@ def step(
     feedforward: PathwayStep = synapse_step,
     recurrent: PathwayStep = synapse_step,
 ) -> tuple[Tensor, Tensor, HetSynState]:
-    """One step of a spiking HetSyn layer: :func:`neuron_update` of :func:`synaptic_drive`.
+    """One step of a spiking HetSyn layer, by the rule of the parameters' layout
+    (:func:`per_synapse_step`, :func:`shared_step` or :func:`shared_reset_step`).
 
     Args:
         x: input at step ``t``, shape (B, in).
@@ -422,8 +449,50 @@ def step(
         ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset (B, out),
         and the state for step ``t+1``.
     """
+    return params.layout.step(x, params, state, spike_fn, config, feedforward, recurrent)
+
+
+def per_synapse_step(
+    x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The per-synapse layout's step: :func:`neuron_update` of :func:`synaptic_drive`."""
     drive = synaptic_drive(x, params, state, feedforward, recurrent)
     return neuron_update(drive, params, state, spike_fn, config)
+
+
+def shared_step(
+    x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The shared layout's step (every decay of neuron j is ``rho_j``; see the module
+    docstring): ``U^t = rho U^{t-1} + W x^t + U_rec z^{t-1} + b - c R^{t-1}``,
+    ``V^t = U^t - A^t``."""
+    adapt = _adaptation(params, state)
+    rho, cur = params.syn_decay, shared_drive(x, params, state, feedforward)
+    if config.reset == "none":
+        u = rho * state.syn + cur
+    elif config.reset_timing == "at_spike":
+        u = rho * (state.syn - _reset_signal(params, state, config)) + cur
+    else:
+        u = (rho * state.syn + cur) - _reset_signal(params, state, config)
+    v = u if adapt is None else u - adapt
+    z = spike_fn(v - params.threshold)
+    return z, v, HetSynState(syn=u, v=v, spike=z, adapt=adapt)
+
+
+def shared_reset_step(
+    x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The shared layout with a reset current of its own (the paper's code: every synaptic
+    current of neuron j decays by ``rho_j``, the reset by ``kappa_j``):
+    ``U^t = rho U^{t-1} + W x^t + U_rec z^{t-1} + b``, :func:`reset_current` ``J^t``,
+    ``V^t = U^t - J^t - A^t``; the per-synapse rule with tied decays, summed per neuron."""
+    adapt = _adaptation(params, state)
+    u = params.syn_decay * state.syn + shared_drive(x, params, state, feedforward)
+    reset = reset_current(params, state, config)
+    v = u if reset is None else u - reset
+    v = v if adapt is None else v - adapt
+    z = spike_fn(v - params.threshold)
+    return z, v, HetSynState(syn=u, v=v, spike=z, reset=reset, adapt=adapt)
 
 
 def readout_step(
@@ -432,17 +501,21 @@ def readout_step(
     state: HetSynState,
     feedforward: PathwayStep = synapse_step,
 ) -> tuple[Tensor, HetSynState]:
-    """One step of a readout layer: per-synapse leaky integration, no spike, no reset.
+    """One step of a readout layer (leaky integration, no spike, no reset), by the rule of
+    the parameters' layout: ``y^t = sum_i I_ji^t + B_j^t`` (per-synapse) or
+    ``y^t = rho y^{t-1} + W x^t + b`` (shared). Returns ``(y, new_state)``, ``y`` (B, out).
+    ``feedforward`` as in :func:`synaptic_drive`."""
+    return params.layout.readout_step(x, params, state, feedforward)
 
-    Returns ``(y, new_state)`` with the output ``y^t = sum_i I_ji^t + B_j^t``, shape (B, out).
-    ``feedforward`` as in :func:`synaptic_drive`.
-    """
+
+def per_synapse_readout_step(x, params, state, feedforward=synapse_step):
+    """The per-synapse layout's readout step."""
     drive = synaptic_drive(x, params, state, feedforward)
-    if params.shared:
-        y = params.syn_decay * state.syn + drive.current
-        return y, HetSynState(syn=y, v=y, spike=state.spike)
     y = drive.current
-    new = HetSynState(
-        syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, link=drive.link
-    )
-    return y, new
+    return y, HetSynState(syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, link=drive.link)
+
+
+def shared_readout_step(x, params, state, feedforward=synapse_step):
+    """The shared layout's readout step."""
+    y = params.syn_decay * state.syn + shared_drive(x, params, state, feedforward)
+    return y, HetSynState(syn=y, v=y, spike=state.spike)

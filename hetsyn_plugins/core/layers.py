@@ -26,6 +26,7 @@ from .dynamics import (
     initial_state,
     state_shapes,
 )
+from .layouts import SHARED, SHARED_RESET, Layout
 from .spec import HETEROGENEITY, HetSynSpec
 from .timescales import DecayParameter, TimescaleSpec, as_initializer
 from .validation import check_input
@@ -167,10 +168,16 @@ class _HetSynLayer(nn.Module):
         self.spec = self.spec.replace(stateful=value)
 
     @property
+    def layout(self) -> Layout:
+        """The layout of the layer's state (:mod:`hetsyn_plugins.core.layouts`)."""
+        return self.spec.layout
+
+    @property
     def shared(self) -> bool:
         """True when the layer runs the shared layout: decays shared per neuron and the reset
-        tied to them (one matrix product per step, no per-synapse state)."""
-        return self.spec.shared
+        tied to them (one matrix product per step; the membrane is the whole state but
+        adaptation)."""
+        return self.spec.layout is SHARED
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -529,12 +536,12 @@ class HetSynLIF(_HetSynLayer):
 
     def params(self) -> HetSynParams:
         """The effective parameters, decoded for :mod:`hetsyn_plugins.core.dynamics`."""
-        if self.shared:
-            decay = self._decay("syn")
-            syn = reset = rec = bias_decay = decay
-        elif self.untied_reset:  # every synapse of a neuron decays as the neuron
-            syn, reset, rec = self.syn_decay, self.reset_decay, self.recurrent_decay
-            bias_decay = self._decay("membrane").expand(self.out_features)
+        layout = self.layout
+        if layout is SHARED:  # every decay of a neuron is one rho
+            syn = reset = rec = bias_decay = self._decay("membrane")
+        elif layout is SHARED_RESET:  # rho for the synaptic currents, kappa for the reset
+            syn = rec = bias_decay = self._decay("membrane")
+            reset = self._decay("reset")
         else:
             syn, reset = self._decay("syn"), self._decay("reset")
             rec = self._decay("rec") if self.recurrent else None
@@ -545,7 +552,7 @@ class HetSynLIF(_HetSynLayer):
         params = HetSynParams(
             weight=self.weight,
             syn_decay=syn,
-            shared=self.shared,
+            layout=layout,
             threshold=self.threshold,
             reset_amount=self.threshold if self.reset_amount is None else self.reset_amount,
             reset_decay=reset,
@@ -643,7 +650,7 @@ class HetSynReadout(_HetSynLayer):
         return HetSynParams(
             weight=self.weight,
             syn_decay=syn,
-            shared=self.shared,
+            layout=self.layout,
             bias=self.bias,
             bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
         )

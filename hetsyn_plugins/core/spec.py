@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .dynamics import DynamicsConfig
 from .kernels import KERNELS
+from .layouts import PER_SYNAPSE, SHARED, SHARED_RESET, Layout
 from .spikes import default_spike_fn
 from .timescales import PARAMETRIZATIONS, TimescaleSpec
 from .validation import (
@@ -160,10 +161,18 @@ class HetSynSpec:
         return self.heterogeneity != "synapse" and self.tau_reset is not None and not self.readout
 
     @property
+    def layout(self) -> Layout:
+        """The layout of the layer's state (:mod:`hetsyn_plugins.core.layouts`): per synapse
+        (``heterogeneity="synapse"``), shared (the decays shared per neuron, the reset tied
+        to them), or shared with a reset current of its own (``tau_reset`` given)."""
+        if self.heterogeneity == "synapse":
+            return PER_SYNAPSE
+        return SHARED_RESET if self.untied_reset else SHARED
+
+    @property
     def shared(self) -> bool:
-        """Whether the layer runs the shared layout: decays shared per neuron and the reset
-        tied to them (one matrix product per step, no per-synapse state)."""
-        return self.heterogeneity != "synapse" and not self.untied_reset
+        """Whether the layer runs the shared layout (see :attr:`layout`)."""
+        return self.layout is SHARED
 
     def replace(self, **changes) -> "HetSynSpec":
         """A copy with ``changes`` (validated)."""

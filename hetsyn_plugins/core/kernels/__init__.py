@@ -16,8 +16,8 @@ kernel by name:
   spiking or readout) in one more (:mod:`.triton_fused`, the twin of the numba loops below);
 - ``"auto"``: the fastest of these for the device, layout and length (see :func:`choose_kernel`).
 
-In the shared layouts (heterogeneity ``"neuron"``/``"none"``) both fast paths compute
-``W x + b`` for all steps with one matrix product. With ``"scan"`` on the CPU, the rest of a
+In the shared layouts (heterogeneity ``"neuron"``/``"none"``, with or without a reset current
+of their own) both fast paths compute ``W x + b`` for all steps with one matrix product. With ``"scan"`` on the CPU, the rest of a
 layer (recurrent currents, bias, reset, adaptation, spikes; every layout, spiking or readout)
 runs as one fused call for the whole sequence (:mod:`.fused`) where the spike function is
 declared elementwise; otherwise that part runs step by step through
@@ -76,7 +76,9 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
                 f"for testing on the CPU); got triton installed={have_triton()}, "
                 f"device={x.device.type!r}"
             )
-    if kernel == "fft" and not params.shared and (state.syn.requires_grad or bool(state.syn.any())):
+    if kernel == "fft" and params.layout.per_synapse and (
+        state.syn.requires_grad or bool(state.syn.any())
+    ):
         return "scan"  # the FFT filter starts from zero currents, and has no gradient for them
     return kernel
 
@@ -87,7 +89,7 @@ def _feedforward(
     """The feedforward drive of every step at once (T, B, out), and the per-synapse currents
     after the last step (None in the shared layouts, whose synaptic current is per-neuron
     state of the loop, and when the final state is not needed)."""
-    if params.shared:
+    if not params.layout.per_synapse:
         return F.linear(x, params.weight, params.bias), None
     if kernel in ("scan", "triton"):
         if kernel == "triton":
@@ -142,7 +144,7 @@ def run_spiking(
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     loop, _ = _layer_loop(kernel, ff, params, state, spike_fn)
     if loop is not None:
-        whole = fused.shared_scan if params.shared else fused.spiking_scan
+        whole = fused.SPIKING_LOOPS[params.layout]
         spikes, membranes, final = whole(ff, params, state, spike_fn, config, kernel=loop)
     else:
         spikes, membranes, final = fused.spiking_scan_ref(
@@ -165,7 +167,7 @@ def step_spiking(
     per-step path (:mod:`.stepwise`); the shared layouts are one matrix product either way.
     """
     check_choice("kernel", kernel, KERNELS)
-    if kernel == "reference" or params.shared:
+    if kernel == "reference" or not params.layout.per_synapse:
         return step(x, params, state, spike_fn, config)
     return step(x, params, state, spike_fn, config, stepwise.synapse_step, stepwise.synapse_step)
 
@@ -175,7 +177,7 @@ def step_readout(
 ) -> tuple[Tensor, HetSynState]:
     """One step (B, in) of a readout layer: ``(y, new_state)``; kernels as :func:`step_spiking`."""
     check_choice("kernel", kernel, KERNELS)
-    if kernel == "reference" or params.shared:
+    if kernel == "reference" or not params.layout.per_synapse:
         return readout_step(x, params, state)
     return readout_step(x, params, state, stepwise.synapse_step)
 
@@ -193,10 +195,8 @@ def run_readout(
         return reference.run_readout(x, params, state)
     ff, ff_final = _feedforward(kernel, x, params, state, need_state)
     loop, _ = _layer_loop(kernel, ff, params, state, None)
-    if loop is not None and params.shared:
-        _, y, final = fused.shared_scan(ff, params, state, None, DynamicsConfig(), kernel=loop)
-    elif loop is not None:
-        y, final = fused.readout_scan(ff, params, state, kernel=loop)
+    if loop is not None:
+        y, final = fused.READOUT_LOOPS[params.layout](ff, params, state, kernel=loop)
     else:
         y, final = fused.readout_scan_ref(ff, params, state)
     return y, _final(final, ff_final) if need_state else None

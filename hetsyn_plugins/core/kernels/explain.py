@@ -80,8 +80,8 @@ def explain(layer, x: Tensor) -> Explanation:
     if kernel == "reference":
         text = "the update rule step by step with plain autograd (a (B, out, in) tensor per step)"
         return Explanation(core.kernel, kernel, text, text, ())
-    if params.shared:
-        feedforward = "one matrix product W x + b for all steps (shared layout)"
+    if not params.layout.per_synapse:
+        feedforward = f"one matrix product W x + b for all steps ({params.layout.name} layout)"
     elif kernel == "scan":
         if scan._fused(x, params.weight, params.syn_decay, state.syn):
             feedforward = "fused numba scan of the per-synapse currents (kernels.scan)"
@@ -110,9 +110,9 @@ def _explain_step(core, x: Tensor, params, reasons: list) -> Explanation:
     if core.kernel == "reference":
         text = "the update rule for one step with plain autograd"
         return Explanation(core.kernel, "reference", text, text, ())
-    if params.shared:
+    if not params.layout.per_synapse:
         return Explanation(
-            core.kernel, core.kernel, "one matrix product W x + b (shared layout)",
+            core.kernel, core.kernel, f"one matrix product W x + b ({params.layout.name} layout)",
             "the update rule for one step (torch operations)", (),
         )  # fmt: skip
     if scan._fused(x, params.weight, params.syn_decay):

@@ -62,6 +62,7 @@ from ..dynamics import (
     step,
     synapse_step,
 )
+from ..layouts import PER_SYNAPSE, SHARED, SHARED_RESET, Layout
 from ..spikes import is_elementwise
 from ..validation import check_choice
 from . import scan
@@ -258,11 +259,10 @@ def _vectors(drive: Tensor):
     return vec, per_neuron
 
 
-def _layout_error(name: str, params: HetSynParams, shared: bool) -> None:
-    if params.shared != shared:
-        layout = "shared" if params.shared else "per-synapse"
-        raise ValueError(f"{name} runs the {'shared' if shared else 'per-synapse'} layouts; "
-                         f"these parameters are of the {layout} layout")  # fmt: skip
+def _layout_error(name: str, params: HetSynParams, layout: Layout) -> None:
+    if params.layout is not layout:
+        raise ValueError(f"{name} runs the {layout.name} layout; these parameters are of the "
+                         f"{params.layout.name} layout")  # fmt: skip
 
 
 def _flags(config: DynamicsConfig, spike_fn, dtype, *, recurrent, bias, adapt, reset) -> Flags:
@@ -288,7 +288,7 @@ def spiking_scan(
     step. ``kernel``: ``"scan"`` (numba, CPU) or ``"triton"`` (:mod:`.triton_fused`); raises
     ValueError where it cannot run (:func:`applicable` says why; the dispatcher asks it
     first and takes :func:`spiking_scan_ref` instead)."""
-    _layout_error("spiking_scan", params, shared=False)
+    _layout_error("spiking_scan", params, PER_SYNAPSE)
     backend = _backend(kernel, drive, params, state, spike_fn)
     T, nB, O = drive.shape
     dtype = drive.dtype
@@ -324,7 +324,7 @@ def readout_scan(
     """Outputs ``y^t = S^t + B^t`` (T, B, out) and the final state (``syn`` left as in
     ``state``) of a per-synapse readout layer, from its feedforward drive; the same fused
     loop without spikes, reset or recurrence. ``kernel`` as in :func:`spiking_scan`."""
-    _layout_error("readout_scan", params, shared=False)
+    _layout_error("readout_scan", params, PER_SYNAPSE)
     backend = _backend(kernel, drive, params, state, None)
     T, nB, O = drive.shape
     vec, per_neuron = _vectors(drive)
@@ -424,7 +424,7 @@ def shared_scan(
     from ``drive = W x + b`` (T, B, out): spikes, membranes and final state, or, for a
     readout (``spike_fn`` None), outputs ``y^t = rho y^{t-1} + drive^t`` twice and final
     state. ``kernel`` as in :func:`spiking_scan`."""
-    _layout_error("shared_scan", params, shared=True)
+    _layout_error("shared_scan", params, SHARED)
     backend = _backend(kernel, drive, params, state, spike_fn)
     readout = spike_fn is None
     vec, per_neuron = _vectors(drive)
@@ -450,6 +450,58 @@ def shared_scan(
         syn=u, v=v[-1].clone(), spike=spikes[-1].clone(), adapt=A if adapt else None
     )
     return spikes, v, final
+
+
+def shared_reset_scan(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    *,
+    kernel: str = "scan",
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The shared layout with its own reset current over a whole sequence, from
+    ``drive = W x + b`` (T, B, out), by the two fused loops: the summed current's feedforward
+    part ``S^t = rho S^{t-1} + drive^t`` by the shared loop (from ``S^0 = U^0``), the rest by
+    the per-synapse loop with its recurrent currents decaying by ``rho_j`` (their row sums
+    are the recurrent part of ``U``; kept in the loop only, never per step), the reset
+    current by ``kappa``. Same results as :func:`shared_reset_scan_ref` up to rounding (the
+    sums are grouped otherwise). ``kernel`` as in :func:`spiking_scan`."""
+    _layout_error("shared_reset_scan", params, SHARED_RESET)
+    T, nB, O = drive.shape
+    rho = params.syn_decay
+    filtered = params._replace(
+        layout=SHARED, bias=None, rec_weight=None, adapt_decay=None, adapt_strength=None
+    )
+    S, _, _ = shared_scan(
+        drive, filtered, HetSynState(syn=state.syn, v=state.v, spike=state.spike), None,
+        config, kernel=kernel,
+    )  # fmt: skip
+    recurrent = params.rec_weight is not None
+    rows = rho.reshape(-1, 1) if rho.dim() else rho  # q_jk = rho_j
+    per_synapse = params._replace(
+        layout=PER_SYNAPSE, bias=None, bias_decay=None,
+        rec_decay=rows.expand(O, O) if recurrent else None,
+    )  # fmt: skip
+    start = state._replace(
+        rec=drive.new_zeros(nB, O, O) if recurrent else None, link=None
+    )
+    spikes, v, final = spiking_scan(S, per_synapse, start, spike_fn, config, kernel=kernel)
+    u = S[-1] + final.rec.sum(-1) if recurrent else S[-1].clone()
+    return spikes, v, final._replace(syn=u, rec=None)
+
+
+# the fused whole-sequence loop of each layout (drive -> outputs, final state)
+SPIKING_LOOPS = {PER_SYNAPSE: spiking_scan, SHARED: shared_scan, SHARED_RESET: shared_reset_scan}
+
+
+def _shared_readout_scan(drive, params, state, *, kernel="scan"):
+    _, y, final = shared_scan(drive, params, state, None, DynamicsConfig(), kernel=kernel)
+    return y, final
+
+
+READOUT_LOOPS = {PER_SYNAPSE: readout_scan, SHARED: _shared_readout_scan}
 
 
 # --------------------------------------------------------------------------- references
@@ -494,6 +546,17 @@ def readout_scan_ref(
         y, state = readout_step(None, params, state, _precomputed(drive_t))
         outputs.append(y)
     return torch.stack(outputs), state
+
+
+def shared_reset_scan_ref(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The pure-torch twin of :func:`shared_reset_scan`: the layout's rule step by step."""
+    return spiking_scan_ref(drive, params, state, spike_fn, config)
 
 
 def shared_scan_ref(

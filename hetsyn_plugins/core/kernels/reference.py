@@ -28,7 +28,7 @@ def feedforward_ref(
     """The feedforward drive (T, B, out) of ``x`` (T, B, in) and, in the per-synapse layout,
     the currents after the last step (None in the shared layouts, whose summed current is
     state of the layer's loop)."""
-    if params.shared:
+    if not params.layout.per_synapse:
         return F.linear(x, params.weight, params.bias), None
     return feedforward_scan_ref(x, params.weight, params.syn_decay, state.syn)
 

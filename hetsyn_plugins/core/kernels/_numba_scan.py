@@ -555,6 +555,26 @@ def _spiking_forward_row(S, u, q, p, f, Q, start, trace, n):  # pragma: no cover
         _fire(trace.v[t, n], p.threshold, f.fires_at_zero, trace.spike[t, n], zp, vp)
 
 
+# The adjoint pieces every layout's backward loop shares, written once (scalar functions,
+# which LLVM inlines into the loops).
+@njit(**_ROW)
+def _adaptation_adjoint(la, prev, zj, rho_a, a):  # pragma: no cover - compiled
+    """Through ``A^t = rho_a A^{t-1} + a z^{t-1}``, given ``la = dL/dA^t``: the gradients of
+    ``rho_a``, ``a`` and ``z^{t-1}``, and ``dL/dA^{t-1}``."""
+    return la * prev, la * zj, la * a, rho_a * la
+
+
+@njit(**_ROW)
+def _reset_signal_adjoint(dR, zj, vj, th, code, detach):  # pragma: no cover - compiled
+    """Through the reset signal of the step before, ``R = theta_R z`` (``code`` 1) or
+    ``R = V z`` (2), given ``dR = dL/dR``: the gradients of ``theta_R``, ``z^{t-1}`` (none
+    when the reset is ``detach``-ed) and ``V^{t-1}``."""
+    none = dR * 0
+    if code == 1:
+        return dR * zj, none if detach else dR * th, none
+    return none, none if detach else dR * vj, dR * zj
+
+
 @njit(**_SEQUENCE)
 def spiking_backward(
     u, q, p, f, trace, start, Q0, gv, sg, gQ, gstate, dS, grads, du, dq
@@ -633,9 +653,8 @@ def _spiking_backward_chunk(
                     lj = lJ[j] - x
                     prev = trace.reset[t - 1, n, j] if t > 0 else start.reset[n, j]
                     zj = zprev[j]
-                    th = p.reset_amount[j]
                     kap = p.reset_decay[j]
-                    sig = th * zj if f.reset == 1 else vprev[j] * zj
+                    sig = p.reset_amount[j] * zj if f.reset == 1 else vprev[j] * zj
                     if f.at_spike:
                         grads.reset_decay[c, j] += lj * (prev + sig)
                         dsig = kap * lj
@@ -643,21 +662,20 @@ def _spiking_backward_chunk(
                         grads.reset_decay[c, j] += lj * prev
                         dsig = lj
                     lJ[j] = kap * lj
-                    if f.reset == 1:
-                        grads.reset_amount[c, j] += dsig * zj
-                        if not f.detach_reset:
-                            dzp[j] += dsig * th
-                    else:
-                        dvp[j] += dsig * zj
-                        if not f.detach_reset:
-                            dzp[j] += dsig * vprev[j]
+                    d_th, d_z, d_v = _reset_signal_adjoint(
+                        dsig, zj, vprev[j], p.reset_amount[j], f.reset, f.detach_reset
+                    )
+                    grads.reset_amount[c, j] += d_th
+                    dzp[j] += d_z
+                    dvp[j] += d_v
                 if f.adapt:
-                    la = lA[j] - x
                     prev = trace.adapt[t - 1, n, j] if t > 0 else start.adapt[n, j]
-                    grads.adapt_decay[c, j] += la * prev
-                    grads.adapt_strength[c, j] += la * zprev[j]
-                    dzp[j] += la * p.adapt_strength[j]
-                    lA[j] = p.adapt_decay[j] * la
+                    d_rho, d_a, d_z, lA[j] = _adaptation_adjoint(
+                        lA[j] - x, prev, zprev[j], p.adapt_decay[j], p.adapt_strength[j]
+                    )
+                    grads.adapt_decay[c, j] += d_rho
+                    grads.adapt_strength[c, j] += d_a
+                    dzp[j] += d_z
             if f.recurrent:
                 _rec_backward_step(lv, C, M, uT, qT, zprev, dzp, duT, dqT)
             for j in range(O):
@@ -767,8 +785,8 @@ def _shared_backward_chunk(
     """Chunk ``c`` of the batch in :func:`shared_backward` (see :func:`_spiking_forward_row`)."""
     T, nB, O = trace.spike.shape
     z, v, us, As = trace.spike, trace.v, trace.current, trace.adapt
-    rho, th, rho_a, beta = p.decay, p.reset_amount, p.adapt_decay, p.adapt_strength
-    reset, at_spike, detach = f.reset, f.at_spike, f.detach_reset
+    rho, th = p.decay, p.reset_amount
+    reset, at_spike = f.reset, f.at_spike
     P = dU.shape[0]
     dUT = np.zeros((O, O) if f.recurrent else (0, 0), dtype=z.dtype)  # dL/dU, transposed
     lv = np.empty(O, dtype=z.dtype)
@@ -790,13 +808,13 @@ def _shared_backward_chunk(
                 vj = v[t - 1, n, j] if t > 0 else start.v[n, j]
                 up = us[t - 1, n, j] if t > 0 else start.current[n, j]
                 if f.adapt:
-                    la = lA[j] - lv[j]
-                    grads.adapt_decay[c, j] += la * (
-                        As[t - 1, n, j] if t > 0 else start.adapt[n, j]
+                    prev = As[t - 1, n, j] if t > 0 else start.adapt[n, j]
+                    d_rho, d_a, d_z, lA[j] = _adaptation_adjoint(
+                        lA[j] - lv[j], prev, zj, p.adapt_decay[j], p.adapt_strength[j]
                     )
-                    grads.adapt_strength[c, j] += la * zj
-                    dzp[j] += la * beta[j]
-                    lA[j] = rho_a[j] * la
+                    grads.adapt_decay[c, j] += d_rho
+                    grads.adapt_strength[c, j] += d_a
+                    dzp[j] += d_z
                 lam = lv[j] + lu[j]  # dL/du^t
                 dC[t, n, j] = lam
                 R = 0.0
@@ -809,14 +827,11 @@ def _shared_backward_chunk(
                     grads.decay[c, j] += lam * up
                     dR = -lam
                 lu[j] = rho[j] * lam
-                if reset == 1:
-                    grads.reset_amount[c, j] += dR * zj
-                    if not detach:
-                        dzp[j] += dR * th[j]
-                elif reset == 2:
-                    dvp[j] += dR * zj
-                    if not detach:
-                        dzp[j] += dR * vj
+                if reset != 0:
+                    d_th, d_z, d_v = _reset_signal_adjoint(dR, zj, vj, th[j], reset, f.detach_reset)
+                    grads.reset_amount[c, j] += d_th
+                    dzp[j] += d_z
+                    dvp[j] += d_v
             if f.recurrent:
                 lam = dC[t, n]
                 for j in range(O):

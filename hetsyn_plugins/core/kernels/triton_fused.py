@@ -56,6 +56,33 @@ def _fire(v, thr, mj, GE: tl.constexpr):
     return tl.where(fired, 1.0, 0.0).to(v.dtype)
 
 
+# The adjoint pieces every layout's backward kernel shares, written once.
+@triton.jit
+def _adaptation_adjoint(la, prev, zj, rho_a, a):
+    """Through ``A^t = rho_a A^{t-1} + a z^{t-1}``, given ``la = dL/dA^t``: the gradients of
+    ``rho_a``, ``a`` and ``z^{t-1}``, and ``dL/dA^{t-1}``."""
+    return la * prev, la * zj, la * a, rho_a * la
+
+
+@triton.jit
+def _reset_signal_adjoint(dR, zj, vj, th, RESET: tl.constexpr, DETACH: tl.constexpr):
+    """Through the reset signal of the step before, ``R = theta_R z`` (``RESET`` 1) or
+    ``R = V z`` (2), given ``dR``: the gradients of ``theta_R``, ``z^{t-1}`` and
+    ``V^{t-1}``."""
+    zero = dR * 0
+    if RESET == 1:
+        d_th = dR * zj
+        d_v = zero
+        d_z = dR * th
+    else:
+        d_th = zero
+        d_v = dR * zj
+        d_z = dR * vj
+    if DETACH:
+        d_z = zero
+    return d_th, d_z, d_v
+
+
 @triton.jit
 def _spiking_forward_kernel(
     S, u, q, b, rb, kap, th, thr, rho, beta, Q, B0, J0, A0, v0, z0, z, v, Bs, Js, As,
@@ -167,20 +194,16 @@ def _spiking_backward_kernel(
                 g_kap += lj * prev
                 dsig = lj
             lJ = vkap * lj
-            if RESET == 1:
-                g_th += dsig * zprev
-                if not DETACH:
-                    dzp += dsig * vth
-            else:
-                dvp += dsig * zprev
-                if not DETACH:
-                    dzp += dsig * vprev
+            d_th, d_z, d_v = _reset_signal_adjoint(dsig, zprev, vprev, vth, RESET, DETACH)
+            g_th += d_th
+            dzp += d_z
+            dvp += d_v
         if ADAPT:
-            la = lA - lv
-            g_rho += la * _before(As, A0, t, n, j, mj, NB, O)
-            g_beta += la * zprev
-            dzp += la * vbeta
-            lA = vrho * la
+            prev = _before(As, A0, t, n, j, mj, NB, O)
+            d_rho, d_beta, d_z, lA = _adaptation_adjoint(lA - lv, prev, zprev, vrho, vbeta)
+            g_rho += d_rho
+            g_beta += d_beta
+            dzp += d_z
         if RECURRENT:
             lam = lv[:, None] + Cq
             dzp += tl.sum(U * lam, axis=0)
@@ -288,11 +311,11 @@ def _shared_backward_kernel(
         vj = _before(v, v0, t, n, j, mj, NB, O)
         up = _before(us, u0, t, n, j, mj, NB, O)
         if ADAPT:
-            la = lA - lv
-            g_rhoa += la * _before(As, A0, t, n, j, mj, NB, O)
-            g_beta += la * zj
-            dzp += la * vbeta
-            lA = vrhoa * la
+            prev = _before(As, A0, t, n, j, mj, NB, O)
+            d_rho, d_beta, d_z, lA = _adaptation_adjoint(lA - lv, prev, zj, vrhoa, vbeta)
+            g_rhoa += d_rho
+            g_beta += d_beta
+            dzp += d_z
         lam = lv + lu  # dL/du^t
         tl.store(dC + (t * NB + n) * O + j, lam, mask=mj)
         if RESET == 0:
@@ -310,14 +333,11 @@ def _shared_backward_kernel(
                 g_rho += lam * up
                 dR = -lam
         lu = vrho * lam
-        if RESET == 1:
-            g_th += dR * zj
-            if not DETACH:
-                dzp += dR * vth
-        if RESET == 2:
-            dvp += dR * zj
-            if not DETACH:
-                dzp += dR * vj
+        if RESET != 0:
+            d_th, d_z, d_v = _reset_signal_adjoint(dR, zj, vj, vth, RESET, DETACH)
+            g_th += d_th
+            dzp += d_z
+            dvp += d_v
         if RECURRENT:
             dzp += tl.sum(Ut * lam[:, None], axis=0)
             dUc += lam[:, None] * zj[None, :]

@@ -272,7 +272,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     and the weights of an ``nn.Linear``, it equals ``nn.Linear`` + ``snn.Leaky(beta=b,
     threshold=th)`` for each ``reset_mechanism`` and ``reset_delay``: same spikes and membranes
     bit for bit, same gradients up to float rounding; with ``heterogeneity="neuron"`` the same
-    holds for a per-neuron ``beta`` of shape (out,) (``tests/test_snntorch_equivalence.py``).
+    holds for a per-neuron ``beta`` of shape (out,)
+    (``tests/snntorch/test_snntorch_equivalence.py``).
     :meth:`from_leaky` builds that layer from an existing pair.
 
     Calls, like ``snn.Leaky``:

@@ -20,7 +20,7 @@ from hetsyn_plugins.adapters.snntorch import HetSynLeaky  # noqa: E402
 from hetsyn_plugins.adapters.spikingjelly import HetSynNode  # noqa: E402
 from hetsyn_plugins.core import HetSynLIF  # noqa: E402
 
-from .conftest import bernoulli  # noqa: E402
+from ..conftest import bernoulli  # noqa: E402
 
 B, N_IN, N_OUT, T = 3, 6, 5, 30
 

@@ -19,7 +19,7 @@ snn = pytest.importorskip("snntorch")
 
 from hetsyn_plugins.adapters.snntorch import HetSynLeaky  # noqa: E402
 
-from .conftest import bernoulli  # noqa: E402
+from ..conftest import bernoulli  # noqa: E402
 
 B, N_IN, N_OUT, T = 3, 6, 5, 60
 F64 = torch.float64

@@ -15,7 +15,7 @@ from torch import nn
 
 from hetsyn_plugins import HetSynLIF, HetSynReadout
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 N_IN, N_HID, N_OUT, T, BATCH = 6, 5, 3, 20, 8
 

@@ -13,7 +13,7 @@ from hetsyn_plugins.core.kernels import choose_kernel, scan
 from hetsyn_plugins.core.kernels.fft_filter import final_currents, synaptic_filter
 from hetsyn_plugins.core.timescales import Uniform
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 B, N_IN, N_OUT, T = 3, 9, 5, 40
 

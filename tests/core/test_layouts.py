@@ -11,7 +11,7 @@ from hetsyn_plugins.core import Decay, HetSynLIF
 from hetsyn_plugins.core.layouts import LAYOUTS, PER_SYNAPSE, SHARED, SHARED_RESET, by_name
 from hetsyn_plugins.tasks.network import SpikingNetwork, paper_model_options
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 N_IN, N_OUT, B, T = 9, 6, 3, 40
 F64 = torch.float64

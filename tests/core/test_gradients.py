@@ -15,7 +15,7 @@ from torch.func import functional_call
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout
 from hetsyn_plugins.core.timescales import Uniform
 
-from .conftest import smooth_spike
+from ..conftest import smooth_spike
 
 B, N_IN, N_OUT, T = 2, 3, 2, 6
 

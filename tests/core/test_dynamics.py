@@ -8,7 +8,7 @@ import torch
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout
 from hetsyn_plugins.core.timescales import Decay, Uniform
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 B, N_IN, N_OUT, T = 3, 5, 4, 30
 

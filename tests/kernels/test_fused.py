@@ -13,7 +13,7 @@ from hetsyn_plugins.core.dynamics import DynamicsConfig
 from hetsyn_plugins.core.kernels import fused, scan
 from hetsyn_plugins.core.spikes import ATanSpike
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 T, B, N_IN, N_OUT = 50, 3, 6, 5
 

@@ -15,7 +15,7 @@ from spikingjelly.activation_based import neuron
 
 from hetsyn_plugins.adapters import spikingjelly as adapter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_register_attaches_the_node_and_is_idempotent(monkeypatch):

@@ -26,7 +26,7 @@ from hetsyn_plugins.core.timescales import Uniform  # noqa: E402
 
 from hetsyn_plugins.core.kernels import fused  # noqa: E402
 
-from .conftest import bernoulli  # noqa: E402
+from ..conftest import bernoulli  # noqa: E402
 from .test_fused import SHARED, VARIANTS, _assert_twins, _pair  # noqa: E402
 
 T, B = 6, 2
@@ -44,7 +44,7 @@ def test_triton_in_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "_HETSYN_TRITON_CHILD": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert f"{4 + len(VARIANTS) + 2 + len(SHARED) + 2} passed" in done.stdout, done.stdout[-2000:]

@@ -14,7 +14,7 @@ import torch
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout, preset
 from hetsyn_plugins.core.timescales import Decay, Uniform
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 B, N_IN, N_OUT, T = 4, 7, 5, 120
 

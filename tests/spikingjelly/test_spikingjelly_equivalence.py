@@ -17,7 +17,7 @@ from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
 from hetsyn_plugins.adapters.spikingjelly import HetSynNode
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 B, N_IN, N_OUT, T = 4, 7, 5, 150
 # Voltages differ by float rounding only (SpikingJelly computes v - v/tau, the core r * v).

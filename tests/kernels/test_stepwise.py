@@ -12,7 +12,7 @@ import torch
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout, Normal, dynamics
 from hetsyn_plugins.core.kernels import scan, stepwise
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 T, B, N_IN, N_OUT = 60, 3, 5, 4
 

@@ -19,7 +19,7 @@ snn = pytest.importorskip("snntorch")
 from hetsyn_plugins.adapters.snntorch import HetSynLeaky, HetSynLI  # noqa: E402
 from hetsyn_plugins.core import ATanSpike  # noqa: E402
 
-from .conftest import bernoulli  # noqa: E402
+from ..conftest import bernoulli  # noqa: E402
 
 B, N_IN, N_OUT, T = 3, 6, 4, 150
 F64 = torch.float64

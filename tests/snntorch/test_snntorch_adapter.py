@@ -15,7 +15,7 @@ snn = pytest.importorskip("snntorch")
 from hetsyn_plugins.adapters.snntorch import HetSynLeaky, HetSynLI  # noqa: E402
 from hetsyn_plugins.core import HetSynState, Uniform  # noqa: E402
 
-from .conftest import bernoulli  # noqa: E402
+from ..conftest import bernoulli  # noqa: E402
 
 B, N_IN, N_OUT, T = 3, 6, 4, 120
 F64 = torch.float64

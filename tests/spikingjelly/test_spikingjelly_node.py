@@ -17,7 +17,7 @@ from spikingjelly.activation_based import base, functional, layer, surrogate
 from hetsyn_plugins.adapters.spikingjelly import HetSynNode
 from hetsyn_plugins.core.timescales import Decay, Normal, Uniform
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 B, N_IN, N_OUT, T = 3, 6, 4, 40
 

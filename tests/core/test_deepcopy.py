@@ -10,7 +10,7 @@ import torch
 
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout
 
-from .conftest import bernoulli
+from ..conftest import bernoulli
 
 snn = pytest.importorskip("snntorch")
 sj = pytest.importorskip("spikingjelly.activation_based.neuron")

@@ -3,7 +3,7 @@
 A host is active only when its library is already imported (a model can hold its modules only
 then), so converting never imports a host that is not installed or not used. The rules
 themselves (which neurons have a HetSyn counterpart, the exact layer of a pair) live with
-each adapter (``hetsyn_plugins.adapters.<host>._pairs.ConvertRules``).
+each adapter (``hetsyn_plugins.adapters.<host>._convert.ConvertRules``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from ..adapters.pairing import Refusal, plain_linear  # noqa: F401 - the convert
 
 # host module -> the adapter module holding its ConvertRules
 _HOSTS = {
-    "snntorch": "hetsyn_plugins.adapters.snntorch._pairs",
-    "spikingjelly.activation_based.neuron": "hetsyn_plugins.adapters.spikingjelly._pairs",
+    "snntorch": "hetsyn_plugins.adapters.snntorch._convert",
+    "spikingjelly.activation_based.neuron": "hetsyn_plugins.adapters.spikingjelly._convert",
 }
 
 

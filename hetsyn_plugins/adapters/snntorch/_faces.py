@@ -13,7 +13,6 @@ from torch import Tensor, nn
 
 from ...core.dynamics import HetSynState, post_reset_membrane, state_from_membrane
 from ...core.layers import HetSynLIF, HetSynReadout, LayerOutput, copy_state
-from ...core.timescales import TimescaleSpec
 from ...core.validation import (
     check_bool,
     check_choice,

@@ -1,7 +1,6 @@
 """snnTorch's pair rules: the exact ``snn.HetSynLeaky`` of an ``nn.Linear`` followed by an
 ``snn.Leaky`` or ``snn.RLeaky`` (behind :meth:`HetSynLeaky.from_leaky
-<hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky>`), why an RLeaky has none, and
-:class:`ConvertRules`, what :func:`hetsyn_plugins.convert` asks of this host.
+<hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky>`), why an RLeaky has none.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import torch
 from torch import Tensor, nn
 
 from ...core.timescales import Decay
-from ..pairing import Refusal, leaky_decay
-
 
 
 def one_to_one_weight(rleaky: nn.Module) -> Tensor:
@@ -125,77 +122,3 @@ def leaky_layer(
         lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
         lif.recurrent_weight.requires_grad_(v.requires_grad)
     return lif
-
-
-class ConvertRules:
-    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` (or ``snn.RLeaky``) -> ``snn.HetSynLeaky``."""
-
-    name = "snntorch"
-
-    def __init__(self):
-        import snntorch
-        from snntorch._neurons.neurons import SpikingNeuron
-
-        from . import _faces as adapter
-
-        self.snn, self.adapter = snntorch, adapter
-        self.neuron_types = (SpikingNeuron, adapter.HetSynLI)
-        self.chains = ()  # nn.Sequential subclasses that chain their children
-
-    def is_hetsyn(self, module: nn.Module) -> bool:
-        return isinstance(module, self.adapter.HETSYN_MODULES)
-
-    def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
-        return None
-
-    def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str, parametrization):
-        snn = self.snn
-        kind = type(neuron)
-        if kind is snn.Synaptic:
-            raise Refusal(
-                "snn.Synaptic filters its input twice (synaptic current decaying by alpha, then "
-                "membrane by beta): a difference of two exponentials per synapse, which one "
-                "exponential per synapse does not reproduce (with alpha = 0 it is an snn.Leaky "
-                "with a (input, syn, mem) call: rebuild it as one to convert it)"
-            )
-        if kind is snn.RLeaky:
-            self._check_rleaky(neuron, linear.out_features)
-        elif kind is not snn.Leaky:
-            raise Refusal(
-                f"{kind.__name__} has no HetSyn counterpart (snn.Leaky and snn.RLeaky are "
-                "converted)"
-            )
-        for flag in ("inhibition", "state_quant"):
-            if getattr(neuron, flag):
-                raise Refusal(f"{flag} is not supported by HetSynLeaky")
-        if not neuron.reset_delay:
-            raise Refusal(
-                "reset_delay=False: snnTorch subtracts an extra threshold when the membrane is "
-                "still above threshold after the reset, which HetSynLeaky does not reproduce"
-            )
-        beta = neuron.beta.detach()
-        leaky_decay("beta", beta)
-        if heterogeneity == "none" and beta.numel() > 1:
-            raise Refusal(
-                "heterogeneity='none' needs one beta for the layer; this Leaky has one per "
-                "neuron (convert with heterogeneity 'neuron' or 'synapse')"
-            )
-        # the model's own forward calls it per step, with the Leaky's (B, *, features)
-        new = self.adapter.HetSynLeaky.from_leaky(
-            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
-        )
-        return new, new.layer
-
-    def _check_rleaky(self, neuron: nn.Module, n: int) -> None:
-        # init_hidden True or False: the recurrent HetSynLeaky takes RLeaky's (input, spk, mem)
-        why = rleaky_mismatch(neuron, n)
-        if why:
-            raise Refusal(f"snn.RLeaky: {why}")
-
-    def finish(self, model: nn.Module, copied: bool) -> None:
-        if copied:  # deepcopy skips __init__: list the copies so reset_hidden() reaches them
-            instances = self.snn._neurons.neurons.SpikingNeuron.instances
-            listed = set(instances)  # modules compare and hash by identity
-            instances.extend(
-                m for m in model.modules() if isinstance(m, self.neuron_types) and m not in listed
-            )

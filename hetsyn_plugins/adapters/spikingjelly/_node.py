@@ -113,8 +113,9 @@ class HetSynNode(BaseNode):
         out_features: neurons.
         tau: synaptic time constants in steps (> 1): a float, a tensor broadcastable to
             (out, in), or a core initializer (``Normal(20, 5, low=2)``...; its samples are
-            taken as SpikingJelly taus and must be > 1). ``Decay(r)`` gives the decays directly. In the shared models
-            (``heterogeneity`` ``"neuron"``/``"none"``) it is the neuron's time constant.
+            taken as SpikingJelly taus and must be > 1). ``Decay(r)`` gives the decays
+            directly. In the shared models (``heterogeneity`` ``"neuron"``/``"none"``) it is
+            the neuron's time constant.
         **options: every other option of the core layer under its own name
             (:class:`~hetsyn_plugins.core.spec.HetSynSpec`, documented at
             :class:`~hetsyn_plugins.core.layers.HetSynLIF`): ``heterogeneity``, ``recurrent``,
@@ -414,6 +415,6 @@ def register() -> None:
         )
 
 
-# Importing this module imports SpikingJelly: register now (idempotent), so that importing the adapter
-# before the host, or with the autoload turned off, still registers it.
+# Importing this module imports SpikingJelly: register now (idempotent), so that importing the
+# adapter before the host, or with the autoload turned off, still registers it.
 register()

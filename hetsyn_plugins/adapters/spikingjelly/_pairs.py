@@ -1,7 +1,6 @@
 """SpikingJelly's pair rules: the exact ``neuron.HetSynNode`` of a Linear followed by a
 ``LIFNode`` or ``ParametricLIFNode`` (behind :meth:`HetSynNode.from_linear_lif
-<hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif>`), and
-:class:`ConvertRules`, what :func:`hetsyn_plugins.convert` asks of this host.
+<hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif>`).
 """
 
 from __future__ import annotations
@@ -10,8 +9,6 @@ import torch
 from torch import nn
 
 from ...core.timescales import Decay
-from ..pairing import Refusal, leaky_decay, plain_linear
-
 
 
 def linear_lif_node(
@@ -66,44 +63,3 @@ def linear_lif_node(
         if learn and decay is not None and decay.parametrization == "logit":
             decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
     return new
-
-
-class ConvertRules:
-    """SpikingJelly: ``layer.Linear``/``nn.Linear`` + ``LIFNode``/``ParametricLIFNode`` ->
-    ``neuron.HetSynNode``."""
-
-    name = "spikingjelly"
-
-    def __init__(self):
-        from spikingjelly.activation_based import functional, layer, neuron
-
-        from . import _node as adapter
-
-        self.functional, self.neuron, self.adapter = functional, neuron, adapter
-        self.neuron_types = (neuron.BaseNode,)
-        self.containers = self.chains = (layer.SeqToANNContainer, layer.MultiStepContainer)
-
-    def is_hetsyn(self, module: nn.Module) -> bool:
-        return isinstance(module, self.adapter.HetSynNode)
-
-    def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
-        """The Linear of ``SeqToANNContainer(Linear)`` / ``MultiStepContainer(Linear)``."""
-        if type(module) in self.containers and len(module) == 1 and plain_linear(module[0]):
-            return module[0]
-        return None
-
-    def build(self, linear: nn.Linear, node: nn.Module, heterogeneity: str, parametrization):
-        if type(node) not in (self.neuron.LIFNode, self.neuron.ParametricLIFNode):
-            raise Refusal(
-                f"{type(node).__name__} has no HetSyn counterpart (LIFNode and "
-                "ParametricLIFNode are converted)"
-            )
-        if type(node) is self.neuron.LIFNode:
-            leaky_decay(f"the decay 1 - 1/tau of tau={node.tau!r}", 1.0 - 1.0 / node.tau)
-        new = self.adapter.HetSynNode.from_linear_lif(
-            linear, node, heterogeneity, decay_parametrization=parametrization
-        )
-        return new, new.layer
-
-    def finish(self, model: nn.Module, copied: bool) -> None:
-        self.functional.invalidate_reset_cache(model)  # reset_net caches the module list

@@ -19,7 +19,7 @@ comma := ,
 
 # SpikingJelly's declared requirements pull torchvision/torchaudio (a CUDA torch of several GB,
 # or a downgrade of torch); its activation_based core needs only loguru, numpy, tqdm and
-# packaging. It is installed without them, last: a later pip call would report the missing
+# packaging, and its monitors tensorboard. It is installed without them, last: a later pip call would report the missing
 # ones (an ERROR block of pip's resolver), so a later install takes it out and puts it back.
 SPIKINGJELLY := $(PIP) install --quiet --no-deps "spikingjelly==$(SPIKINGJELLY_VERSION)"
 
@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
 	$(PIP) install --quiet "snntorch==$(SNNTORCH_VERSION)" pandas matplotlib
-	$(PIP) install --quiet loguru numpy tqdm packaging
+	$(PIP) install --quiet loguru numpy tqdm packaging tensorboard
 	$(PIP) install --quiet -e ".[tasks,cli]"
 	$(SPIKINGJELLY)
 	$(BIN)/python -c "import torch, snntorch, spikingjelly.activation_based, hetsyn_plugins; print('torch', torch.__version__)"

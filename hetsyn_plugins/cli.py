@@ -157,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError, TypeError) as err:
         print(f"hetsyn {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as stop:  # the training loop saved first (see training.train)
+        print(f"hetsyn {args.command}: {stop or 'interrupted'}", file=sys.stderr)
+        out = getattr(args, "out", None)
+        if args.command == "train" and out is not None and "saved to" in str(stop):
+            again = " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
+            if "--resume" not in again:
+                again += " --resume"
+            print(f"resume with: hetsyn {again}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports an interrupted command
 
 
 def _demo(args) -> int:

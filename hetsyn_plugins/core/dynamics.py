@@ -165,6 +165,10 @@ class HetSynState(NamedTuple):
         """The state's tensors, field by field (None where a field is absent)."""
         return tuple(self)[:-1]
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each tensor the state holds, by field name."""
+        return {f: tuple(t.shape) for f, t in zip(self._fields, self.tensors()) if t is not None}
+
     def detach(self) -> "HetSynState":
         """The same state cut from the autograd graph (truncated BPTT)."""
         new = HetSynState(*(None if t is None else t.detach() for t in self.tensors()))

@@ -20,7 +20,6 @@ from .dynamics import (
     DynamicsConfig,
     HetSynParams,
     HetSynState,
-    SpikeFn,
     StepLink,
     decayed_input,
     initial_state,
@@ -126,7 +125,8 @@ class _HetSynLayer(nn.Module):
         self.spike_fn = spec.spike_fn  # a runtime setting (hosts swap surrogates), from the spec
         self.state: Optional[HetSynState] = None
         self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self.weight = nn.Parameter(torch.empty(spec.out_features, spec.in_features, **self._factory))
+        shape = (spec.out_features, spec.in_features)
+        self.weight = nn.Parameter(torch.empty(shape, **self._factory))
         self.bias = (
             nn.Parameter(torch.empty(spec.out_features, **self._factory)) if spec.bias else None
         )
@@ -137,7 +137,8 @@ class _HetSynLayer(nn.Module):
     @classmethod
     def from_spec(cls, spec: HetSynSpec, *, device=None, dtype=None) -> "_HetSynLayer":
         """The layer of ``spec`` (a :class:`~hetsyn_plugins.core.spec.HetSynSpec`)."""
-        return cls(spec.in_features, spec.out_features, device=device, dtype=dtype, **spec.options())
+        sizes = spec.in_features, spec.out_features
+        return cls(*sizes, device=device, dtype=dtype, **spec.options())
 
     def _build(self, spec: HetSynSpec) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -293,7 +294,9 @@ class _HetSynLayer(nn.Module):
         """
         if state is None and self.stateful:
             state = self.state
-        memo = None if state is None or state.link is None else state.link.params
+        if not isinstance(state, HetSynState) or state.link is None:
+            return self.params()  # (a state of another type is refused by _start)
+        memo = state.link.params
         if isinstance(memo, DecodedParams) and memo.serves(self, state):
             return memo.params
         return self.params()

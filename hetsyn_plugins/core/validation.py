@@ -96,6 +96,16 @@ def check_float_tensor(name: str, x: object) -> Tensor:
     """Raise ``TypeError`` unless ``x`` is a floating-point tensor."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor; got layout {x.layout} (convert it with "
+            f"{name}.to_dense())"
+        )
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is on the meta device, which holds no data; run the layer on a real "
+            "device (materialize it with .to_empty(device=...) and load its weights)"
+        )
     if not torch.is_floating_point(x):
         raise TypeError(
             f"{name} must have a floating-point dtype (spikes as 0./1. floats); got {x.dtype}"

@@ -17,6 +17,10 @@ digits     scikit-learn's 8x8 digits shown row by row as spikes, :class:`Sequent
 
 from __future__ import annotations
 
+import collections.abc
+import types
+import typing
+
 from ..core.validation import check_choice
 from .base import ClassificationTask, Task
 from .digits import SequentialDigits
@@ -44,10 +48,48 @@ def make_task(name: str, **options) -> Task:
     """The task called ``name`` (a key of :data:`TASKS`) with ``options`` as its fields."""
     check_choice("task", name, TASKS)
     cls = TASKS[name]
+    hints = typing.get_type_hints(cls)
+    for key, value in options.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise TypeError(
+                f"task {name!r} option {key} must be {_describe(hints[key])}; got {value!r} "
+                f"({type(value).__name__})"
+            )
     try:
         return cls(**options)
     except TypeError as err:
         raise TypeError(f"bad option for task {name!r}: {err}") from None
+
+
+def _matches(value, hint) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` of a task field (numbers, strings,
+    flags, None, tuples or lists of those; anything else is left to the task)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list, collections.abc.Sequence):
+        if not isinstance(value, (tuple, list)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(_matches, value, args))
+        return not args or all(_matches(v, args[0]) for v in value)
+    return True
+
+
+def _describe(hint) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
 
 
 __all__ = [

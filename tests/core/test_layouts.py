@@ -159,4 +159,4 @@ def test_shd_recipe_baselines_carry_no_per_synapse_state(model):
     state = SpikingNetwork(
         40, (16,), 4, model=model, recurrent=True, **options
     ).hidden[0].run(bernoulli((5, 2, 40), dtype=torch.float32)).state
-    assert all(t.shape == (2, 16) for t in state.tensors() if t is not None)
+    assert set(state.shapes().values()) == {(2, 16)}

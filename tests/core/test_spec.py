@@ -61,12 +61,16 @@ VALUES = {
 # has decay_input=True by default (LIFNode's)
 HOST_NEEDS = {("neuron.HetSynNode", "reset_amount"): {"v_reset": None}}
 # where a face's default differs from the core's (snnTorch detaches its delayed reset)
-HOST_VALUES = {("neuron.HetSynNode", "decay_input"): False, ("snn.HetSynLeaky", "detach_reset"): False}
+HOST_VALUES = {
+    ("neuron.HetSynNode", "decay_input"): False,
+    ("snn.HetSynLeaky", "detach_reset"): False,
+}
 
 
 def _differs(a, b) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b))
+        both = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+        return not (both and torch.equal(a, b))
     if type(a) is not type(b):
         return True
     return a != b if not hasattr(a, "__dict__") else vars(a) != vars(b) or a is not b

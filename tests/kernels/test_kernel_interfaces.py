@@ -139,3 +139,38 @@ def test_double_backward_through_a_fast_kernel_is_refused(kernel, cls, options, 
         penalty(layer)
     reference = cls(4, 3, dtype=F64, kernel="reference", **options)
     assert penalty(reference).abs().sum() > 0  # the reference path has the second derivative
+
+
+def test_a_surrogate_not_linear_in_the_gradient_takes_the_exact_path():
+    """A custom snnTorch surrogate that reads the incoming gradient's sign: the fused loop
+    (derivative evaluated once at gradient 1) does not apply, and the whole-sequence call
+    gives the per-step path's (the rule's) gradients."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch import surrogate
+
+    from hetsyn_plugins.adapters.snntorch import HetSynLeaky
+    from hetsyn_plugins.kernels import explain
+
+    def sign_aware(input_, grad_input, spikes):
+        return torch.where(grad_input > 0, 2.0, 0.5) * grad_input / (1 + (5 * input_) ** 2)
+
+    custom = surrogate.custom_surrogate(sign_aware)
+    torch.manual_seed(0)
+    lif = HetSynLeaky(6, 5, beta=0.9, spike_grad=custom, recurrent=True, dtype=torch.float32)
+    with torch.no_grad():
+        lif.layer.weight.mul_(3)
+    assert not fused.backward_is_linear(lif.layer.spike_fn, torch.float32)
+    assert fused.backward_is_linear(HetSynLeaky(6, 5, beta=0.9).layer.spike_fn, torch.float32)
+    x = (torch.rand(30, 4, 6) < 0.5).float()
+    assert "not linear in the incoming gradient" in " ".join(explain(lif, x).reasons)
+    g = torch.linspace(-1, 1, 30 * 4 * 5).reshape(30, 4, 5)
+    spk, mem = lif(x)
+    whole = torch.autograd.grad((mem * g).sum(), [lif.layer.weight])[0]
+    lif.reset_mem()
+    mem_t, steps = lif.reset_mem(), []
+    for x_t in x:
+        _, mem_t = lif(x_t, mem_t)
+        steps.append(mem_t)
+    per_step = torch.autograd.grad((torch.stack(steps) * g).sum(), [lif.layer.weight])[0]
+    torch.testing.assert_close(whole, per_step, rtol=1e-4, atol=1e-5)
+    assert snn.HetSynLeaky is HetSynLeaky

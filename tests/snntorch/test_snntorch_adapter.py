@@ -92,8 +92,8 @@ def test_ambiguous_or_wrong_shapes_name_sequence():
     lif = _lif(beta=0.9)
     with pytest.raises(ValueError, match=r"set sequence=False for one step of \(B, \*, in\)"):
         lif(torch.zeros(T, B, 2, N_IN, dtype=F64))
-    with pytest.raises(ValueError, match=r"\(B, \*, in\): one step \(sequence=False\)"):
-        _lif(beta=0.9, sequence=False)(torch.zeros(N_IN, dtype=F64))
+    with pytest.raises(ValueError, match=r"\(B, \*, in\) or \(in,\): one step \(sequence=False\)"):
+        _lif(beta=0.9, sequence=False)(torch.zeros(N_IN + 1, dtype=F64))
     with pytest.raises(ValueError, match=r"\(T, B, \*, in\): a sequence .*got shape \(3, 6\)"):
         _lif(beta=0.9, sequence=True)(torch.zeros(B, N_IN, dtype=F64))
     message = r"sequence must be None \(2-D input: one step, 3-D: a sequence\), True or False"
@@ -399,7 +399,7 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_bad_inputs():
     lif = HetSynLeaky(N_IN, N_OUT, beta=0.9, heterogeneity="none")
-    with pytest.raises(ValueError, match=r"input_ must have shape \(B, in\).*in=6.*\(3, 5\)"):
+    with pytest.raises(ValueError, match=r"input_ must have shape \(in,\) or \(B, in\).*in=6.*\(3, 5\)"):
         lif(torch.rand(3, 5))
     with pytest.raises(ValueError, match=r"got shape \(2, 3, 4, 6\)"):
         lif(torch.rand(2, 3, 4, 6))

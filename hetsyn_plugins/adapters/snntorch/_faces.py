@@ -36,9 +36,9 @@ from ._state_args import (
 
 # What each ``sequence`` setting takes (for the shape errors of ``_HetSynHost._run``).
 _LAYOUTS = {
-    None: "(B, in) for one step or (T, B, in) for a sequence (set sequence=False for one step "
-    "of (B, *, in), sequence=True for a sequence (T, B, *, in))",
-    False: "(B, *, in): one step (sequence=False)",
+    None: "(in,) or (B, in) for one step, or (T, B, in) for a sequence (set sequence=False for "
+    "one step of (B, *, in), sequence=True for a sequence (T, B, *, in))",
+    False: "(B, *, in) or (in,): one step (sequence=False)",
     True: "(T, B, *, in): a sequence (sequence=True)",
 }
 
@@ -182,7 +182,8 @@ class _HetSynHost:
                 f"{tuple(x.shape)}"
             )
         seq = self.sequence if self.sequence is not None else x.dim() == 3
-        fits = x.dim() in (2, 3) if self.sequence is None else x.dim() >= 2 + seq
+        # (in,): one step of one sample, as nn.Linear takes an unbatched input
+        fits = x.dim() in (1, 2, 3) if self.sequence is None else x.dim() >= 1 + 2 * seq
         if not fits or x.shape[-1] != n_in:
             raise ValueError(
                 f"input_ must have shape {_LAYOUTS[self.sequence]}, with in={n_in}; got shape "

@@ -97,6 +97,25 @@ def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
     return z[1] == 1
 
 
+def backward_is_linear(spike_fn: SpikeFn, dtype: torch.dtype) -> bool:
+    """Whether ``spike_fn``'s backward is linear in the incoming gradient (``grad * f'(u)``,
+    as every surrogate of both hosts): the fused loops evaluate the derivative once, at
+    ``grad = 1``, and scale it. Probed on a few points around the threshold with gradients of
+    both signs; a custom surrogate that reads the gradient (its sign, its size) fails it."""
+    if getattr(spike_fn, "derivative", None) is not None:
+        return True  # it gives its derivative: linear by construction
+    u0 = torch.linspace(-1.5, 1.5, 7, dtype=dtype)
+    scale = torch.tensor([-2.0, 0.5, 3.0, -1.0, 1.5, -0.25, 4.0], dtype=dtype)
+    with torch.enable_grad():
+        u = u0.clone().requires_grad_(True)
+        z = spike_fn(u)
+        if not z.requires_grad:
+            return True  # no surrogate gradient at all
+        (one,) = torch.autograd.grad(z, u, torch.ones_like(z), retain_graph=True)
+        (scaled,) = torch.autograd.grad(z, u, scale.to(z.dtype))
+    return bool(torch.allclose(scaled, scale * one, rtol=1e-5, atol=1e-7))
+
+
 class _NumbaLoops:
     """The numba loops (:mod:`._numba_scan`) behind :class:`_SpikingScan`, taking torch
     tensors (and named tuples of them) as the Triton loops (:class:`.triton_fused.Loops`) do."""
@@ -213,6 +232,12 @@ def applicable(
         return (
             f"the spike function {spike_fn!r} is not declared elementwise with 0/1 spikes of "
             "the input's dtype (see hetsyn_plugins.core.spikes.declare_elementwise)"
+        )
+    if spike_fn is not None and not backward_is_linear(spike_fn, drive.dtype):
+        return (
+            f"the backward of the spike function {spike_fn!r} is not linear in the incoming "
+            "gradient (it reads the gradient's sign or size); the fused loop evaluates its "
+            "derivative once, at gradient 1"
         )
     return None
 

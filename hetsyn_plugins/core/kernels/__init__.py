@@ -18,8 +18,8 @@ kernel by name:
 
 In the shared layouts (heterogeneity ``"neuron"``/``"none"``, with or without a reset current
 of their own) both fast paths compute ``W x + b`` for all steps with one matrix product.
-With ``"scan"`` on the CPU, the rest of a layer (recurrent currents, bias, reset, adaptation, spikes; every layout, spiking or readout)
-runs as one fused call for the whole sequence (:mod:`.fused`) where the spike function is
+With ``"scan"`` on the CPU, the rest of a layer (recurrent currents, bias, reset,
+adaptation, spikes; every layout, spiking or readout) runs as one fused call for the whole sequence (:mod:`.fused`) where the spike function is
 declared elementwise; otherwise that part runs step by step through
 :func:`hetsyn_plugins.core.dynamics.step`. Every path is tested against
 ``"reference"`` (forward and gradients, float64).

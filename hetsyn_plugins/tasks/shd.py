@@ -176,6 +176,79 @@ def open_hsd(
     )  # fmt: skip
 
 
+# SHD's and SSC's recordings last about a second; spike times beyond this are not seconds
+LONGEST_RECORDING_S = 60.0
+# what the reader (tonic) takes from a file
+REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker")
+
+
+def check_file(path: os.PathLike, classes: int, limit: Optional[int] = None) -> int:
+    """Check a file of SHD's format before it is read, and return its number of samples.
+
+    The keys of :data:`REQUIRED_KEYS`, one entry of ``spikes/times``, ``spikes/units`` and
+    ``labels`` per sample;
+    per sample (the first ``limit``), times finite, at least 0 and in seconds, as many units
+    as times, whole channel numbers in 0..699; labels whole numbers in ``0..classes-1``.
+    Raises ``ValueError`` naming the file, the sample and the field (tonic's reader would
+    drop bad times silently, broadcast unequal lengths, truncate float units, or fail later
+    with a bare ``KeyError`` or ``IndexError``).
+    """
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        for key in REQUIRED_KEYS:
+            if key not in f:
+                raise ValueError(
+                    f"{path}: no {key!r} in the file; SHD's format holds "
+                    f"{', '.join(REQUIRED_KEYS)} (found: {sorted(f.keys())})"
+                )
+        times, units, labels = f["spikes/times"], f["spikes/units"], np.asarray(f["labels"])
+        n = len(labels)
+        if len(times) != n or len(units) != n:
+            raise ValueError(
+                f"{path}: {len(times)} entries in spikes/times, {len(units)} in spikes/units "
+                f"and {n} labels; the file must hold one of each per sample"
+            )
+        whole = labels == np.floor(labels)
+        bad = np.flatnonzero(~whole | (labels < 0) | (labels >= classes))
+        if bad.size:
+            raise ValueError(
+                f"{path} sample {bad[0]}: label {labels[bad[0]].item()!r} is not one of the {classes} "
+                f"classes 0..{classes - 1}"
+            )
+        m = n if limit is None else min(n, limit)
+        latest = 0.0
+        for i, (t, u) in enumerate(zip(times[:m], units[:m])):
+            t, u = np.asarray(t, dtype=np.float64), np.asarray(u)
+            where = f"{path} sample {i}"
+            if len(t) != len(u):
+                raise ValueError(
+                    f"{where}: spikes/times has {len(t)} entries and spikes/units {len(u)}; "
+                    "one unit per spike time"
+                )
+            if not np.isfinite(t).all() or (t < 0).any():
+                first = t[~np.isfinite(t) | (t < 0)][0]
+                raise ValueError(
+                    f"{where}: spikes/times must be finite times of at least 0 s; got {first:g}"
+                )
+            if u.size and (
+                (u != np.floor(u)).any() or (u < 0).any() or (u >= N_CHANNELS).any()
+            ):
+                first = u[(u != np.floor(u)) | (u < 0) | (u >= N_CHANNELS)][0]
+                raise ValueError(
+                    f"{where}: spikes/units must be whole channel numbers in "
+                    f"0..{N_CHANNELS - 1}; got {first.item()!r}"
+                )
+            latest = max(latest, float(t.max())) if t.size else latest
+        if latest > LONGEST_RECORDING_S:
+            raise ValueError(
+                f"{path}: spike times up to {latest:g}; SHD's format stores seconds and its "
+                "recordings last about a second: are these times in milliseconds?"
+            )
+    return n
+
+
 class _Binned:
     """The spikes of one split as ``bin * 700 + channel`` codes (int32, dropped spikes left
     out), ``offsets`` into them per sample, and the labels."""
@@ -275,10 +348,14 @@ class SpikingHeidelbergDigits(PaperNetworkTask):
         """The binned spikes of the file of ``split`` (read once)."""
         key = f"file:{split}"
         if key not in self._cache:
-            ds = self.dataset(split)
             import numpy as np  # comes with tonic; imported here to keep the tasks importable
 
-            n = len(ds) if self.limit is None else min(self.limit, len(ds))
+            path = data_file(self.root, split, self.files)
+            n = check_file(path, self.files.classes, self.limit) if path.is_file() else None
+            ds = self.dataset(split)  # DataNotFoundError, or a download, where it is missing
+            if n is None:
+                n = check_file(path, self.files.classes, self.limit)
+            n = n if self.limit is None else min(self.limit, n)
             codes, offsets, labels = [], [0], []
             limit_us = self._steps * self._bin_us
             # read once: tonic opens the file for every sample (a few ms each)
@@ -292,9 +369,6 @@ class SpikingHeidelbergDigits(PaperNetworkTask):
                 else:
                     keep = (t >= 0) & (t < limit_us)
                     bins = t[keep] // self._bin_us
-                if (ch[keep] >= N_CHANNELS).any() or (ch[keep] < 0).any():
-                    name = self.files.name
-                    raise ValueError(f"{name} {split} sample {i}: channel outside 0..699")
                 codes.append((bins * N_CHANNELS + ch[keep]).astype(np.int32))
                 offsets.append(offsets[-1] + len(codes[-1]))
                 labels.append(int(label))

@@ -138,6 +138,7 @@ def train(
     if checkpoint is not None:
         _check_out(Path(checkpoint), resume=resume, force=force)
     model_options = dict(model_options or {})
+    _check_data(task)
     per_epoch = task.steps_per_epoch(recipe.batch_size)
     steps = recipe.total_steps(per_epoch)
     eval_every = _eval_interval(eval_every, per_epoch)
@@ -210,6 +211,19 @@ def train(
     if checkpoint is not None:
         save_checkpoint(checkpoint, net, optimizer, generator, config, result)
     return result
+
+
+def _check_data(task: Task) -> None:
+    """Read every split the run will use before the first step (a missing or malformed file
+    is noticed now, not after hours of training), and refuse an empty one (an empty training
+    split would never end an epoch)."""
+    splits = ("train", "test") + (("validation",) if task.has_validation else ())
+    for split in splits:
+        if task.num_samples(split) == 0:
+            raise ValueError(
+                f"task {task.name!r}: the {split} split has no samples; a run needs at least "
+                "one in each of " + ", ".join(splits)
+            )
 
 
 def _evaluations(net: SpikingNetwork, task: Task) -> dict:

@@ -497,3 +497,81 @@ def test_smnist_reads_idx_files_pixel_by_pixel(mnist_root):
         make_task("smnist", root=str(mnist_root / "none")).num_samples("train")
     with pytest.raises(ValueError, match="encoding"):
         make_task("smnist", encoding="rate")
+
+
+# --------------------------------------------------------------------------- malformed files
+
+
+def _write_raw(root, split, times, units, labels, *, units_dtype=np.uint16, drop=()):
+    """An SHD-format file with whatever is given (ragged ``times`` / ``units`` per sample),
+    leaving out the keys in ``drop``."""
+    path = data_file(root, split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        if "spikes/times" not in drop:
+            t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+            for i, v in enumerate(times):
+                t[i] = np.asarray(v, dtype=np.float32)
+        if "spikes/units" not in drop:
+            u = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(units_dtype))
+            for i, v in enumerate(units):
+                u[i] = np.asarray(v, dtype=units_dtype)
+        if "labels" not in drop:
+            f.create_dataset("labels", data=np.asarray(labels))
+        f.create_dataset("extra/keys", data=np.array([b"k"] * 20))
+        f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
+    return path
+
+
+GOOD = ([0.1, 0.2], [3, 4])
+
+
+@pytest.mark.parametrize(
+    "times, units, labels, options, match",
+    [
+        ([GOOD[0], [0.1, -0.2]], [GOOD[1], [1, 2]], [0, 1], {},
+         r"sample 1: spikes/times must be finite times of at least 0 s; got -0\.2"),
+        ([GOOD[0], [float("nan")]], [GOOD[1], [1]], [0, 1], {}, "sample 1: spikes/times.*nan"),
+        ([GOOD[0], [100.0, 950.0]], [GOOD[1], [1, 2]], [0, 1], {},
+         "spike times up to 950; .* are these times in milliseconds"),
+        ([GOOD[0], [0.1, 0.2, 0.3]], [GOOD[1], [1, 2]], [0, 1], {},
+         "sample 1: spikes/times has 3 entries and spikes/units 2"),
+        ([GOOD[0], [0.1]], [GOOD[1], [3.5]], [0, 1], {"units_dtype": np.float32},
+         r"sample 1: spikes/units must be whole channel numbers in 0\.\.699; got 3\.5"),
+        ([GOOD[0], [0.1]], [GOOD[1], [700]], [0, 1], {},
+         r"sample 1: spikes/units must be whole channel numbers in 0\.\.699; got 700"),
+        ([GOOD[0]], [GOOD[1]], [25], {}, "sample 0: label 25 is not one of the 20 classes"),
+        ([GOOD[0]], [GOOD[1]], [0], {"drop": ("labels",)}, "no 'labels' in the file"),
+        ([GOOD[0]], [GOOD[1], GOOD[1]], [0], {},
+         "1 entries in spikes/times, 2 in spikes/units and 1 labels"),
+    ],
+)  # fmt: skip
+def test_malformed_shd_files_name_the_file_the_sample_and_the_field(
+    tmp_path, times, units, labels, options, match
+):
+    path = _write_raw(tmp_path, "train", times, units, labels, **options)
+    task = SpikingHeidelbergDigits(root=str(tmp_path))
+    with pytest.raises(ValueError, match=match) as err:
+        task.num_samples("train")
+    assert str(path) in str(err.value)
+
+
+def test_a_run_reads_every_file_it_needs_before_its_first_step(tmp_path):
+    from hetsyn_plugins.tasks.training import train
+
+    write_shd(tmp_path, "train", class_pattern_samples(4, seed=1))  # no test file
+    out = tmp_path / "run"
+    task = SpikingHeidelbergDigits(root=str(tmp_path), hidden=(4,))
+    with pytest.raises(DataNotFoundError, match="shd_test.h5"):
+        train(task, "HomNeuLIF", steps=2, batch_size=2, checkpoint=out)
+    assert not out.exists() or not any(out.iterdir())  # nothing trained, nothing saved
+
+
+def test_an_empty_training_file_is_refused_instead_of_looping(tmp_path):
+    from hetsyn_plugins.tasks.training import train
+
+    write_shd(tmp_path, "train", [])
+    write_shd(tmp_path, "test", class_pattern_samples(2, seed=2))
+    task = SpikingHeidelbergDigits(root=str(tmp_path), hidden=(4,))
+    with pytest.raises(ValueError, match="the train split has no samples"):
+        train(task, "HomNeuLIF", steps=3, batch_size=2)

@@ -2,8 +2,10 @@
 
 A checkpoint is a folder with ``config.json`` (task, task options, model, model options,
 training options, history: human-readable, enough to rebuild everything) and ``state.pt``
-(the network's ``state_dict``, the optimizer's, the step and the random generator's state).
-``train(..., checkpoint=folder, resume=True)`` continues a run where its checkpoint stopped.
+(the network's ``state_dict``, the optimizer's, the step, and every random state: the data
+generator's, torch's global one, the data generator's state when the epoch began and how many
+of its batches were taken). ``train(..., checkpoint=folder, resume=True)`` continues a run
+where its checkpoint stopped, exactly: the same final weights as a run never stopped.
 Saves are atomic, a Ctrl-C saves after the step in progress, and an existing checkpoint is
 never overwritten unless asked (``force=True``).
 """
@@ -157,10 +159,18 @@ def train(
         }
     )
     result = TrainResult(net, task, model)
+    # where the data order stands: the generator's state when the epoch began and the batches
+    # of it already taken (a resumed run replays that epoch's order and skips them)
+    position = {"epoch_generator": generator.get_state(), "consumed": 0}
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint=<folder of an earlier run>")
-        result.steps, result.history = _restore(Path(checkpoint), config, net, optimizer, generator)
+        result.steps, result.history, position = _restore(
+            Path(checkpoint), config, net, optimizer, generator
+        )
+
+    def save() -> None:
+        save_checkpoint(checkpoint, net, optimizer, generator, config, result, position)
 
     start = time.monotonic()
     bar = (_progress_bar() if progress else quiet_tqdm)(
@@ -173,7 +183,12 @@ def train(
     net.train()
     with _deferred_interrupt() as interrupted:
         while result.steps < steps and not _out_of_time(start, time_limit):
-            for x, target in task.batches("train", recipe.batch_size, generator):
+            generator.set_state(position["epoch_generator"])
+            batches = task.batches("train", recipe.batch_size, generator)
+            for k, (x, target) in enumerate(batches):
+                if k < position["consumed"]:
+                    continue  # taken before the run was resumed
+                position["consumed"] = k + 1
                 x, target = x.to(device_), target.to(device_)
                 recipe.set_lr(optimizer, result.steps + 1, per_epoch)
                 loss = task.loss(net(x), target)
@@ -188,17 +203,19 @@ def train(
                 if eval_every and result.steps % eval_every == 0:
                     record.update(_evaluations(net, task))
                     if checkpoint is not None:
-                        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+                        save()
                 if interrupted():
                     bar.close()
                     if checkpoint is not None:
-                        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+                        save()
                     raise KeyboardInterrupt(
                         f"interrupted after step {result.steps}"
                         + (f"; saved to {str(checkpoint)!r}" if checkpoint is not None else "")
                     )
                 if result.steps >= steps or _out_of_time(start, time_limit):
                     break
+            else:  # the epoch ended: the next one begins where the generator stands
+                position = {"epoch_generator": generator.get_state(), "consumed": 0}
     bar.close()
     result.seconds = time.monotonic() - start
     last = result.history[-1] if result.history else {}
@@ -209,7 +226,7 @@ def train(
     result.test_loss, result.test_metric = last["test_loss"], last["test_metric"]
     result.best = best_evaluations(result.history, task.higher_is_better)
     if checkpoint is not None:
-        save_checkpoint(checkpoint, net, optimizer, generator, config, result)
+        save()
     return result
 
 
@@ -275,8 +292,12 @@ def save_checkpoint(
     generator: torch.Generator,
     config: dict,
     result: TrainResult,
+    position: Optional[dict] = None,
 ) -> Path:
-    """Write ``config.json`` and ``state.pt`` into ``folder`` (created if needed)."""
+    """Write ``config.json`` and ``state.pt`` into ``folder`` (created if needed): with the
+    network, the optimizer and the step, every random state a resumed run needs to continue
+    exactly (the data generator's, torch's global one for dropout, and ``position``: the data
+    generator's state when the epoch began and the batches of it taken)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {
@@ -292,8 +313,12 @@ def save_checkpoint(
         "net": net.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
         "step": result.steps,
     }
+    if position is not None:
+        state["epoch_generator"] = position["epoch_generator"]
+        state["consumed"] = position["consumed"]
     # written aside and renamed (atomic), the config last: an interrupted save leaves the
     # previous checkpoint whole
     tmp = folder / (STATE_FILE + ".tmp")
@@ -357,7 +382,7 @@ def _load_state(folder: Path) -> dict:
     return state
 
 
-def _restore(folder, config, net, optimizer, generator) -> tuple[int, list[dict]]:
+def _restore(folder, config, net, optimizer, generator) -> tuple[int, list[dict], dict]:
     saved = read_config(folder)
     for key in ("task", "task_options", "model", "model_options"):
         if saved[key] != config[key]:
@@ -376,9 +401,16 @@ def _restore(folder, config, net, optimizer, generator) -> tuple[int, list[dict]
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
     except (RuntimeError, ValueError, TypeError) as err:
         raise CheckpointError(f"cannot resume from {str(folder)!r}: {err}") from None
-    return int(state["step"]), list(saved.get("history", []))
+    # an older checkpoint without the data position continues from its generator's state
+    position = {
+        "epoch_generator": state.get("epoch_generator", state["generator"]),
+        "consumed": int(state.get("consumed", 0)),
+    }
+    return int(state["step"]), list(saved.get("history", [])), position
 
 
 def _check_out(folder: Path, *, resume: bool, force: bool) -> None:

@@ -390,9 +390,9 @@ def test_checkpoints_hold_the_record_of_their_step(tmp_path, monkeypatch):
     saved = []
     save = training.save_checkpoint
 
-    def spy(folder, net, optimizer, generator, config, result):
+    def spy(folder, net, optimizer, generator, config, result, *position):
         saved.append([r["step"] for r in result.history])
-        return save(folder, net, optimizer, generator, config, result)
+        return save(folder, net, optimizer, generator, config, result, *position)
 
     monkeypatch.setattr(training, "save_checkpoint", spy)
     train(task, "HetSynLIF", steps=4, eval_every=2, checkpoint=tmp_path, progress=False)

@@ -575,3 +575,40 @@ def test_an_empty_training_file_is_refused_instead_of_looping(tmp_path):
     task = SpikingHeidelbergDigits(root=str(tmp_path), hidden=(4,))
     with pytest.raises(ValueError, match="the train split has no samples"):
         train(task, "HomNeuLIF", steps=3, batch_size=2)
+
+
+@pytest.mark.parametrize("stop_at", [2, 4])
+def test_resume_mid_epoch_with_dropout_equals_an_uninterrupted_run(tmp_path, monkeypatch, stop_at):
+    """SHD's recipe reshuffles the training set every epoch and drops spikes out (torch's
+    global generator); 7 samples in batches of 3 end every epoch with a shorter batch. A run
+    stopped mid-epoch (Ctrl-C, saved after the step) and resumed gives the final weights of
+    a run never stopped."""
+    import os
+    import signal
+
+    from hetsyn_plugins.tasks.training import train
+
+    write_shd(tmp_path, "train", class_pattern_samples(7, seed=1))
+    write_shd(tmp_path, "test", class_pattern_samples(2, seed=2))
+    task = SpikingHeidelbergDigits(root=str(tmp_path), hidden=(6,), dropout=0.3)
+    assert task.dropout > 0 and task.steps_per_epoch(3) == 3
+    options = dict(steps=7, batch_size=3, lr=1e-2, seed=5, progress=False)
+    full = train(task, "HomNeuLIF", **options)
+
+    loss, calls = task.loss, []
+
+    def loss_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss(*args)
+
+    monkeypatch.setattr(task, "loss", loss_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt, match=f"interrupted after step {stop_at}"):
+        train(task, "HomNeuLIF", checkpoint=tmp_path / "run", **options)
+    monkeypatch.setattr(task, "loss", loss)
+    torch.manual_seed(123)  # the global generator is restored from the checkpoint
+    resumed = train(task, "HomNeuLIF", checkpoint=tmp_path / "run", resume=True, **options)
+    assert [r["step"] for r in resumed.history] == list(range(1, 8))
+    for (name, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -57,8 +57,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
+# the docs document every module, the Triton kernels too: they install the gpu extra as well
 $(DOCS_STAMP): $(STAMP)
-	$(call EXTRAS,tasks$(comma)cli$(comma)docs)
+	$(call EXTRAS,tasks$(comma)cli$(comma)docs$(comma)gpu)
 	touch $@
 
 # Executes every notebook of tutorials/ (cached in docs/_build/.jupyter_cache), fails on any

@@ -128,6 +128,17 @@ def convert(
     for name, flag in (("learn_decays", learn_decays), ("inplace", inplace)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool; got {flag!r}")
+    meta = next(
+        (name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta),
+        None,
+    )
+    if meta is not None:
+        raise ValueError(
+            f"convert needs the model's values (its decays and thresholds choose and check the "
+            f"new layers), but {meta} is on the meta device; materialize the model first "
+            "(model.to_empty(device=...) and load its state_dict), or convert it on the CPU "
+            "and move the result with .to('meta')"
+        )
     if not inplace:
         model = _deepcopy(model)
     hosts = active_hosts()
@@ -156,8 +167,9 @@ def convert(
             tau_jitter=float(tau_jitter),
             generator=generator,
         )
-        model.set_submodule(neuron_path, new)
-        model.set_submodule(lin_path, nn.Identity())
+        # the new modules take the mode (train / eval) of the ones they replace
+        model.set_submodule(neuron_path, new.train(neuron.training))
+        model.set_submodule(lin_path, nn.Identity().train(linear_like.training))
         entries.append(
             ReportEntry(pair, "converted", f"{type(new).__name__}: {layer.extra_repr()}")
         )

@@ -88,11 +88,12 @@ class Search:
                     self.reasons.update(dict.fromkeys(pair, why))
                     break
 
-    def _visit(self, module: nn.Module, prefix: str) -> None:
+    def _visit(self, module: nn.Module, prefix: str, after: Optional[nn.Module] = None) -> None:
+        """``after``: what follows ``module`` in the sequence holding it, if anything."""
         if self.roles.is_leaf(module):
             return
         if self.roles.is_chain(module):
-            self._sequential(module, prefix)
+            self._sequential(module, prefix, after)
             return
         try:
             graph = _Tracer(self.roles).trace(module)
@@ -125,7 +126,9 @@ class Search:
             return
         self._graph(graph, module, prefix)
 
-    def _sequential(self, seq: nn.Sequential, prefix: str) -> None:
+    def _sequential(
+        self, seq: nn.Sequential, prefix: str, after: Optional[nn.Module] = None
+    ) -> None:
         children = list(seq.named_children())
         for i, (name, child) in enumerate(children):
             nxt = children[i + 1] if i + 1 < len(children) else None
@@ -133,6 +136,13 @@ class Search:
             if self.roles.linear_of(child) is not None:
                 if nxt is not None and self.roles.host_of(nxt[1]) is not None:
                     self.pairs.append((prefix + name, prefix + nxt[0]))
+                elif nxt is None and after is not None and self.roles.host_of(after) is not None:
+                    held = ", ".join(type(m).__name__ for _, m in children)
+                    self.reasons[prefix + name] = (
+                        f"it ends a {type(seq).__name__} that holds more than it ({held}) "
+                        f"before the {type(after).__name__}: only a container holding the Linear "
+                        "alone converts with the neuron after it"
+                    )
                 else:
                     self.reasons[prefix + name] = "not followed by a spiking neuron"
             elif self.roles.host_of(child) is not None:
@@ -140,7 +150,7 @@ class Search:
                     feeder = "the input" if prev is None else type(prev[1]).__name__
                     self.reasons[prefix + name] = f"its input comes from {feeder}, not a Linear"
             else:
-                self._visit(child, f"{prefix}{name}.")
+                self._visit(child, f"{prefix}{name}.", None if nxt is None else nxt[1])
 
     def _graph(self, graph: fx.Graph, root: nn.Module, prefix: str) -> None:
         calls: dict[str, list[fx.Node]] = defaultdict(list)

@@ -708,3 +708,43 @@ def test_works_with_only_one_host_installed():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "HetSynLeaky"]
+
+
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_converted_modules_keep_the_mode_of_the_ones_they_replace(host):
+    """A model converted in eval mode stays in eval mode, its new layers included (the
+    converted-model issue, item 3)."""
+    if host == "snntorch":
+        model = TutorialNet(n_in=8, n_hidden=6, n_out=3)
+    else:
+        model = nn.Sequential(layer.Linear(8, 6), neuron.LIFNode(), layer.Linear(6, 3),
+                              neuron.LIFNode())  # fmt: skip
+    for training in (False, True):
+        model.train(training)
+        converted = convert(model)
+        modes = {name: m.training for name, m in converted.named_modules()}
+        assert set(modes.values()) == {training}, modes
+
+
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_a_meta_model_is_refused_by_name(host):
+    """The converted-model issue, item 2: a clear error instead of torch's bare one."""
+    if host == "snntorch":
+        model = TutorialNet(n_in=8, n_hidden=6, n_out=3)
+    else:
+        model = nn.Sequential(layer.Linear(8, 6), neuron.LIFNode())
+    with pytest.raises(ValueError, match=r"convert needs the model's values.*meta device"):
+        convert(model.to("meta"))
+
+
+def test_a_linear_ending_a_larger_container_says_what_stopped_it():
+    """The converted-model issue, item 5: the reason names the container, not a missing
+    neuron."""
+    model = nn.Sequential(
+        layer.SeqToANNContainer(nn.Flatten(), nn.Linear(16, 8)), neuron.LIFNode(step_mode="m")
+    )
+    _, report = convert(model, return_report=True)
+    reasons = {e.modules: e.detail for e in report}
+    why = reasons["0.1"]
+    assert "ends a SeqToANNContainer that holds more than it (Flatten, Linear)" in why
+    assert "before the LIFNode" in why and "not followed" not in why

@@ -40,7 +40,12 @@ HomNeuLIF presets), the currents other than adaptation sum to one state
           + b_j - c_j R_j^{t-1}, \\qquad V_j^t = U_j^t - A_j^t,
 
 one matrix product per step and no per-synapse state. It is the same rule (the identities
-are under test), in the operation order of ``nn.Linear`` + ``snn.Leaky``.
+are under test), in the operation order of ``nn.Linear`` + ``snn.Leaky``. When the reset
+current has a decay of its own (``kappa_j``, the paper's code), the synaptic currents still
+sum to one state, ``U^t = rho U^{t-1} + W x^t + U z^{t-1} + b`` and ``V^t = U^t - J^t - A^t``
+(:func:`shared_reset_step`). Each layout's rule is a function of its own here
+(:func:`per_synapse_step`, :func:`shared_step`, :func:`shared_reset_step`), bound to its
+state by :mod:`hetsyn_plugins.core.layouts`.
 
 The readout (:func:`readout_step`) is the synaptic part alone: ``y_j^t = sum_i I_ji^t + B_j^t``,
 no spike and no reset.

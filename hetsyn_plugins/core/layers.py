@@ -421,9 +421,9 @@ class HetSynLIF(_HetSynLayer):
         tau_reset: reset-current time constants (out,); default: drawn like ``tau_syn``. In
             the shared models the default ties the reset to the neuron's decay (``V`` is one
             leaky state); a given ``tau_reset`` unties it (the paper's code: one fixed reset
-            current for every model), and the layer then runs the per-synapse layout with
-            each neuron's synapses sharing its decay (per neuron ``"neuron"``, one scalar
-            ``"none"``).
+            current for every model), and the layer then runs the shared layout with a reset
+            current of its own (:data:`~hetsyn_plugins.core.layouts.SHARED_RESET`: a summed
+            synaptic current and a reset current per neuron, no per-synapse state).
         learn_reset_decay: make the reset decays learnable; default ``learn_decays``. The
             paper's code keeps them fixed (``tau_reset = 20`` steps).
         tau_rec: recurrent synaptic time constants (out, out); default: like ``tau_syn``.

@@ -219,3 +219,28 @@ def test_from_leaky_copies_the_snntorch_settings_and_checks_its_arguments():
         HetSynLeaky.from_leaky(fc, snn.Synaptic(alpha=0.5, beta=0.5))
     with pytest.raises(ValueError, match="beta must lie in the open interval"):
         HetSynLeaky.from_leaky(fc, snn.Leaky(beta=1.0))
+
+
+def test_bfloat16_gives_the_same_spikes_and_membranes_within_one_step_of_the_format():
+    """The stated limit of the bit-for-bit claim (docs: conversion, "How exact is it?"): in
+    bfloat16, snnTorch's surrogates return float32 spikes, so its reset is computed in float32
+    and rounded at another point than the layer's; spikes stay identical, the membranes within
+    one step (ulp) of bfloat16."""
+    torch.manual_seed(0)
+    fc = nn.Linear(20, 16)
+    with torch.no_grad():
+        fc.weight.mul_(3)
+    leaky = snn.Leaky(beta=0.9)
+    fc, leaky = fc.to(torch.bfloat16), leaky.to(torch.bfloat16)
+    lif = HetSynLeaky.from_leaky(fc, leaky, heterogeneity="none")
+    x = torch.rand(40, 8, 20, dtype=torch.bfloat16)
+    mem_a, mem_b, spikes = leaky.init_leaky(), lif.reset_mem(), 0
+    eps = torch.finfo(torch.bfloat16).eps
+    for x_t in x:
+        spk_a, mem_a = leaky(fc(x_t), mem_a)
+        spk_b, mem_b = lif(x_t, mem_b)
+        assert torch.equal(spk_a, spk_b)
+        scale = torch.maximum(mem_a.float().abs(), mem_b.float().abs()).clamp(min=1.0)
+        assert ((mem_a.float() - mem_b.float()).abs() <= 2 * eps * scale).all()
+        spikes += int(spk_a.sum())
+    assert spikes > 50

@@ -37,7 +37,9 @@ class DecodedParams(NamedTuple):
     next step checks before reusing them (see :meth:`_HetSynLayer.step_params`).
 
     ``leaves``: the layer's parameters and buffers; ``versions``: their version counters and
-    ``requires_grad`` then; ``grad``: the grad mode; ``sources``: ``(leaf, copy)`` of every
+    ``requires_grad`` then; ``grad``: the grad mode; ``graph``: whether a decoded tensor has an
+    autograd graph (freed by a backward pass, after which a cut state must not reuse it);
+    ``sources``: ``(leaf, copy)`` of every
     leaf that a decoded tensor derives from (a logit, a weight scaled by ``decay_input``...),
     whose contents are compared, since an edit through ``.data`` moves no version counter.
     """
@@ -46,13 +48,15 @@ class DecodedParams(NamedTuple):
     leaves: tuple
     versions: tuple
     grad: bool
+    graph: bool
     sources: tuple
 
     def serves(self, layer: "_HetSynLayer", state: HetSynState) -> bool:
         leaves = layer._leaves()
         return (
             self.grad == torch.is_grad_enabled()
-            and self.grad == state.v.requires_grad  # a cut state: the decoding's graph may be gone
+            # a cut state (truncated BPTT, after a backward): the decoding's graph may be gone
+            and (not self.graph or state.v.requires_grad)
             and len(leaves) == len(self.leaves)
             and all(a is b for a, b in zip(leaves, self.leaves))
             and self.versions == _versions(leaves)
@@ -68,7 +72,10 @@ def _decode_once(layer: "_HetSynLayer", params: HetSynParams) -> DecodedParams:
     leaves = layer._leaves()
     used = {t.data_ptr() for t in params if isinstance(t, Tensor)}
     sources = tuple((t, t.detach().clone()) for t in leaves if t.data_ptr() not in used)
-    return DecodedParams(params, leaves, _versions(leaves), torch.is_grad_enabled(), sources)
+    graph = any(isinstance(t, Tensor) and t.requires_grad for t in params)
+    return DecodedParams(
+        params, leaves, _versions(leaves), torch.is_grad_enabled(), graph, sources
+    )
 
 
 def copy_state(module: nn.Module) -> dict:

@@ -252,3 +252,20 @@ def test_compiled_converted_model_trains_like_the_eager_one(host, heterogeneity)
     model.eval(), twin.eval()
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), twin(x))
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_per_step_loop_decodes_its_parameters_once_per_chain(monkeypatch, frozen):
+    """The decoded parameters travel with the state: one decoding per chain, for a trained
+    layer and for a frozen one in grad mode (whose decoding has no graph to lose)."""
+    calls = []
+    params = HetSynLIF.params
+    monkeypatch.setattr(HetSynLIF, "params", lambda self: calls.append(1) or params(self))
+    lif = HetSynLIF(N_IN, N_OUT, dtype=torch.float64)
+    lif.requires_grad_(not frozen)
+    state = None
+    for x_t in bernoulli((6, B, N_IN)):
+        state = lif.step(x_t, state).state
+    assert len(calls) == 1
+    lif.step(bernoulli((B, N_IN)), state.detach())  # a cut state starts a new chain
+    assert len(calls) == 2

@@ -1,5 +1,6 @@
-"""What every adapter's pair rules share: the refusal of a pair with no exact HetSyn layer,
-and the test for a Linear that computes exactly ``nn.Linear``'s forward.
+"""What every adapter shares: the refusal of a pair with no exact HetSyn layer, the test for a
+Linear that computes exactly ``nn.Linear``'s forward, and the refusal of a spec option a face
+spells otherwise or cannot take.
 
 Each adapter owns its host's pair rules (``_pairs`` in its package): which neurons have a
 HetSyn counterpart and the exact layer of a Linear -> neuron pair. :func:`hetsyn_plugins.convert`
@@ -29,3 +30,16 @@ def leaky_decay(name: str, decay: object) -> None:
         check_decay(name, decay)
     except ValueError as exc:
         raise Refusal(f"{exc} (a HetSyn synapse leaks)") from None
+
+
+def refuse_spec_names(options: dict, names: dict, excluded: dict, face: str, host: str) -> None:
+    """Refuse the spec options ``face`` takes under ``host``'s own name (``names``: spec field
+    -> the host's argument) or not at all (``excluded``: spec field -> why), naming either."""
+    for name in options:
+        if name in names:
+            raise TypeError(
+                f"{face} takes {host}'s {names[name]!r} for the core's {name!r}; got {name}="
+                f"{options[name]!r}"
+            )
+        if name in excluded:
+            raise TypeError(f"{face} does not take {name!r}: {excluded[name]}")

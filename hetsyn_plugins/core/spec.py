@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-from .dynamics import DynamicsConfig
+from .dynamics import DynamicsConfig, SpikeFn
 from .kernels import KERNELS
 from .layouts import PER_SYNAPSE, SHARED, SHARED_RESET, Layout
 from .spikes import default_spike_fn
@@ -33,8 +33,6 @@ from .validation import (
 )
 
 HETEROGENEITY = ("synapse", "neuron", "none")
-
-SpikeFn = Callable[[Tensor], Tensor]
 
 
 @dataclass(frozen=True, eq=False)

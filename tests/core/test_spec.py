@@ -67,13 +67,25 @@ HOST_VALUES = {
 }
 
 
+def _effective(value):
+    """What a value stands for: a face's own spike function (snnTorch's ``_spike``, a bound
+    method) for the host surrogate it applies."""
+    return getattr(getattr(value, "__self__", None), "spike_grad", value)
+
+
 def _differs(a, b) -> bool:
+    """Whether ``a`` (given) differs from ``b`` (the face's default) by value: tensors by
+    contents, functions by name (two default surrogates are distinct objects), initializers
+    by their repr, which states their values."""
+    a, b = _effective(a), _effective(b)
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         both = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
         return not (both and torch.equal(a, b))
     if type(a) is not type(b):
         return True
-    return a != b if not hasattr(a, "__dict__") else vars(a) != vars(b) or a is not b
+    if callable(a) and hasattr(a, "__qualname__"):
+        return a.__qualname__ != b.__qualname__
+    return a != b if not hasattr(a, "__dict__") else repr(a) != repr(b)
 
 
 def _beta(kw: dict) -> dict:

@@ -17,6 +17,7 @@ import torch
 
 from ...core.spec import SPIKING_ONLY
 from ...core.timescales import Decay, TimescaleSpec
+from ..pairing import refuse_spec_names
 
 # spec field -> snnTorch's argument for it
 LEAKY_NAMES = {
@@ -69,17 +70,6 @@ def per_neuron_beta(beta, out: int, heterogeneity: str, defaults: dict) -> tuple
     return b.reshape(out, 1), filled
 
 
-def _refuse_spec_names(options: dict, names: dict, excluded: dict, face: str) -> None:
-    for name in options:
-        if name in names:
-            raise TypeError(
-                f"{face} takes snnTorch's {names[name]!r} for the core's {name!r}; got {name}="
-                f"{options[name]!r}"
-            )
-        if name in excluded:
-            raise TypeError(f"{face} does not take {name!r}: {excluded[name]}")
-
-
 def leaky_options(
     out_features: int,
     *,
@@ -101,7 +91,7 @@ def leaky_options(
     detaches its delayed reset, not its immediate one); a 1-D ``beta`` of shape (out,) is per
     neuron also in a per-synapse layer (see :func:`per_neuron_beta`).
     """
-    _refuse_spec_names(options, LEAKY_NAMES, LEAKY_EXCLUDED, "snn.HetSynLeaky")
+    refuse_spec_names(options, LEAKY_NAMES, LEAKY_EXCLUDED, "snn.HetSynLeaky", "snnTorch")
     options = dict(options)
     heterogeneity = options.get("heterogeneity", "synapse")
     tau_syn = options.pop("tau_syn", None)
@@ -130,7 +120,7 @@ def leaky_options(
 
 def li_options(out_features: int, *, beta, learn_beta: bool, options: dict) -> dict:
     """The :class:`~hetsyn_plugins.core.spec.HetSynSpec` keywords of an ``snn.HetSynLI``."""
-    _refuse_spec_names(options, LI_NAMES, LI_EXCLUDED, "snn.HetSynLI")
+    refuse_spec_names(options, LI_NAMES, LI_EXCLUDED, "snn.HetSynLI", "snnTorch")
     options = dict(options)
     tau_syn = options.pop("tau_syn", None)
     heterogeneity = options.get("heterogeneity", "synapse")

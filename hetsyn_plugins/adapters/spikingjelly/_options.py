@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 
 from ...core.timescales import Decay, TimescaleInit, TimescaleSpec, as_initializer
+from ..pairing import refuse_spec_names
 
 # spec field -> SpikingJelly's argument for it
 NODE_NAMES = {
@@ -86,14 +87,7 @@ def node_options(
     ``tau`` and the other time scales are SpikingJelly's (decay ``1 - 1/tau``, see
     :class:`_StepTau`); ``Decay(r)`` gives decays directly.
     """
-    for name in options:
-        if name in NODE_NAMES:
-            raise TypeError(
-                f"neuron.HetSynNode takes SpikingJelly's {NODE_NAMES[name]!r} for the core's "
-                f"{name!r}; got {name}={options[name]!r}"
-            )
-        if name in NODE_EXCLUDED:
-            raise TypeError(f"neuron.HetSynNode does not take {name!r}: {NODE_EXCLUDED[name]}")
+    refuse_spec_names(options, NODE_NAMES, NODE_EXCLUDED, "neuron.HetSynNode", "SpikingJelly")
     rest = 0.0 if v_reset is None else v_reset
     given = {"tau_adapt": 200.0, **options}  # the core's default, in SpikingJelly's sense
     steps = {name: _step_timescale(name, given[name]) for name in TIMESCALES if name in given}

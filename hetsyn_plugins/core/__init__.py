@@ -12,12 +12,13 @@ from .layers import (
     detach_states,
     reset_states,
 )
-from .presets import PRESETS, preset
+from .presets import OTHER_PRESETS, PRESETS, preset
 from .spikes import ATanSpike, MultiGaussianSpike
 from .timescales import (
     Constant,
     Decay,
     DecayParameter,
+    LogitUniform,
     LogNormal,
     Normal,
     Uniform,
@@ -40,8 +41,10 @@ __all__ = [
     "HetSynReadout",
     "HetSynState",
     "LayerOutput",
+    "LogitUniform",
     "LogNormal",
     "Normal",
+    "OTHER_PRESETS",
     "PRESETS",
     "Uniform",
     "clamp_decays_",

@@ -97,7 +97,11 @@ class HetSynParams(NamedTuple):
     step and by which rule. Shapes: ``weight`` (out, in); ``syn_decay`` (out, in) in the
     per-synapse layout, or broadcastable to (out,) in the shared layouts, where it is also the
     decay of the recurrent and bias currents (and, in the shared layout, of the reset).
-    Per-neuron tensors broadcast to (out,).
+    Per-neuron tensors broadcast to (out,). In the per-input layout ``syn_decay`` is (in,) and
+    ``rec_decay`` (out,) (one decay per presynaptic neuron); in the branch layout
+    ``syn_decay`` is (out, K), the decay of every (neuron, branch), also that of the recurrent
+    synapses, and ``branches`` says which branch each synapse belongs to. ``membrane_decay``
+    (out,) or scalar: the membrane leak ``beta`` (None: no leak, the paper's model).
     """
 
     weight: Tensor
@@ -112,6 +116,8 @@ class HetSynParams(NamedTuple):
     rec_decay: Optional[Tensor] = None
     adapt_decay: Optional[Tensor] = None
     adapt_strength: Optional[Tensor] = None
+    membrane_decay: Optional[Tensor] = None
+    branches: Optional["Branches"] = None
 
     @property
     def in_features(self) -> int:
@@ -120,6 +126,67 @@ class HetSynParams(NamedTuple):
     @property
     def out_features(self) -> int:
         return self.weight.shape[0]
+
+
+class Branches(NamedTuple):
+    """Which dendritic branch each synapse of a branch-layout layer belongs to.
+
+    ``mask`` (K, out, n): 1 where synapse (j, i) belongs to branch k, else 0 (every synapse
+    in exactly one branch); ``n`` counts the inputs, then the layer's own neurons when it is
+    recurrent (the branches take ``[x^t, z^{t-1}]``). ``blocks``: when every neuron's branches
+    are the same contiguous blocks of those ``n`` columns, their ``(start, stop)``; the
+    drive is then K matrix products over ``n / K`` columns each (the cost of one ``W x``),
+    else one product with K masked copies of the weights: ``masked`` ((K * out, in) and
+    (K * out, out)), made once per decoding by :func:`with_masked_weights` (not per step).
+    """
+
+    mask: Tensor
+    blocks: Optional[tuple[tuple[int, int], ...]] = None
+    masked: Optional[tuple[Tensor, Optional[Tensor]]] = None
+
+    @property
+    def count(self) -> int:
+        return self.mask.shape[0]
+
+
+def branch_product(inp: Tensor, weight: Tensor, branches: Branches, offset: int = 0) -> Tensor:
+    """``P_jk = sum_{i in branch k of j} w_ji inp_i``: (..., n') x (out, n') -> (..., out, K),
+    for the columns ``offset .. offset + n'`` of the branch assignment (the inputs: 0; the
+    recurrent spikes: ``in``)."""
+    n = weight.shape[1]
+    if branches.blocks is None:
+        if branches.masked is not None:
+            masked = branches.masked[0 if offset == 0 else 1]
+        else:
+            masked = (weight * branches.mask[..., offset : offset + n]).flatten(0, 1)
+        y = F.linear(inp, masked)
+        return y.unflatten(-1, (branches.count, weight.shape[0])).transpose(-1, -2)
+    parts = []
+    for start, stop in branches.blocks:
+        lo, hi = max(start - offset, 0), min(stop - offset, n)
+        if lo < hi:
+            parts.append(F.linear(inp[..., lo:hi], weight[:, lo:hi]))
+        else:
+            parts.append(inp.new_zeros(*inp.shape[:-1], weight.shape[0]))
+    return torch.stack(parts, -1)
+
+
+def with_masked_weights(params: HetSynParams) -> HetSynParams:
+    """``params`` whose branch assignment carries the masked weights of its products (branch
+    layout, an assignment that is not the same contiguous blocks for every neuron), so that
+    a per-step loop masks them once per decoding."""
+    b = params.branches
+    if b is None or b.blocks is not None:
+        return params
+    n_in = params.in_features
+
+    def masked(weight: Optional[Tensor], offset: int) -> Optional[Tensor]:
+        if weight is None:
+            return None
+        return (weight * b.mask[..., offset : offset + weight.shape[1]]).flatten(0, 1)
+
+    pair = (masked(params.weight, 0), masked(params.rec_weight, n_in))
+    return params._replace(branches=b._replace(masked=pair))
 
 
 class StepLink(NamedTuple):
@@ -143,9 +210,11 @@ class StepLink(NamedTuple):
 class HetSynState(NamedTuple):
     """State carried from step ``t-1`` to step ``t`` (batch first).
 
-    ``syn``: per-synapse currents ``I`` (B, out, in), or in the shared layout the summed
-    current ``U`` (B, out). ``rec``: recurrent currents ``Q`` (B, out, out) (per-synapse
-    layout of a recurrent layer, else None). ``bias``: bias current ``B`` (B, out) (per-synapse
+    ``syn``: per-synapse currents ``I`` (B, out, in), in the shared layouts the summed
+    current ``U`` (B, out), in the per-input layout the filtered inputs ``F`` (B, in), in the
+    branch layout the branch currents ``D`` (B, out, K). ``rec``: recurrent currents ``Q``
+    (B, out, out) (per-synapse layout of a recurrent layer), the filtered spikes ``G``
+    (B, out) (per-input layout), else None. ``bias``: bias current ``B`` (B, out) (per-synapse
     layout with bias, else None). ``reset``: reset current ``J`` (B, out) (per-synapse layout
     with a reset, else None). ``adapt``: adaptation ``A`` (B, out) or None. ``v``: membrane
     ``V^{t-1}`` (B, out). ``spike``: spikes ``z^{t-1}`` (B, out).
@@ -212,13 +281,14 @@ def per_synapse_state_shapes(
     out, n_in = params.weight.shape
     per_neuron = (batch_size, out)
     adapt = None if readout or params.adapt_decay is None else per_neuron
+    leaky = params.membrane_decay is not None  # the leaky membrane holds the reset
     return HetSynState(
         syn=(batch_size, out, n_in),
         v=per_neuron,
         spike=per_neuron,
         rec=None if params.rec_weight is None else (batch_size, out, out),
         bias=None if params.bias is None else per_neuron,
-        reset=None if readout or config.reset == "none" else per_neuron,
+        reset=None if readout or config.reset == "none" or leaky else per_neuron,
         adapt=adapt,
     )
 
@@ -239,7 +309,37 @@ def shared_reset_state_shapes(
     current per neuron, (B, out) each."""
     state = shared_state_shapes(params, batch_size, config, readout=readout)
     per_neuron = (batch_size, params.out_features)
-    return state._replace(reset=None if readout or config.reset == "none" else per_neuron)
+    leaky = params.membrane_decay is not None  # the leaky membrane holds the reset
+    return state._replace(
+        reset=None if readout or config.reset == "none" or leaky else per_neuron
+    )
+
+
+def input_state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The per-input layout's state: one filtered trace per input (B, in) (and per
+    presynaptic neuron, (B, out)), per-neuron bias and reset currents."""
+    state = per_synapse_state_shapes(params, batch_size, config, readout=readout)
+    per_neuron = (batch_size, params.out_features)
+    return state._replace(
+        syn=(batch_size, params.in_features),
+        rec=None if params.rec_weight is None else per_neuron,
+        reset=None if params.membrane_decay is not None else state.reset,
+    )
+
+
+def branch_state_shapes(
+    params: HetSynParams, batch_size: int, config: DynamicsConfig, *, readout: bool = False
+) -> HetSynState:
+    """The branch layout's state: one current per (neuron, branch), (B, out, K) (the
+    recurrent synapses feed the same branches), per-neuron bias and reset currents."""
+    state = per_synapse_state_shapes(params, batch_size, config, readout=readout)
+    return state._replace(
+        syn=(batch_size, params.out_features, params.branches.count),
+        rec=None,
+        reset=None if params.membrane_decay is not None else state.reset,
+    )
 
 
 def state_from_membrane(v: Tensor, spike: Optional[Tensor] = None) -> HetSynState:
@@ -268,11 +368,31 @@ def decayed_input(params: HetSynParams) -> HetSynParams:
         gain = 1 - r
         return w * (gain[:, None] if gain.dim() == 1 and w.dim() == 2 else gain)
 
+    if params.layout.name in ("per-input", "branch"):  # the decay each synapse enters with
+        rec = params.rec_weight
+        return params._replace(
+            weight=scaled(params.weight, synapse_decays(params)),
+            bias=scaled(params.bias, params.bias_decay),
+            rec_weight=None if rec is None else scaled(rec, synapse_decays(params, True)),
+        )
     return params._replace(
         weight=scaled(params.weight, params.syn_decay),
         bias=scaled(params.bias, params.bias_decay),
         rec_weight=scaled(params.rec_weight, params.rec_decay),
     )
+
+
+def synapse_decays(params: HetSynParams, recurrent: bool = False) -> Tensor:
+    """The decay of every feedforward synapse (out, in) (``recurrent``: every recurrent one,
+    (out, out)) in the per-input and branch layouts: ``r_ji = r_i`` (per input), or the decay
+    of the branch the synapse belongs to, ``r_ji = d_{j, k(j, i)}``."""
+    out = params.out_features
+    if params.branches is None:  # per input: one decay per presynaptic input or neuron
+        decay = params.rec_decay if recurrent else params.syn_decay
+        return decay.expand(out, decay.shape[-1] if decay.dim() else out)
+    n_in = params.in_features
+    mask = params.branches.mask[..., n_in:] if recurrent else params.branches.mask[..., :n_in]
+    return torch.einsum("kon,ok->on", mask, params.syn_decay)
 
 
 def initial_state(
@@ -409,6 +529,30 @@ def reset_current(
     return params.reset_decay * state.reset + signal
 
 
+def membrane_current(
+    current: Tensor, params: HetSynParams, state: HetSynState, config: DynamicsConfig
+) -> tuple[Tensor, Optional[Tensor]]:
+    """``(U^t, J^t)``: the membrane before adaptation and the reset current.
+
+    Without a membrane leak, ``U^t = current - J^t`` with :func:`reset_current` ``J^t``. With
+    one (``membrane_decay`` ``beta``), the membrane integrates the currents and holds the reset
+    itself (no reset current: ``J`` is None): ``U^t = beta U^{t-1} + current - R^{t-1}``
+    (``"next_step"``) or ``beta (U^{t-1} - R^{t-1}) + current`` (``"at_spike"``), where
+    ``U^{t-1} = V^{t-1} + A^{t-1}``.
+    """
+    beta = params.membrane_decay
+    if beta is None:
+        reset = reset_current(params, state, config)
+        return (current if reset is None else current - reset), reset
+    before = state.v if state.adapt is None else state.v + state.adapt
+    if config.reset == "none":
+        return beta * before + current, None
+    signal = _reset_signal(params, state, config)
+    if config.reset_timing == "at_spike":
+        return beta * (before - signal) + current, None
+    return beta * before + current - signal, None
+
+
 def neuron_update(
     drive: SynapticDrive,
     params: HetSynParams,
@@ -416,22 +560,78 @@ def neuron_update(
     spike_fn: SpikeFn,
     config: DynamicsConfig,
 ) -> tuple[Tensor, Tensor, HetSynState]:
-    """The neuron part of one step: reset current, adaptation, membrane and spike.
+    """The neuron part of one step: reset current (or leaky membrane), adaptation, membrane
+    and spike.
 
     Returns ``(z, v, new_state)``: spikes (B, out), membrane ``V^t`` before the reset and the
     state for step ``t+1`` (with ``drive``'s synaptic fields).
     """
     adapt = _adaptation(params, state)
-    current, reset = drive.current, reset_current(params, state, config)
-    if reset is not None:
-        current = current - reset
-    v = current if adapt is None else current - adapt
+    u, reset = membrane_current(drive.current, params, state, config)
+    v = u if adapt is None else u - adapt
     z = spike_fn(v - params.threshold)
     new = HetSynState(
         syn=drive.syn, v=v, spike=z, rec=drive.rec, bias=drive.bias, reset=reset, adapt=adapt,
         link=drive.link,
     )  # fmt: skip
     return z, v, new
+
+
+def _layer_input(x: Optional[Tensor], feedforward: PathwayStep) -> Tensor:
+    """``x^t``, or the step of a kernel's precomputed sequence that ``feedforward`` gives."""
+    return x if feedforward is synapse_step else feedforward(None, None, None, None, None)[0]
+
+
+def input_drive(
+    x: Optional[Tensor], params: HetSynParams, state: HetSynState, feedforward: PathwayStep
+) -> SynapticDrive:
+    """The per-input layout's synaptic part: ``F^t = r F^{t-1} + x^t`` (B, in),
+    ``G^t = q G^{t-1} + z^{t-1}`` (B, out) and ``current = W F^t + U G^t + B^t``: the
+    per-synapse currents of tied decays ``r_ji = r_i`` summed, one matrix product per
+    pathway."""
+    filtered = params.syn_decay * state.syn + _layer_input(x, feedforward)
+    current = F.linear(filtered, params.weight)
+    rec = None
+    if params.rec_weight is not None:
+        rec = params.rec_decay * state.rec + state.spike
+        current = current + F.linear(rec, params.rec_weight)
+    bias = bias_current(params, state)
+    return SynapticDrive(current if bias is None else current + bias, filtered, rec, bias)
+
+
+def branch_drive(
+    x: Optional[Tensor], params: HetSynParams, state: HetSynState, feedforward: PathwayStep
+) -> SynapticDrive:
+    """The branch layout's synaptic part: ``D_jk^t = d_jk D_jk^{t-1} + P_jk^t`` (B, out, K),
+    with ``P_jk^t`` the weighted inputs (and recurrent spikes) of branch k of neuron j
+    (:func:`branch_product`), and ``current = sum_k D_jk^t + B_j^t``."""
+    if feedforward is synapse_step:
+        inp = branch_product(x, params.weight, params.branches)
+    else:
+        inp = _layer_input(x, feedforward)
+    if params.rec_weight is not None:
+        rec = branch_product(state.spike, params.rec_weight, params.branches, params.in_features)
+        inp = inp + rec
+    branches = params.syn_decay * state.syn + inp
+    current = branches.sum(-1)
+    bias = bias_current(params, state)
+    return SynapticDrive(current if bias is None else current + bias, branches, None, bias)
+
+
+def input_step(
+    x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The per-input layout's step: :func:`neuron_update` of :func:`input_drive`."""
+    drive = input_drive(x, params, state, feedforward)
+    return neuron_update(drive, params, state, spike_fn, config)
+
+
+def branch_step(
+    x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The branch layout's step: :func:`neuron_update` of :func:`branch_drive`."""
+    drive = branch_drive(x, params, state, feedforward)
+    return neuron_update(drive, params, state, spike_fn, config)
 
 
 def step(
@@ -491,14 +691,13 @@ def shared_step(
 def shared_reset_step(
     x, params, state, spike_fn, config, feedforward=synapse_step, recurrent=synapse_step
 ) -> tuple[Tensor, Tensor, HetSynState]:
-    """The shared layout with a reset current of its own (the paper's code: every synaptic
-    current of neuron j decays by ``rho_j``, the reset by ``kappa_j``):
-    ``U^t = rho U^{t-1} + W x^t + U_rec z^{t-1} + b``, :func:`reset_current` ``J^t``,
-    ``V^t = U^t - J^t - A^t``; the per-synapse rule with tied decays, summed per neuron."""
+    """The shared layout with a reset current (or a leaky membrane) of its own (the paper's
+    code: every synaptic current of neuron j decays by ``rho_j``, the reset by ``kappa_j``):
+    ``U^t = rho U^{t-1} + W x^t + U_rec z^{t-1} + b`` and :func:`membrane_current` of it;
+    the per-synapse rule with tied decays, summed per neuron."""
     adapt = _adaptation(params, state)
     u = params.syn_decay * state.syn + shared_drive(x, params, state, feedforward)
-    reset = reset_current(params, state, config)
-    v = u if reset is None else u - reset
+    v, reset = membrane_current(u, params, state, config)
     v = v if adapt is None else v - adapt
     z = spike_fn(v - params.threshold)
     return z, v, HetSynState(syn=u, v=v, spike=z, reset=reset, adapt=adapt)
@@ -522,6 +721,20 @@ def per_synapse_readout_step(x, params, state, feedforward=synapse_step):
     drive = synaptic_drive(x, params, state, feedforward)
     y = drive.current
     return y, HetSynState(syn=drive.syn, v=y, spike=state.spike, bias=drive.bias, link=drive.link)
+
+
+def input_readout_step(x, params, state, feedforward=synapse_step):
+    """The per-input layout's readout step: ``y^t = W F^t + B^t``."""
+    drive = input_drive(x, params, state, feedforward)
+    y = drive.current
+    return y, HetSynState(syn=drive.syn, v=y, spike=state.spike, bias=drive.bias)
+
+
+def branch_readout_step(x, params, state, feedforward=synapse_step):
+    """The branch layout's readout step: ``y^t = sum_k D_jk^t + B_j^t``."""
+    drive = branch_drive(x, params, state, feedforward)
+    y = drive.current
+    return y, HetSynState(syn=drive.syn, v=y, spike=state.spike, bias=drive.bias)
 
 
 def shared_readout_step(x, params, state, feedforward=synapse_step):

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from . import kernels
 from .dynamics import (
+    Branches,
     DynamicsConfig,
     HetSynParams,
     HetSynState,
@@ -24,10 +25,12 @@ from .dynamics import (
     decayed_input,
     initial_state,
     state_shapes,
+    synapse_decays,
+    with_masked_weights,
 )
-from .layouts import SHARED, SHARED_RESET, Layout
-from .spec import HETEROGENEITY, HetSynSpec
-from .timescales import DecayParameter, TimescaleSpec, as_initializer
+from .layouts import BRANCH, INPUT, SHARED, SHARED_RESET, Layout
+from .spec import HETEROGENEITY, SHARED_MODELS, HetSynSpec
+from .timescales import Decay, DecayParameter, TimescaleInit, TimescaleSpec, as_initializer
 from .validation import check_input
 
 
@@ -192,9 +195,44 @@ class _HetSynLayer(nn.Module):
     def _decay_shape(self, per_synapse_shape: tuple[int, ...]) -> tuple[int, ...]:
         return {
             "synapse": per_synapse_shape,
+            "input": per_synapse_shape[-1:],
+            "branch": (self.out_features, self.spec.branches),
             "neuron": (self.out_features,),
             "none": (),
         }[self.heterogeneity]
+
+    def _build_branches(self, spec: HetSynSpec) -> None:
+        """The branch of every synapse, as the buffer ``branch_index`` (out, n) (saved with
+        the model): contiguous blocks of the inputs (then the layer's own neurons), the same
+        for every neuron; per neuron a random split into K near-equal groups (DH-SNN's); or
+        the user's."""
+        out, n, K = spec.out_features, spec.branch_columns, spec.branches
+        blocks = torch.arange(n) * K // n
+        if isinstance(spec.branch_assignment, Tensor):
+            index = spec.branch_assignment.to(torch.long)
+        elif spec.branch_assignment == "random":
+            index = torch.empty(out, n, dtype=torch.long)
+            for j in range(out):
+                index[j, torch.randperm(n)] = blocks
+        else:
+            index = blocks.expand(out, n)
+        index = index.to(torch.int32, copy=True)  # compared per step where reused: small
+        self.register_buffer("branch_index", index.to(self._factory["device"]))
+
+    def branches(self) -> Optional[Branches]:
+        """The branch assignment as the update rule takes it (branch layout; else None)."""
+        if self.layout is not BRANCH:
+            return None
+        K = self.spec.branches
+        index = self.branch_index
+        mask = (index == torch.arange(K, device=index.device)[:, None, None])
+        blocks = None
+        if isinstance(self.spec.branch_assignment, str) and (
+            self.spec.branch_assignment == "contiguous"
+        ):
+            starts = [int((index[0] < k).sum()) for k in range(K + 1)]
+            blocks = tuple(zip(starts[:-1], starts[1:]))
+        return Branches(mask.to(self.weight.dtype), blocks)
 
     def _add_decay(
         self,
@@ -234,12 +272,15 @@ class _HetSynLayer(nn.Module):
     # ------------------------------------------------------------------ read-only views
 
     def _decay(self, key: str) -> Tensor:
-        if self.heterogeneity != "synapse" and key not in self.decays:
+        if self.heterogeneity in SHARED_MODELS and key not in self.decays:
             key = "membrane"  # tied to the neuron's one decay
         return self.decays[key]()
 
     def _per_synapse_view(self, key: str, n_in: int) -> Tensor:
-        """A decay expanded to (out, n_in); per-neuron decays repeat along each row."""
+        """A decay expanded to (out, n_in); per-neuron decays repeat along each row, per-input
+        and per-branch decays are spread to the synapses they belong to."""
+        if self.layout in (INPUT, BRANCH):
+            return synapse_decays(self.params(), recurrent=key == "rec")
         decay = self._decay(key)
         if decay.dim() == 1:
             decay = decay.unsqueeze(-1)
@@ -469,20 +510,29 @@ class HetSynLIF(_HetSynLayer):
         self.recurrent_weight = (
             nn.Parameter(torch.empty(out, out, **self._factory)) if spec.recurrent else None
         )
-        if spec.heterogeneity != "synapse":
+        if spec.heterogeneity in SHARED_MODELS:
             shape = self._decay_shape(())
             self._add_decay("membrane", "tau_syn", spec.tau_syn, shape)
-            if spec.untied_reset:
+            if spec.tau_reset is not None:
                 self._add_decay("reset", "tau_reset", spec.tau_reset, shape, spec.learn_reset_decay)
         else:
-            self._add_decay("syn", "tau_syn", spec.tau_syn, (out, n_in))
-            tau_reset = _default(spec.tau_reset, spec.tau_syn, "tau_reset")
-            self._add_decay("reset", "tau_reset", tau_reset, (out,), spec.learn_reset_decay)
-            if spec.recurrent:
+            self._add_decay("syn", "tau_syn", spec.tau_syn, self._decay_shape((out, n_in)))
+            if not spec.leaky:
+                tau_reset = _default(spec.tau_reset, spec.tau_syn, "tau_reset")
+                self._add_decay("reset", "tau_reset", tau_reset, (out,), spec.learn_reset_decay)
+            if spec.recurrent and spec.heterogeneity != "branch":
                 tau_rec = _default(spec.tau_rec, spec.tau_syn, "tau_rec")
-                self._add_decay("rec", "tau_rec", tau_rec, (out, out))
-            if spec.tau_bias is not None:
-                self._add_decay("bias", "tau_bias", spec.tau_bias, (out,))
+                self._add_decay("rec", "tau_rec", tau_rec, self._decay_shape((out, out)))
+            if spec.tau_bias is not None or (spec.leaky and spec.bias):
+                tau_bias = _default(spec.tau_bias, spec.tau_syn, "tau_bias")
+                self._add_decay("bias", "tau_bias", tau_bias, (out,))
+            if spec.heterogeneity == "branch":
+                self._build_branches(spec)
+        if spec.leaky:
+            leak = spec.membrane_decay
+            leak = leak if isinstance(leak, TimescaleInit) else Decay(leak, name="membrane_decay")
+            shape = (out,) if spec.heterogeneity != "none" else ()
+            self._add_decay("leak", "membrane_decay", leak, shape, spec.learn_membrane_decay)
         self._neuron_tensor("threshold", spec.threshold, learnable=spec.learn_threshold)
         if spec.reset_amount is not None:
             self._neuron_tensor("reset_amount", spec.reset_amount)
@@ -520,9 +570,17 @@ class HetSynLIF(_HetSynLayer):
     # ------------------------------------------------------------------ views
 
     @property
-    def reset_decay(self) -> Tensor:
-        """Reset-current decays ``kappa_j``, shape (out,)."""
+    def reset_decay(self) -> Optional[Tensor]:
+        """Reset-current decays ``kappa_j``, shape (out,); None with a leaky membrane (which
+        holds the reset)."""
+        if self.spec.leaky:
+            return None
         return self._decay("reset").expand(self.out_features)
+
+    @property
+    def membrane_decay(self) -> Optional[Tensor]:
+        """The membrane leak ``beta_j``, shape (out,); None without one (the paper's model)."""
+        return self._decay("leak").expand(self.out_features) if self.spec.leaky else None
 
     @property
     def recurrent_decay(self) -> Optional[Tensor]:
@@ -536,7 +594,9 @@ class HetSynLIF(_HetSynLayer):
         """Bias-current decays, shape (out,); None without bias."""
         if self.bias is None:
             return None
-        key = "bias" if "bias" in self.decays else "reset"
+        if "bias" in self.decays:
+            return self._decay("bias").expand(self.out_features)
+        key = "membrane" if self.heterogeneity in SHARED_MODELS else "reset"
         return self._decay(key).expand(self.out_features)
 
     @property
@@ -547,14 +607,14 @@ class HetSynLIF(_HetSynLayer):
     def params(self) -> HetSynParams:
         """The effective parameters, decoded for :mod:`hetsyn_plugins.core.dynamics`."""
         layout = self.layout
+        reset = self._decay("reset") if "reset" in self.decays else None
         if layout is SHARED:  # every decay of a neuron is one rho
             syn = reset = rec = bias_decay = self._decay("membrane")
         elif layout is SHARED_RESET:  # rho for the synaptic currents, kappa for the reset
             syn = rec = bias_decay = self._decay("membrane")
-            reset = self._decay("reset")
         else:
-            syn, reset = self._decay("syn"), self._decay("reset")
-            rec = self._decay("rec") if self.recurrent else None
+            syn = self._decay("syn")
+            rec = self._decay("rec") if "rec" in self.decays else None
             bias_decay = self._decay("bias") if "bias" in self.decays else reset
         rec_weight = self.recurrent_weight
         if rec_weight is not None and not self.self_connections:
@@ -572,8 +632,10 @@ class HetSynLIF(_HetSynLayer):
             rec_decay=rec if self.recurrent else None,
             adapt_decay=self._decay("adapt") if self.adaptation else None,
             adapt_strength=self.adapt_strength,
+            membrane_decay=self._decay("leak") if "leak" in self.decays else None,
+            branches=self.branches(),
         )
-        return decayed_input(params) if self.decay_input else params
+        return with_masked_weights(decayed_input(params) if self.decay_input else params)
 
     # ------------------------------------------------------------------ running
 
@@ -642,10 +704,13 @@ class HetSynReadout(_HetSynLayer):
         if spec.shared:
             self._add_decay("membrane", "tau_syn", spec.tau_syn, self._decay_shape(()))
         else:
-            self._add_decay("syn", "tau_syn", spec.tau_syn, (out, spec.in_features))
+            shape = self._decay_shape((out, spec.in_features))
+            self._add_decay("syn", "tau_syn", spec.tau_syn, shape)
             if spec.bias:
                 tau_bias = _default(spec.tau_bias, spec.tau_syn, "tau_bias")
                 self._add_decay("bias", "tau_bias", tau_bias, (out,))
+            if spec.heterogeneity == "branch":
+                self._build_branches(spec)
 
     @property
     def bias_decay(self) -> Optional[Tensor]:
@@ -657,13 +722,15 @@ class HetSynReadout(_HetSynLayer):
     def params(self) -> HetSynParams:
         """The effective parameters, decoded for :mod:`hetsyn_plugins.core.dynamics`."""
         syn = self._decay("syn")
-        return HetSynParams(
+        params = HetSynParams(
             weight=self.weight,
             syn_decay=syn,
             layout=self.layout,
             bias=self.bias,
             bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
+            branches=self.branches(),
         )
+        return with_masked_weights(params)
 
     def run(
         self, x: Tensor, state: Optional[HetSynState] = None, *, need_state: bool = True

@@ -19,20 +19,24 @@ from torch import Tensor
 
 from .dynamics import DynamicsConfig, SpikeFn
 from .kernels import KERNELS
-from .layouts import PER_SYNAPSE, SHARED, SHARED_RESET, Layout
+from .layouts import BRANCH, INPUT, PER_SYNAPSE, SHARED, SHARED_RESET, Layout
 from .spikes import default_spike_fn
-from .timescales import PARAMETRIZATIONS, TimescaleSpec
+from .timescales import PARAMETRIZATIONS, TimescaleInit, TimescaleSpec
 from .validation import (
     check_bool,
     check_broadcastable,
     check_choice,
+    check_decay,
     check_finite,
     check_number,
     check_positive,
     check_positive_int,
 )
 
-HETEROGENEITY = ("synapse", "neuron", "none")
+HETEROGENEITY = ("synapse", "input", "branch", "neuron", "none")
+# the heterogeneities whose decays are shared per neuron (one summed current per neuron)
+SHARED_MODELS = ("neuron", "none")
+BRANCH_ASSIGNMENTS = ("contiguous", "random")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +77,10 @@ class HetSynSpec:
     kernel: str = "auto"
     stateful: bool = False
     decay_input: bool = False
+    branches: Optional[int] = None
+    branch_assignment: str | Tensor = "contiguous"
+    membrane_decay: Optional[float | Tensor | TimescaleInit] = None
+    learn_membrane_decay: Optional[bool] = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -102,6 +110,8 @@ class HetSynSpec:
         if self.spike_fn is not None and not callable(self.spike_fn):
             raise TypeError(f"spike_fn must be callable; got {type(self.spike_fn).__name__}")
         self._check_combinations()
+        self._check_branches()
+        self._check_leak()
         out = (self.out_features,)
         for name, positive in (("threshold", True), ("reset_amount", False)):
             value = getattr(self, name)
@@ -114,8 +124,67 @@ class HetSynSpec:
             check_finite("adapt_strength", self.adapt_strength)
             check_broadcastable("adapt_strength", torch.as_tensor(self.adapt_strength), out)
 
+    def _check_branches(self) -> None:
+        if self.heterogeneity != "branch":
+            for name, default in (("branches", None), ("branch_assignment", "contiguous")):
+                value = getattr(self, name)
+                if isinstance(value, Tensor) or value != default:
+                    raise ValueError(
+                        f"{name} needs heterogeneity='branch'; got {name}={value!r} with "
+                        f"heterogeneity={self.heterogeneity!r}"
+                    )
+            return
+        if self.branches is None:
+            raise ValueError("heterogeneity='branch' needs branches=K (branches per neuron)")
+        check_positive_int("branches", self.branches)
+        n = self.branch_columns
+        if self.branches > n:
+            raise ValueError(
+                f"branches must be at most the {n} synapses of a neuron (every branch needs "
+                f"one); got branches={self.branches}"
+            )
+        a = self.branch_assignment
+        if isinstance(a, Tensor):
+            shape = (self.out_features, n)
+            if tuple(a.shape) != shape or a.dtype.is_floating_point or a.dtype == torch.bool:
+                raise ValueError(
+                    f"branch_assignment must be an integer tensor of shape {shape} (the branch "
+                    "of every synapse: inputs, then the layer's own neurons when recurrent); "
+                    f"got {a.dtype} of shape {tuple(a.shape)}"
+                )
+            if a.numel() and (int(a.min()) < 0 or int(a.max()) >= self.branches):
+                raise ValueError(
+                    f"branch_assignment must hold branches 0..{self.branches - 1}; got values "
+                    f"from {int(a.min())} to {int(a.max())}"
+                )
+        else:
+            check_choice("branch_assignment", a, BRANCH_ASSIGNMENTS)
+
+    def _check_leak(self) -> None:
+        leak = self.membrane_decay
+        if leak is None:
+            if self.learn_membrane_decay is not None:
+                raise ValueError(
+                    "learn_membrane_decay needs membrane_decay; got membrane_decay=None"
+                )
+            return
+        if self.readout:
+            return  # refused with the other spiking options
+        if not isinstance(leak, TimescaleInit):
+            check_number("membrane_decay", leak)
+            check_decay("membrane_decay", leak)
+            check_broadcastable("membrane_decay", torch.as_tensor(leak), (self.out_features,))
+        if self.learn_membrane_decay is not None:
+            check_bool("learn_membrane_decay", self.learn_membrane_decay)
+        for name in ("tau_reset", "learn_reset_decay"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name} must be None with membrane_decay (the leaky membrane holds the "
+                    f"reset: there is no reset current); got {name}={getattr(self, name)!r}"
+                )
+
     def _check_combinations(self) -> None:
-        shared = self.heterogeneity != "synapse"
+        shared = self.heterogeneity in SHARED_MODELS
         if not self.self_connections and not self.recurrent:
             raise ValueError("self_connections=False needs recurrent=True; got recurrent=False")
         if self.tau_rec is not None and not self.recurrent:
@@ -140,6 +209,11 @@ class HetSynSpec:
             raise ValueError(
                 f"reset_amount applies to reset='subtract' only; got reset={self.reset!r}"
             )
+        if self.heterogeneity == "branch" and self.tau_rec is not None:
+            raise ValueError(
+                "tau_rec must be None with heterogeneity='branch' (the recurrent synapses feed "
+                f"the branches and decay with them); got tau_rec={self.tau_rec!r}"
+            )
         if self.adapt_strength is not None and not self.adaptation:
             raise ValueError(
                 "adapt_strength needs adaptation=True; got "
@@ -155,16 +229,31 @@ class HetSynSpec:
 
     @property
     def untied_reset(self) -> bool:
-        """A shared model (``"neuron"`` / ``"none"``) with a reset current of its own."""
-        return self.heterogeneity != "synapse" and self.tau_reset is not None and not self.readout
+        """A shared model (``"neuron"`` / ``"none"``) whose reset is not tied to its decay: a
+        reset current of its own (``tau_reset``) or a leaky membrane (``membrane_decay``)."""
+        untied = self.tau_reset is not None or self.membrane_decay is not None
+        return self.heterogeneity in SHARED_MODELS and untied and not self.readout
+
+    @property
+    def leaky(self) -> bool:
+        """Whether the membrane leaks (``membrane_decay`` given; never in a readout)."""
+        return self.membrane_decay is not None and not self.readout
+
+    @property
+    def branch_columns(self) -> int:
+        """The synapses of a neuron that the branches share out: its inputs, and the layer's
+        own neurons when it is recurrent."""
+        return self.in_features + (self.out_features if self.recurrent else 0)
 
     @property
     def layout(self) -> Layout:
         """The layout of the layer's state (:mod:`hetsyn_plugins.core.layouts`): per synapse
-        (``heterogeneity="synapse"``), shared (the decays shared per neuron, the reset tied
-        to them), or shared with a reset current of its own (``tau_reset`` given)."""
-        if self.heterogeneity == "synapse":
-            return PER_SYNAPSE
+        (``heterogeneity="synapse"``), per input (``"input"``), per branch (``"branch"``),
+        shared (the decays shared per neuron, the reset tied to them), or shared with a reset
+        current or leaky membrane of its own (``tau_reset`` or ``membrane_decay`` given)."""
+        by_heterogeneity = {"synapse": PER_SYNAPSE, "input": INPUT, "branch": BRANCH}
+        if self.heterogeneity in by_heterogeneity:
+            return by_heterogeneity[self.heterogeneity]
         return SHARED_RESET if self.untied_reset else SHARED
 
     @property
@@ -198,7 +287,9 @@ BOOLS = tuple(
 SPIKING_ONLY = (
     "recurrent", "self_connections", "tau_reset", "learn_reset_decay", "tau_rec", "adaptation",
     "tau_adapt", "adapt_strength", "threshold", "learn_threshold", "reset", "reset_amount",
-    "reset_timing", "detach_reset", "spike_fn", "decay_input",
+    "reset_timing", "detach_reset", "spike_fn", "decay_input", "membrane_decay",
+    "learn_membrane_decay",
 )  # fmt: skip
 
-__all__ = ["FIELDS", "HETEROGENEITY", "HetSynSpec", "SPIKING_ONLY"]
+__all__ = ["BRANCH_ASSIGNMENTS", "FIELDS", "HETEROGENEITY", "HetSynSpec", "SHARED_MODELS",
+           "SPIKING_ONLY"]

@@ -174,6 +174,20 @@ class Decay(TimescaleInit):
         return -1.0 / torch.log(self.decay(name, shape, 1.0).double())
 
 
+class LogitUniform(TimescaleInit):
+    """Decay factors ``sigmoid(u)`` with ``u`` drawn uniformly from [low, high] (DH-SNN's
+    initialisation of its branch and membrane decays: (2, 6) and (0, 4) there)."""
+
+    def __init__(self, low: float, high: float):
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"LogitUniform needs finite low < high; got low={low}, high={high}")
+        self.low, self.high = float(low), float(high)
+
+    def sample_tau(self, shape: Sequence[int], name: str = "tau") -> Tensor:
+        u = torch.empty(tuple(shape), dtype=torch.float64).uniform_(self.low, self.high)
+        return -1.0 / torch.nn.functional.logsigmoid(u)
+
+
 TimescaleSpec = float | int | Tensor | TimescaleInit
 
 

@@ -68,7 +68,7 @@ def test_decay_outside_open_unit_interval(bad):
 
 def test_unknown_options():
     with pytest.raises(
-        ValueError, match="heterogeneity must be one of 'synapse', 'neuron', 'none'; got 'layer'"
+        ValueError, match="heterogeneity must be one of 'synapse', 'input', 'branch', 'neuron', 'none'; got 'layer'"
     ):
         HetSynLIF(5, 3, heterogeneity="layer")
     with pytest.raises(

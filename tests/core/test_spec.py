@@ -56,6 +56,10 @@ VALUES = {
     "kernel": ("reference", {}),
     "stateful": (True, {}),
     "decay_input": (True, {}),
+    "branches": (3, {"heterogeneity": "branch", "branches": 2}),
+    "branch_assignment": ("random", {"heterogeneity": "branch", "branches": 2}),
+    "membrane_decay": (0.8, {}),
+    "learn_membrane_decay": (False, {"membrane_decay": 0.9}),
 }
 # SpikingJelly's node takes reset_amount only with its soft reset (the core's "subtract"), and
 # has decay_input=True by default (LIFNode's)
@@ -134,7 +138,7 @@ def test_every_option_is_reachable_from_every_face_or_excluded_with_a_reason(fac
         needs.update(HOST_NEEDS.get((face, field), {}))
         value = HOST_VALUES.get((face, field), value)
         base = make(**needs).spec
-        got = make(**needs, **{name: value}).spec
+        got = make(**{**needs, name: value}).spec
         assert _differs(getattr(got, field), getattr(base, field)), (face, field, name)
         reached.append(field)
     assert len(reached) + len([f for f in FIELDS[2:] if f in excluded]) == len(FIELDS) - 2

@@ -37,7 +37,6 @@ import os
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn, readout_step, step
@@ -86,11 +85,12 @@ def choose_kernel(kernel: str, x: Tensor, params: HetSynParams, state: HetSynSta
 def _feedforward(
     kernel: str, x: Tensor, params: HetSynParams, state: HetSynState, need_state: bool
 ):
-    """The feedforward drive of every step at once (T, B, out), and the per-synapse currents
-    after the last step (None in the shared layouts, whose synaptic current is per-neuron
-    state of the loop, and when the final state is not needed)."""
+    """The feedforward drive of every step at once (the layout's ``sequence_drive``; the
+    per-synapse layout: its summed currents (T, B, out) by a scan), and the per-synapse
+    currents after the last step (None in the other layouts, whose loop carries its synaptic
+    state, and when the final state is not needed)."""
     if not params.layout.per_synapse:
-        return F.linear(x, params.weight, params.bias), None
+        return params.layout.sequence_drive(x, params), None
     if kernel in ("scan", "triton"):
         if kernel == "triton":
             from .triton_scan import feedforward_scan

@@ -50,6 +50,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..dynamics import (
@@ -60,9 +61,10 @@ from ..dynamics import (
     SpikeFn,
     readout_step,
     step,
+    synapse_decays,
     synapse_step,
 )
-from ..layouts import PER_SYNAPSE, SHARED, SHARED_RESET, Layout
+from ..layouts import BRANCH, INPUT, PER_SYNAPSE, SHARED, SHARED_RESET, Layout
 from ..spikes import is_elementwise
 from ..validation import check_choice
 from . import scan
@@ -77,7 +79,6 @@ from .loop_args import (
     SharedTrace,
 )
 from .scan import _np, loops, refuse_double_backward
-
 
 
 def fires_at_zero(spike_fn: SpikeFn, dtype: torch.dtype) -> Optional[bool]:
@@ -228,6 +229,11 @@ def applicable(
                 f"{O} recurrent neurons; the Triton loop keeps a batch row's recurrent "
                 f"currents in registers, at most {MAX_RECURRENT}"
             )
+    if params.membrane_decay is not None and params.rec_weight is not None:
+        return (
+            "a leaky membrane with recurrent synapses has no fused loop (the membrane "
+            "integrates the recurrent currents: a second-order filter of the spikes)"
+        )
     if spike_fn is not None and fires_at_zero(spike_fn, drive.dtype) is None:
         return (
             f"the spike function {spike_fn!r} is not declared elementwise with 0/1 spikes of "
@@ -315,6 +321,8 @@ def spiking_scan(
     first and takes :func:`spiking_scan_ref` instead)."""
     _layout_error("spiking_scan", params, PER_SYNAPSE)
     backend = _backend(kernel, drive, params, state, spike_fn)
+    if params.membrane_decay is not None:
+        return _leaky_scan(drive, params, state, spike_fn, config, kernel)
     T, nB, O = drive.shape
     dtype = drive.dtype
     vec, per_neuron = _vectors(drive)
@@ -341,6 +349,141 @@ def spiking_scan(
         adapt=A if flags.adapt else None, link=None,
     )  # fmt: skip
     return spikes, v, final
+
+
+def filtered(seq: Tensor, decay: Tensor, start: Tensor, kernel: str = "scan") -> Tensor:
+    """``y^t = decay * y^{t-1} + seq^t`` for every step of ``seq`` (T, B, C), from ``y^0 =
+    start`` (B, C), each channel with its decay (``decay`` (C,) or a scalar): the shared
+    layouts' readout loop, run on channels (differentiable in all three)."""
+    C = seq.shape[-1]
+    params = HetSynParams(weight=seq.new_zeros(C, 1), syn_decay=decay, layout=SHARED)
+    zeros = start.new_zeros(start.shape)
+    y, _, _ = shared_scan(
+        seq, params, HetSynState(syn=start, v=zeros, spike=zeros), None, DynamicsConfig(),
+        kernel=kernel,
+    )  # fmt: skip
+    return y
+
+
+def _leaky_scan(drive, params, state, spike_fn, config, kernel):
+    """:func:`spiking_scan` with a leaky membrane (no recurrence): the membrane is
+    ``U = L - J`` with ``L^t = beta L^{t-1} + drive^t + B^t`` (a filter of the drive, from
+    ``L^0 = V^0 + A^0``) and ``J`` the loop's reset current with ``kappa = beta`` from zero,
+    so that ``U^t = beta U^{t-1} + drive^t + B^t - c R^{t-1}``
+    (:func:`~hetsyn_plugins.core.dynamics.membrane_current`)."""
+    T, nB, O = drive.shape
+    beta = params.membrane_decay
+    bias = None
+    if params.bias is not None:  # the bias current of every step, then into the membrane
+        constant = params.bias.to(drive.dtype).expand(T, nB, O)
+        bias = filtered(constant, params.bias_decay, _neuron_start(state.bias, drive), kernel)
+        drive = drive + bias
+    start = state.v if state.adapt is None else state.v + state.adapt
+    membrane = filtered(drive, beta, start.to(drive.dtype), kernel)
+    loop = params._replace(bias=None, bias_decay=None, reset_decay=beta, membrane_decay=None)
+    reset = None if config.reset == "none" else drive.new_zeros(nB, O)
+    begin = state._replace(bias=None, reset=reset, link=None)
+    spikes, v, final = spiking_scan(membrane, loop, begin, spike_fn, config, kernel=kernel)
+    return spikes, v, final._replace(bias=None if bias is None else bias[-1], reset=None)
+
+
+def _neuron_start(t: Optional[Tensor], like: Tensor) -> Tensor:
+    T, nB, O = like.shape
+    return like.new_zeros(nB, O) if t is None else t.to(like.dtype)
+
+
+def _as_per_synapse(params: HetSynParams, **changes) -> HetSynParams:
+    return params._replace(layout=PER_SYNAPSE, branches=None, **changes)
+
+
+def input_scan(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    *,
+    kernel: str = "scan",
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The per-input layout over a whole sequence from its input ``drive = x`` (T, B, in):
+    the filtered inputs ``F^t = r F^{t-1} + x^t`` by the channel loop (:func:`filtered`),
+    ``S = W F`` in one matrix product, the rest by the per-synapse loop (recurrent synapses
+    ``q_jk = q_k``, started from ``Q^0_jk = u_jk G^0_k``, kept in the loop only; the final
+    ``G`` filtered from the spikes). ``kernel`` as in :func:`spiking_scan`."""
+    _layout_error("input_scan", params, INPUT)
+    _backend(kernel, drive, params, state, spike_fn)
+    traces = filtered(drive, params.syn_decay, state.syn, kernel)
+    S = F.linear(traces, params.weight)
+    recurrent = params.rec_weight is not None
+    Q0 = params.rec_weight * state.rec[:, None, :] if recurrent else None
+    start = state._replace(syn=None, rec=Q0, link=None)
+    spikes, v, final = spiking_scan(S, _as_per_synapse(params), start, spike_fn, config,
+                                    kernel=kernel)  # fmt: skip
+    rec = None
+    if recurrent:  # G^t = q G^{t-1} + z^{t-1}
+        before = torch.cat([state.spike[None].to(spikes.dtype), spikes[:-1]])
+        rec = filtered(before, params.rec_decay, state.rec, kernel)[-1]
+    return spikes, v, final._replace(syn=traces[-1], rec=rec)
+
+
+def _branch_filtered(drive: Tensor, params: HetSynParams, state: HetSynState, kernel: str):
+    """The feedforward branch currents of every step (T, B, out, K): the channel loop on the
+    out * K (neuron, branch) channels."""
+    T, nB, O, K = drive.shape
+    flat = filtered(
+        drive.reshape(T, nB, O * K), params.syn_decay.reshape(O * K),
+        state.syn.reshape(nB, O * K), kernel,
+    )  # fmt: skip
+    return flat.view(T, nB, O, K)
+
+
+def branch_scan(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+    *,
+    kernel: str = "scan",
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The branch layout over a whole sequence from the weighted input of every branch,
+    ``drive`` (T, B, out, K): the branch currents by the channel loop (:func:`filtered`),
+    their sum per neuron, the rest by the per-synapse loop (recurrent synapse (j, k) decaying
+    by the decay of its branch, kept in the loop only; the final branch currents add the
+    loop's recurrent currents of each branch). ``kernel`` as in :func:`spiking_scan`."""
+    _layout_error("branch_scan", params, BRANCH)
+    _backend(kernel, drive[..., 0], params, state, spike_fn)
+    T, nB, O, K = drive.shape
+    branches = _branch_filtered(drive, params, state, kernel)
+    recurrent = params.rec_weight is not None
+    loop = _as_per_synapse(params, rec_decay=synapse_decays(params, True) if recurrent else None)
+    start = state._replace(syn=None, rec=drive.new_zeros(nB, O, O) if recurrent else None,
+                           link=None)  # fmt: skip
+    spikes, v, final = spiking_scan(branches.sum(-1), loop, start, spike_fn, config,
+                                    kernel=kernel)  # fmt: skip
+    last = branches[-1]
+    if recurrent:  # each recurrent current into its branch
+        rec_mask = params.branches.mask[..., params.in_features :]
+        last = last + torch.einsum("bjk,cjk->bjc", final.rec, rec_mask)
+    return spikes, v, final._replace(syn=last, rec=None)
+
+
+def input_readout_scan(drive, params, state, *, kernel="scan"):
+    """A per-input readout over a whole sequence (``y = W F + B``), as :func:`input_scan`."""
+    _layout_error("input_readout_scan", params, INPUT)
+    traces = filtered(drive, params.syn_decay, state.syn, kernel)
+    y, final = readout_scan(F.linear(traces, params.weight), _as_per_synapse(params),
+                            state._replace(syn=None), kernel=kernel)  # fmt: skip
+    return y, final._replace(syn=traces[-1])
+
+
+def branch_readout_scan(drive, params, state, *, kernel="scan"):
+    """A branch readout over a whole sequence (``y = sum_k D_k + B``), as :func:`branch_scan`."""
+    _layout_error("branch_readout_scan", params, BRANCH)
+    branches = _branch_filtered(drive, params, state, kernel)
+    y, final = readout_scan(branches.sum(-1), _as_per_synapse(params),
+                            state._replace(syn=None), kernel=kernel)  # fmt: skip
+    return y, final._replace(syn=branches[-1])
 
 
 def readout_scan(
@@ -518,7 +661,10 @@ def shared_reset_scan(
 
 
 # the fused whole-sequence loop of each layout (drive -> outputs, final state)
-SPIKING_LOOPS = {PER_SYNAPSE: spiking_scan, SHARED: shared_scan, SHARED_RESET: shared_reset_scan}
+SPIKING_LOOPS = {
+    PER_SYNAPSE: spiking_scan, INPUT: input_scan, BRANCH: branch_scan, SHARED: shared_scan,
+    SHARED_RESET: shared_reset_scan,
+}  # fmt: skip
 
 
 def _shared_readout_scan(drive, params, state, *, kernel="scan"):
@@ -526,7 +672,10 @@ def _shared_readout_scan(drive, params, state, *, kernel="scan"):
     return y, final
 
 
-READOUT_LOOPS = {PER_SYNAPSE: readout_scan, SHARED: _shared_readout_scan}
+READOUT_LOOPS = {
+    PER_SYNAPSE: readout_scan, INPUT: input_readout_scan, BRANCH: branch_readout_scan,
+    SHARED: _shared_readout_scan,
+}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- references
@@ -581,6 +730,30 @@ def shared_reset_scan_ref(
     config: DynamicsConfig,
 ) -> tuple[Tensor, Tensor, HetSynState]:
     """The pure-torch twin of :func:`shared_reset_scan`: the layout's rule step by step."""
+    return spiking_scan_ref(drive, params, state, spike_fn, config)
+
+
+def input_scan_ref(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The pure-torch twin of :func:`input_scan` (``drive``: the input ``x``): the per-input
+    rule step by step."""
+    return spiking_scan_ref(drive, params, state, spike_fn, config)
+
+
+def branch_scan_ref(
+    drive: Tensor,
+    params: HetSynParams,
+    state: HetSynState,
+    spike_fn: SpikeFn,
+    config: DynamicsConfig,
+) -> tuple[Tensor, Tensor, HetSynState]:
+    """The pure-torch twin of :func:`branch_scan` (``drive``: the weighted input of every
+    branch, (T, B, out, K)): the branch rule step by step."""
     return spiking_scan_ref(drive, params, state, spike_fn, config)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..dynamics import DynamicsConfig, HetSynParams, HetSynState, SpikeFn
@@ -25,11 +24,12 @@ from .scan import feedforward_scan_ref
 def feedforward_ref(
     x: Tensor, params: HetSynParams, state: HetSynState
 ) -> tuple[Tensor, Optional[Tensor]]:
-    """The feedforward drive (T, B, out) of ``x`` (T, B, in) and, in the per-synapse layout,
-    the currents after the last step (None in the shared layouts, whose summed current is
-    state of the layer's loop)."""
+    """The drive of ``x`` (T, B, in) that the layout's loop takes (its ``sequence_drive``;
+    the per-synapse layout: the summed feedforward currents (T, B, out)) and, in the
+    per-synapse layout, the currents after the last step (None in the others, whose loop
+    carries its synaptic state)."""
     if not params.layout.per_synapse:
-        return F.linear(x, params.weight, params.bias), None
+        return params.layout.sequence_drive(x, params), None
     return feedforward_scan_ref(x, params.weight, params.syn_decay, state.syn)
 
 

@@ -57,10 +57,12 @@ class Layout:
         readout_step: Callable,
         state_shapes: Callable,
         sequence_drive: Optional[Callable[[Tensor, "dynamics.HetSynParams"], Tensor]] = None,
+        drive: str = "",
     ):
         self.name, self.per_synapse = name, per_synapse
         self.step, self.readout_step, self.state_shapes = step, readout_step, state_shapes
         self.sequence_drive = sequence_drive
+        self.drive = drive  # its feedforward drive, in words (for explain())
 
     def __repr__(self) -> str:
         return f"<layout {self.name}>"
@@ -83,6 +85,7 @@ INPUT = Layout(
     readout_step=dynamics.input_readout_step,
     state_shapes=dynamics.input_state_shapes,
     sequence_drive=lambda x, params: x,
+    drive="one trace per input (B, in), then one matrix product W F per step",
 )
 BRANCH = Layout(
     "branch",
@@ -91,6 +94,8 @@ BRANCH = Layout(
     readout_step=dynamics.branch_readout_step,
     state_shapes=dynamics.branch_state_shapes,
     sequence_drive=lambda x, params: dynamics.branch_product(x, params.weight, params.branches),
+    drive="the weighted input of each branch (K block or masked matrix products), filtered "
+    "per (neuron, branch)",
 )
 
 
@@ -105,6 +110,7 @@ SHARED = Layout(
     readout_step=dynamics.shared_readout_step,
     state_shapes=dynamics.shared_state_shapes,
     sequence_drive=_linear,
+    drive="one matrix product W x + b",
 )
 SHARED_RESET = Layout(
     "shared, own reset",
@@ -113,6 +119,7 @@ SHARED_RESET = Layout(
     readout_step=dynamics.shared_readout_step,
     state_shapes=dynamics.shared_reset_state_shapes,
     sequence_drive=_linear,
+    drive="one matrix product W x + b",
 )
 LAYOUTS = (PER_SYNAPSE, INPUT, BRANCH, SHARED, SHARED_RESET)
 

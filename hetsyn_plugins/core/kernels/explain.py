@@ -81,7 +81,7 @@ def explain(layer, x: Tensor) -> Explanation:
         text = "the update rule step by step with plain autograd (a (B, out, in) tensor per step)"
         return Explanation(core.kernel, kernel, text, text, ())
     if not params.layout.per_synapse:
-        feedforward = f"one matrix product W x + b for all steps ({params.layout.name} layout)"
+        feedforward = f"{params.layout.drive}, for all steps ({params.layout.name} layout)"
     elif kernel == "scan":
         if scan._fused(x, params.weight, params.syn_decay, state.syn):
             feedforward = "fused numba scan of the per-synapse currents (kernels.scan)"
@@ -112,7 +112,7 @@ def _explain_step(core, x: Tensor, params, reasons: list) -> Explanation:
         return Explanation(core.kernel, "reference", text, text, ())
     if not params.layout.per_synapse:
         return Explanation(
-            core.kernel, core.kernel, f"one matrix product W x + b ({params.layout.name} layout)",
+            core.kernel, core.kernel, f"{params.layout.drive} ({params.layout.name} layout)",
             "the update rule for one step (torch operations)", (),
         )  # fmt: skip
     if scan._fused(x, params.weight, params.syn_decay):

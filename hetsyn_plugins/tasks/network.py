@@ -106,6 +106,9 @@ class SpikingNetwork(nn.Module):
         surrogate: the hidden layers' spike function by name (:data:`SPIKE_FUNCTIONS
             <hetsyn_plugins.core.spikes.SPIKE_FUNCTIONS>`: ``"atan"``, ``"multi_gaussian"``);
             None: the layers' default (or a ``spike_fn`` among ``layer_options``).
+        hidden_heterogeneity: the hidden layers' ``heterogeneity`` in place of the model's (the
+            timescale dial: ``"input"``, or ``"branch"`` with ``branches=K`` among
+            ``layer_options``); the readout and every other choice stay the model's.
         **layer_options: further :class:`~hetsyn_plugins.core.HetSynLIF` arguments for every
             hidden layer (they may not contradict the preset).
 
@@ -129,6 +132,7 @@ class SpikingNetwork(nn.Module):
         dropout: float = 0.0,
         weight_init: str = "uniform",
         surrogate: Optional[str] = None,
+        hidden_heterogeneity: Optional[str] = None,
         **layer_options,
     ):
         super().__init__()
@@ -153,13 +157,16 @@ class SpikingNetwork(nn.Module):
             layer_options["spike_fn"] = SPIKE_FUNCTIONS[surrogate]()
         self.model = model
         sizes = (in_features, *hidden)
+        sharing = dict(PRESETS[model])
+        if hidden_heterogeneity is not None:  # the timescale dial: another sharing, same model
+            sharing["heterogeneity"] = hidden_heterogeneity
         self.hidden = nn.ModuleList(
             HetSynLIF(
                 n_in,
                 n_out,
                 recurrent=recurrent,
                 tau_syn=tau_syn,
-                **{**layer_options, **PRESETS[model]},
+                **{**layer_options, **sharing},
             )
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         )

@@ -260,3 +260,13 @@ def test_per_step_path_equals_the_sequence_and_keeps_the_layouts_state(options):
 
     one_state = 8 * 64 * 400 * 4  # one (B, out, in) float32 state at in = 400
     assert growth(400) < one_state / 4
+
+
+def test_a_network_dials_its_hidden_layers():
+    from hetsyn_plugins.tasks.network import SpikingNetwork
+
+    net = SpikingNetwork(6, (4, 3), 2, model="HetSynLIF", recurrent=True,
+                         hidden_heterogeneity="branch", branches=2)  # fmt: skip
+    assert all(layer.layout is BRANCH for layer in net.hidden)
+    assert net.readout.layout is PER_SYNAPSE  # the model's readout
+    assert net(bernoulli((5, 2, 6), p=0.5, dtype=torch.float32)).readout.shape == (5, 2, 2)

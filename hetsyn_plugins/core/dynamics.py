@@ -553,6 +553,33 @@ def membrane_current(
     return beta * before + current - signal, None
 
 
+def synaptic_current(
+    params: HetSynParams,
+    before: Optional[HetSynState],
+    after: HetSynState,
+    config: DynamicsConfig,
+) -> Tensor:
+    """``C^t`` (B, out): the synaptic current that a leaky membrane integrated in the step
+    from ``before`` (None: rest) to ``after`` (what ``snn.Synaptic`` and SpikingJelly's
+    ``CUBALIFNode`` carry as ``syn`` / ``c``). The state itself where the layout holds it
+    (the shared layouts with a membrane of their own), else from :func:`membrane_current`
+    solved for the current (exact up to rounding)."""
+    if params.membrane_decay is None:
+        raise ValueError("synaptic_current needs a leaky membrane (membrane_decay)")
+    if params.layout.holds_synaptic_current:
+        return after.syn
+    now = after.v if after.adapt is None else after.v + after.adapt
+    if before is None:
+        return now
+    carried = before.v if before.adapt is None else before.v + before.adapt
+    if config.reset == "none":
+        return now - params.membrane_decay * carried
+    signal = _reset_signal(params, before, config)
+    if config.reset_timing == "at_spike":
+        return now - params.membrane_decay * (carried - signal)
+    return now - params.membrane_decay * carried + signal
+
+
 def neuron_update(
     drive: SynapticDrive,
     params: HetSynParams,

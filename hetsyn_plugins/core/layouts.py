@@ -58,11 +58,14 @@ class Layout:
         state_shapes: Callable,
         sequence_drive: Optional[Callable[[Tensor, "dynamics.HetSynParams"], Tensor]] = None,
         drive: str = "",
+        holds_synaptic_current: bool = False,
     ):
         self.name, self.per_synapse = name, per_synapse
         self.step, self.readout_step, self.state_shapes = step, readout_step, state_shapes
         self.sequence_drive = sequence_drive
         self.drive = drive  # its feedforward drive, in words (for explain())
+        # whether ``state.syn`` is the summed synaptic current a leaky membrane integrates
+        self.holds_synaptic_current = holds_synaptic_current
 
     def __repr__(self) -> str:
         return f"<layout {self.name}>"
@@ -120,6 +123,7 @@ SHARED_RESET = Layout(
     state_shapes=dynamics.shared_reset_state_shapes,
     sequence_drive=_linear,
     drive="one matrix product W x + b",
+    holds_synaptic_current=True,
 )
 LAYOUTS = (PER_SYNAPSE, INPUT, BRANCH, SHARED, SHARED_RESET)
 

@@ -456,7 +456,10 @@ def test_data_flow_other_than_linear_to_neuron_is_kept():
 @pytest.mark.parametrize(
     "make, reason",
     [
-        (lambda: snn.Synaptic(alpha=0.5, beta=0.9, init_hidden=True), "two exponentials"),
+        (
+            lambda: snn.Synaptic(alpha=0.5, beta=0.9, init_hidden=True, reset_mechanism="zero"),
+            "zeroes the new input",
+        ),
         (
             lambda: snn.RLeaky(beta=0.9, conv2d_channels=5, kernel_size=3, init_hidden=True),
             "got a Conv2d recurrence",

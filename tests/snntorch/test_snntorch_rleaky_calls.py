@@ -228,7 +228,7 @@ def test_call_errors_name_the_argument():
     msg = "call_convention='rleaky' .* needs recurrent=True; got recurrent=False"
     with pytest.raises(ValueError, match=msg):
         HetSynLeaky(N_IN, N_OUT, beta=0.9, call_convention="rleaky")
-    msg = "call_convention must be one of 'leaky', 'rleaky'; got 'r'"
+    msg = "call_convention must be one of 'leaky', 'rleaky', 'synaptic'; got 'r'"
     with pytest.raises(ValueError, match=msg):
         HetSynLeaky(N_IN, N_OUT, beta=0.9, recurrent=True, call_convention="r")
     lif = _lif(**RECURRENT[0])

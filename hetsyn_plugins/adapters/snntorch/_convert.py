@@ -8,11 +8,12 @@ from __future__ import annotations
 from torch import nn
 
 from ..pairing import Refusal, leaky_decay
-from ._pairs import rleaky_mismatch
+from ._pairs import rleaky_mismatch, synaptic_mismatch
 
 
 class ConvertRules:
-    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` (or ``snn.RLeaky``) -> ``snn.HetSynLeaky``."""
+    """snnTorch: ``nn.Linear`` + ``snn.Leaky`` (``snn.RLeaky``, ``snn.Synaptic``) ->
+    ``snn.HetSynLeaky``."""
 
     name = "snntorch"
 
@@ -36,18 +37,13 @@ class ConvertRules:
         snn = self.snn
         kind = type(neuron)
         if kind is snn.Synaptic:
-            raise Refusal(
-                "snn.Synaptic filters its input twice (synaptic current decaying by alpha, then "
-                "membrane by beta): a difference of two exponentials per synapse, which one "
-                "exponential per synapse does not reproduce (with alpha = 0 it is an snn.Leaky "
-                "with a (input, syn, mem) call: rebuild it as one to convert it)"
-            )
+            return self._build_synaptic(linear, neuron, heterogeneity, parametrization)
         if kind is snn.RLeaky:
             self._check_rleaky(neuron, linear.out_features)
         elif kind is not snn.Leaky:
             raise Refusal(
-                f"{kind.__name__} has no HetSyn counterpart (snn.Leaky and snn.RLeaky are "
-                "converted)"
+                f"{kind.__name__} has no HetSyn counterpart (snn.Leaky, snn.RLeaky and "
+                "snn.Synaptic are converted)"
             )
         for flag in ("inhibition", "state_quant"):
             if getattr(neuron, flag):
@@ -66,6 +62,21 @@ class ConvertRules:
             )
         # the model's own forward calls it per step, with the Leaky's (B, *, features)
         new = self.adapter.HetSynLeaky.from_leaky(
+            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
+        )
+        return new, new.layer
+
+    def _build_synaptic(self, linear, neuron, heterogeneity: str, parametrization):
+        if why := synaptic_mismatch(neuron):
+            raise Refusal(f"snn.Synaptic: {why}")
+        for name in ("alpha", "beta"):  # snnTorch clamps them into [0, 1]
+            leaky_decay(name, getattr(neuron, name).detach().clamp(0, 1))
+        if heterogeneity == "none" and (neuron.alpha.numel() > 1 or neuron.beta.numel() > 1):
+            raise Refusal(
+                "heterogeneity='none' needs one alpha and one beta for the layer; this "
+                "Synaptic has one per neuron (convert with heterogeneity 'neuron' or 'synapse')"
+            )
+        new = self.adapter.HetSynLeaky.from_synaptic(
             linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
         )
         return new, new.layer

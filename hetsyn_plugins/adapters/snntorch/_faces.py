@@ -11,7 +11,12 @@ import torch
 from snntorch._neurons.neurons import SpikingNeuron
 from torch import Tensor, nn
 
-from ...core.dynamics import HetSynState, post_reset_membrane, state_from_membrane
+from ...core.dynamics import (
+    HetSynState,
+    post_reset_membrane,
+    state_from_membrane,
+    synaptic_current,
+)
 from ...core.layers import HetSynLIF, HetSynReadout, LayerOutput, copy_state
 from ...core.validation import (
     check_bool,
@@ -32,6 +37,7 @@ from ._state_args import (
     flat_state_arg,
     recognise,
     state_arguments,
+    synaptic_arguments,
 )
 
 # What each ``sequence`` setting takes (for the shape errors of ``_HetSynHost._run``).
@@ -199,6 +205,7 @@ class _HetSynHost:
         state = self._start(mem, batch, tuple(lead), spk)
         out = self.layer.run(x, state) if seq else self.layer.step(x, state)
         shape = (x.shape[0], *lead, n_out) if seq else (*lead, n_out)
+        self._after_step(state, out, shape)
         membrane = _shaped(self._report(out), shape)
         self.state = out.state
         self._keep(mem=membrane[-1].clone() if seq else membrane)  # not a view: mem.detach_()
@@ -257,6 +264,9 @@ class _HetSynHost:
 
     def _state_from_membrane(self, mem: Tensor) -> HetSynState:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _after_step(self, before: Optional[HetSynState], out: LayerOutput, shape) -> None:
+        """What a face keeps of a step besides the membrane (snn.Synaptic's ``syn``)."""
 
     def _report(self, out: LayerOutput) -> Tensor:
         return out.membrane
@@ -420,6 +430,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         learn_graded_spikes_factor: bool = False,
         reset_delay: bool = True,
         *,
+        alpha: Optional[Union[float, Tensor]] = None,
+        learn_alpha: bool = False,
         detach_reset: Optional[bool] = None,
         call_convention: str = "leaky",
         sequence: Optional[bool] = None,
@@ -429,6 +441,11 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     ):
         check_choice("call_convention", call_convention, CALL_CONVENTIONS)
         recurrent = options.get("recurrent", False)
+        if call_convention == "synaptic" and alpha is None:
+            raise ValueError(
+                "call_convention='synaptic' (snn.Synaptic's (input_, syn, mem)) needs alpha "
+                "(the synaptic decay; beta is then the membrane's); got alpha=None"
+            )
         if call_convention == "rleaky" and not recurrent:
             raise ValueError(
                 "call_convention='rleaky' (snn.RLeaky's (input_, spk, mem)) needs recurrent=True; "
@@ -462,7 +479,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
                 out_features, beta=beta, threshold=threshold, spike_fn=self._spike,
                 learn_beta=learn_beta, learn_threshold=learn_threshold,
                 reset_mechanism=reset_mechanism, reset_delay=self.reset_delay,
-                detach_reset=detach_reset, options=options,
+                detach_reset=detach_reset, options=options, alpha=alpha, learn_alpha=learn_alpha,
             )  # fmt: skip
             self.layer = HetSynLIF(
                 in_features, out_features, device=device, dtype=dtype, **spec_options
@@ -472,6 +489,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             # the spikes last returned (snn.RLeaky's ``spk``), to recognise them when passed back
             self.register_buffer("spk", torch.zeros(0), persistent=False)
             self._keep(spk=self.spk)
+            if call_convention == "synaptic":  # snn.Synaptic's synaptic current, likewise
+                self.register_buffer("syn", torch.zeros(0), persistent=False)
+                self._keep(syn=self.syn)
 
     @classmethod
     @torch.no_grad()
@@ -516,6 +536,40 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             decay_parametrization=decay_parametrization,
         )  # fmt: skip
 
+    @classmethod
+    @torch.no_grad()
+    def from_synaptic(
+        cls,
+        linear: nn.Linear,
+        synaptic: snntorch.Synaptic,
+        heterogeneity: Optional[str] = None,
+        *,
+        sequence: Optional[bool] = None,
+        decay_parametrization: str = "logit",
+        **options,
+    ) -> HetSynLeaky:
+        """The HetSynLeaky equal to ``linear`` followed by ``synaptic`` (an ``snn.Synaptic``,
+        reset ``"subtract"`` or ``"none"``, ``reset_delay=True``): a leaky membrane
+        (``membrane_decay`` = ``beta``) fed by synapses that decay by ``alpha``, called as the
+        Synaptic was (``call_convention="synaptic"``: ``(input_, syn, mem)`` -> ``(spk, syn,
+        mem)``, ``init_synaptic()``/``reset_mem()`` returning ``(syn, mem)``).
+
+        ``heterogeneity``: ``"none"`` (default for scalar decays) or ``"neuron"`` (default
+        otherwise) give the same spikes, ``syn`` and ``mem`` bit for bit; ``"synapse"``,
+        ``"input"`` or ``"branch"`` (with ``branches``) start at the same dynamics (every
+        synaptic decay ``alpha``; same spikes, membranes equal up to float rounding), ready to
+        learn a time constant per synapse, input or branch. The bias enters the synaptic
+        current (its decay is ``alpha``). What is learnable is taken from ``synaptic``
+        (``learn_alpha``, ``learn_beta``, the threshold). ``options``: further core options
+        (``branches``, ``branch_assignment`` ...).
+        """
+        from ._pairs import synaptic_layer
+
+        return synaptic_layer(
+            cls, linear, synaptic, heterogeneity, sequence=sequence,
+            decay_parametrization=decay_parametrization, **options,
+        )  # fmt: skip
+
     # SpikingNeuron would register its own threshold: the core layer's is the one used.
     def _threshold_buffer(self, threshold, learn_threshold) -> None:
         pass
@@ -555,6 +609,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         *state: Optional[Membrane],
         spk: Optional[Tensor] = None,
         mem: Optional[Membrane] = None,
+        syn: Optional[Tensor] = None,
     ):
         """One step (B, in) or a sequence (T, B, in); see the class docstring for the state.
 
@@ -563,8 +618,15 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``call_convention="rleaky"`` a single positional state argument is ``spk``, as in
         snn.RLeaky's ``forward(input_, spk=None, mem=None)``; otherwise it is ``mem``.
 
+        With ``call_convention="synaptic"``: ``lif(x, syn, mem)``, as snn.Synaptic, returning
+        ``(spk, syn, mem)`` (one step per call).
+
         Returns ``(spk, mem)``, or ``spk`` alone with ``init_hidden=True`` and ``output=False``.
         """
+        if self.call_convention == "synaptic":
+            return self._synaptic_forward(input_, *synaptic_arguments(state, syn, mem))
+        if syn is not None:
+            raise TypeError("syn (snn.Synaptic's) needs call_convention='synaptic'")
         spk, mem = state_arguments(
             state, spk, mem, recurrent=self.layer.recurrent,
             call_convention=self.call_convention, last_spk=self.spk,
@@ -576,9 +638,31 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             return spikes
         return spikes, membrane
 
+    def _synaptic_forward(self, input_: Tensor, syn, mem):
+        """snn.Synaptic's step: ``(spk, syn, mem)`` (see :meth:`forward`)."""
+        if self.sequence or (self.sequence is None and input_.dim() == 3):
+            raise ValueError(
+                "call_convention='synaptic' takes one step per call, as snn.Synaptic (set "
+                f"sequence=False for (B, *, in) inputs); got input_ of shape {tuple(input_.shape)}"
+            )
+        spikes, membrane, _ = self._run(input_, mem, syn)  # syn in the second state slot
+        spikes = spikes * self.graded_spikes_factor
+        self._keep(spk=spikes)
+        if self.init_hidden and not self.output:
+            return spikes
+        return spikes, self.syn, membrane
+
+    def _after_step(self, before: Optional[HetSynState], out: LayerOutput, shape) -> None:
+        if self.call_convention == "synaptic":
+            params = self.layer.step_params(out.state)
+            current = synaptic_current(params, before, out.state, self.layer.config)
+            self._keep(syn=_shaped(current, shape))
+
     def _start(
         self, mem: Optional[Membrane], batch: int, lead: tuple, spk: Optional[Tensor] = None
     ) -> Optional[HetSynState]:
+        if self.call_convention == "synaptic":
+            return self._synaptic_start(mem, batch, lead, syn=spk)
         if spk is None and self.call_convention == "leaky":
             return super()._start(mem, batch, lead)
         if isinstance(mem, HetSynState):
@@ -633,6 +717,52 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             )
         return state_from_membrane(mem, spike.to(mem.dtype))
 
+    def _synaptic_start(self, mem, batch: int, lead: tuple, syn) -> Optional[HetSynState]:
+        """snn.Synaptic's ``(syn, mem)``: the ones returned last (or not given) carry on from
+        the kept state; zeros start from rest; others set the state where ``(syn, mem)`` is
+        the whole of it (``heterogeneity`` "neuron" or "none", no adaptation)."""
+        if isinstance(mem, HetSynState):
+            return mem
+        syn = None if syn is None else check_float_tensor("syn", syn)
+        mem = None if mem is None else check_float_tensor("mem", mem)
+        how = {"syn": self._recognise("syn", syn), "mem": self._recognise("mem", mem)}
+        if all(h in (KEPT, CUT) for h in how.values()):
+            state = self._kept(batch, lead)
+            if state is None:
+                return None
+            return self._cut_like(state, False, CUT in how.values())
+        shape = (batch, self.layer.out_features)
+        values = []
+        for name, value in (("syn", syn), ("mem", mem)):
+            own = getattr(self, name)
+            value = own if value is None else value
+            if value.numel() == 0 or tuple(value.shape[:-1]) not in (lead, shape[:1]):
+                values.append(None)  # a kept tensor of another batch: zeros (snnTorch's rule)
+            else:
+                values.append(self._flat_membrane(name, value, batch, lead))
+        syn, mem = values
+        if all(v is None or not (v.any() or v.requires_grad) for v in values):
+            return None  # zeros: rest
+        if not self.layer.spec.layout.holds_synaptic_current or self.layer.adaptation:
+            raise ValueError(
+                "syn and mem can set the full state only for heterogeneity 'neuron' or 'none' "
+                "without adaptation; otherwise pass the syn and mem this layer returned last "
+                "(or those of reset_mem()/init_synaptic(), or zeros), or a HetSynState as mem; "
+                f"got other tensors with heterogeneity={self.layer.heterogeneity!r}"
+            )
+        factory = {"dtype": self.layer.weight.dtype, "device": self.layer.weight.device}
+        syn = torch.zeros(shape, **factory) if syn is None else syn
+        mem = torch.zeros(shape, **factory) if mem is None else mem
+        pending = self._spike(mem - self.threshold) if self.reset_delay else torch.zeros_like(mem)
+        return HetSynState(syn=syn, v=mem, spike=pending.to(mem.dtype))
+
+    def init_synaptic(self) -> tuple[Tensor, Tensor]:
+        """snn.Synaptic's name: forget the state; returns the zeroed ``(syn, mem)``
+        (``call_convention="synaptic"``)."""
+        if self.call_convention != "synaptic":
+            raise TypeError("init_synaptic() needs call_convention='synaptic' (snn.Synaptic's)")
+        return self.reset_mem()
+
     @staticmethod
     def _rleaky_tensor(name: str, value: object, shape: tuple) -> Optional[Tensor]:
         """``value`` checked to be a (B, out) float tensor; None for an empty one."""
@@ -648,6 +778,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``(spk, mem)`` with ``call_convention="rleaky"`` (as snn.RLeaky's ``reset_mem``)."""
         mem = super().reset_mem()
         self._keep(spk=torch.zeros_like(self.spk))
+        if self.call_convention == "synaptic":
+            self._keep(syn=torch.zeros_like(self.syn))
+            return self.syn, mem
         return (self.spk, mem) if self.call_convention == "rleaky" else mem
 
     def init_rleaky(self) -> tuple[Tensor, Tensor]:
@@ -665,6 +798,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     def _detach_state(self) -> None:
         super()._detach_state()
         self._keep(spk=self.spk.detach())
+        if self.call_convention == "synaptic":
+            self._keep(syn=self.syn.detach())
 
     def _report(self, out: LayerOutput) -> Tensor:
         if self.reset_delay:

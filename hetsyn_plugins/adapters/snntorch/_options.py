@@ -82,9 +82,16 @@ def leaky_options(
     reset_delay: bool,
     detach_reset: Optional[bool],
     options: dict,
+    alpha=None,
+    learn_alpha: bool = False,
 ) -> dict:
     """The :class:`~hetsyn_plugins.core.spec.HetSynSpec` keywords of an ``snn.HetSynLeaky``:
     snnTorch's arguments translated, ``options`` (the spec's own names) passed on.
+
+    With ``alpha`` (``snn.Synaptic``'s), ``alpha`` is the synaptic decay (``tau_syn``, and by
+    default the bias and recurrent decays) and ``beta`` the membrane's leak
+    (``membrane_decay``), learnable by ``learn_alpha`` and ``learn_beta``; without it ``beta``
+    is the synaptic decay (``snn.Leaky``'s membrane is the summed current).
 
     ``reset_delay`` gives the core's ``reset_timing`` for ``"subtract"`` (``True``: the reset
     enters at the next step; ``False``: at the spike) and the default ``detach_reset`` (snnTorch
@@ -95,13 +102,21 @@ def leaky_options(
     options = dict(options)
     heterogeneity = options.get("heterogeneity", "synapse")
     tau_syn = options.pop("tau_syn", None)
-    beta, other = per_neuron_beta(
-        beta, out_features, heterogeneity,
-        {"tau_reset": options.get("tau_reset"), "tau_rec": options.get("tau_rec")},
-    )  # fmt: skip
-    options["tau_reset"] = other["tau_reset"]
-    if options.get("recurrent", False):
-        options["tau_rec"] = other["tau_rec"]
+    learn = learn_beta
+    if alpha is not None:  # snn.Synaptic: alpha the synapses', beta the membrane's decay
+        if "membrane_decay" in options:
+            raise ValueError("give beta (snnTorch's membrane decay) or membrane_decay, not both")
+        options["membrane_decay"] = Decay(beta, name="beta") if beta is not None else None
+        options["learn_membrane_decay"] = learn_beta
+        beta, learn = alpha, learn_alpha
+        defaults = {"tau_bias": options.get("tau_bias"), "tau_rec": options.get("tau_rec")}
+    else:
+        defaults = {"tau_reset": options.get("tau_reset"), "tau_rec": options.get("tau_rec")}
+    beta, other = per_neuron_beta(beta, out_features, heterogeneity, defaults)
+    for name in defaults:
+        if name != "tau_rec" or options.get("recurrent", False):
+            if name != "tau_bias" or options.get("bias", True):
+                options[name] = other[name]
     timing = None
     if reset_mechanism == "subtract":
         timing = "next_step" if reset_delay else "at_spike"
@@ -113,7 +128,7 @@ def leaky_options(
         "reset": reset_mechanism,
         "reset_timing": timing,
         "detach_reset": reset_delay if detach_reset is None else detach_reset,
-        "learn_decays": learn_beta,
+        "learn_decays": learn,
         "spike_fn": spike_fn,
     }
 

@@ -122,3 +122,101 @@ def leaky_layer(
         lif.recurrent_weight.copy_(torch.diag(torch.broadcast_to(v.reshape(-1), (n,))))
         lif.recurrent_weight.requires_grad_(v.requires_grad)
     return lif
+
+
+def synaptic_mismatch(synaptic: nn.Module) -> Optional[str]:
+    """Why ``synaptic`` (an ``snn.Synaptic``) has no exact HetSynLeaky (None when it has one)."""
+    if synaptic.reset_mechanism == "zero":
+        return (
+            "its reset to zero also zeroes the new input of the step after a spike, unlike "
+            "HetSyn's zero reset (convert it with reset_mechanism 'subtract' or 'none')"
+        )
+    for flag in ("inhibition", "state_quant"):
+        if getattr(synaptic, flag):
+            return f"{flag} is not supported by HetSynLeaky"
+    if not synaptic.reset_delay:
+        return (
+            "reset_delay=False: snnTorch subtracts an extra threshold when the membrane is "
+            "still above threshold after the reset, which HetSynLeaky does not reproduce"
+        )
+    return None
+
+
+@torch.no_grad()
+def synaptic_layer(
+    cls,
+    linear: nn.Linear,
+    synaptic: nn.Module,
+    heterogeneity: Optional[str] = None,
+    *,
+    sequence: Optional[bool] = None,
+    decay_parametrization: str = "logit",
+    **options,
+):
+    """The ``cls`` (``snn.HetSynLeaky``, ``call_convention="synaptic"``) equal to ``linear``
+    followed by ``synaptic`` (an ``snn.Synaptic``): see
+    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_synaptic`."""
+    import snntorch
+
+    if not isinstance(linear, nn.Linear) or type(synaptic) is not snntorch.Synaptic:
+        raise TypeError(
+            "from_synaptic needs an nn.Linear and an snntorch.Synaptic; got "
+            f"{type(linear).__name__} and {type(synaptic).__name__}"
+        )
+    if why := synaptic_mismatch(synaptic):
+        raise ValueError(f"from_synaptic cannot take this Synaptic: {why}")
+    weight = linear.weight
+    # snnTorch clamps both decays into [0, 1] at every step: the values it uses
+    alpha, beta = (d.detach().clamp(0, 1).to(weight.dtype) for d in (synaptic.alpha, synaptic.beta))
+    if heterogeneity is None:
+        heterogeneity = "none" if alpha.numel() == 1 and beta.numel() == 1 else "neuron"
+    n = linear.out_features
+
+    def per_neuron(d: Tensor) -> Tensor:  # (out,), or a scalar for "none"
+        if heterogeneity == "none" and d.numel() == 1:
+            return d.reshape(())
+        return torch.broadcast_to(d.reshape(-1) if d.dim() else d, (n,)).clone()
+
+    alpha, beta = per_neuron(alpha), per_neuron(beta)
+    syn_alpha = alpha
+    if heterogeneity in ("synapse", "branch") and alpha.dim():
+        syn_alpha = alpha[:, None]  # every synapse (branch) of neuron j starts at alpha_j
+    elif heterogeneity == "input" and alpha.dim():
+        if not bool((alpha == alpha[0]).all()):
+            raise ValueError(
+                "heterogeneity='input' has one decay per input, but this Synaptic's alpha "
+                "differs between neurons; convert with 'neuron', 'synapse' or 'branch'"
+            )
+        syn_alpha = alpha[0]
+    own_bias = linear.bias is not None and heterogeneity not in ("none", "neuron")
+    lif = cls(
+        linear.in_features,
+        n,
+        alpha=syn_alpha,
+        beta=beta,
+        threshold=synaptic.threshold.detach().clone(),
+        spike_grad=synaptic.spike_grad,
+        surrogate_disable=synaptic.surrogate_disable,
+        init_hidden=synaptic.init_hidden,
+        learn_alpha=isinstance(synaptic.alpha, nn.Parameter),
+        learn_beta=isinstance(synaptic.beta, nn.Parameter),
+        learn_threshold=isinstance(synaptic.threshold, nn.Parameter),
+        reset_mechanism=synaptic.reset_mechanism,
+        output=synaptic.output,
+        graded_spikes_factor=synaptic.graded_spikes_factor.detach().clone(),
+        learn_graded_spikes_factor=isinstance(synaptic.graded_spikes_factor, nn.Parameter),
+        reset_delay=synaptic.reset_delay,
+        heterogeneity=heterogeneity,
+        tau_bias=Decay(alpha.expand(n)) if own_bias else None,  # shared: tied to alpha
+        bias=linear.bias is not None,
+        call_convention="synaptic",
+        sequence=sequence,
+        decay_parametrization=decay_parametrization,
+        device=weight.device,
+        dtype=weight.dtype,
+        **options,
+    )
+    lif.weight.copy_(weight)
+    if linear.bias is not None:
+        lif.bias.copy_(linear.bias)
+    return lif

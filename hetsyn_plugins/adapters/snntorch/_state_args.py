@@ -18,9 +18,10 @@ from ...core.dynamics import HetSynState
 
 Membrane = Union[Tensor, HetSynState]
 
-# How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)`` or
-# snn.RLeaky's ``(input_, spk, mem)`` (see HetSynLeaky.forward).
-CALL_CONVENTIONS = ("leaky", "rleaky")
+# How the state arguments after ``input_`` are read: snn.Leaky's ``(input_, mem)``,
+# snn.RLeaky's ``(input_, spk, mem)`` or snn.Synaptic's ``(input_, syn, mem)`` (see
+# HetSynLeaky.forward).
+CALL_CONVENTIONS = ("leaky", "rleaky", "synaptic")
 
 
 def same_tensor(a: Tensor, b: Tensor) -> bool:
@@ -126,3 +127,20 @@ def state_arguments(
             "(recurrent=True); this layer is feedforward: call lif(input_, mem)"
         )
     return given["spk"], given["mem"]
+
+
+def synaptic_arguments(state: tuple, syn, mem) -> tuple[object, object]:
+    """``(syn, mem)`` from the positional (``state``) and keyword state arguments of
+    ``HetSynLeaky.forward`` with ``call_convention="synaptic"``: snn.Synaptic's
+    ``(input_, syn, mem)``."""
+    if len(state) > 2:
+        raise TypeError(
+            "HetSynLeaky(call_convention='synaptic') takes at most 2 state arguments after "
+            f"input_ (syn, mem), as snn.Synaptic; got {len(state)}"
+        )
+    given = {"syn": syn, "mem": mem}
+    for name, value in zip(("syn", "mem"), state):
+        if given[name] is not None:
+            raise TypeError(f"forward() got multiple values for argument {name!r}")
+        given[name] = value
+    return given["syn"], given["mem"]

@@ -42,6 +42,8 @@ def convert(
     inplace: bool = False,
     generator: torch.Generator | None = None,
     return_report: bool = False,
+    branches: int | None = None,
+    branch_assignment: str = "contiguous",
 ):
     """Replace every Linear -> LIF pair of ``model`` by one HetSyn layer of the same host.
 
@@ -56,9 +58,14 @@ def convert(
       with ``call_convention="rleaky"``: it takes ``(input_, spk, mem)`` and its
       ``init_rleaky()``/``reset_mem()`` return ``(spk, mem)``, so the model's loop runs
       unchanged (the tensors it passes back carry the per-synapse state on exactly);
+    - snnTorch: ``nn.Linear`` + ``snn.Synaptic`` (reset ``"subtract"``/``"none"``) -> an
+      ``snn.HetSynLeaky`` with a leaky membrane (``membrane_decay`` = ``beta``, every synaptic
+      decay ``alpha``; :meth:`HetSynLeaky.from_synaptic`) and ``call_convention="synaptic"``:
+      ``(input_, syn, mem)`` -> ``(spk, syn, mem)``, ``init_synaptic()``;
     - SpikingJelly: ``layer.Linear``/``nn.Linear`` (also inside ``SeqToANNContainer`` or
-      ``MultiStepContainer``) + ``LIFNode``/``ParametricLIFNode`` -> ``neuron.HetSynNode``
-      (:meth:`HetSynNode.from_linear_lif`), single- or multi-step.
+      ``MultiStepContainer``) + ``LIFNode``/``ParametricLIFNode``/``CUBALIFNode``
+      (``v_reset`` None or 0.0) -> ``neuron.HetSynNode`` (:meth:`HetSynNode.from_linear_lif`),
+      single- or multi-step.
 
     Pairs are found by data flow: adjacent children of an ``nn.Sequential``, or, in a custom
     ``forward`` traced with :mod:`torch.fx`, a Linear whose output feeds only a neuron's input
@@ -68,7 +75,7 @@ def convert(
     ``init_rleaky()`` and ``reset_mem()`` work)
     runs unchanged. Everything else stays as it is and is reported: conv layers, pooling,
     readout Linears, neurons not fed by a Linear, and pairs refused because no exact
-    equivalent exists (``snn.Synaptic``, other neurons, ``RLeaky`` other than above: a
+    equivalent exists (other neurons, a ``Synaptic`` reset to zero, ``RLeaky`` other than above: a
     ``Conv2d`` recurrence, or reset ``"zero"``, which also zeroes the new input of the step
     after a spike; ``inhibition``, ``state_quant``, ``reset_delay=False``, a decay of 0 or 1);
     a module whose ``forward`` cannot be traced is reported and its children are searched one
@@ -89,8 +96,11 @@ def convert(
 
     Args:
         model: the model (``nn.Module``) to convert.
-        heterogeneity: ``"synapse"`` (a decay per synapse, default), ``"neuron"`` or
-            ``"none"`` (one decay for the layer; needs a scalar ``beta``).
+        heterogeneity: ``"synapse"`` (a decay per synapse, default), ``"input"`` (one per
+            input; needs one decay for the layer), ``"branch"`` (one per dendritic branch of
+            each neuron; needs ``branches``), ``"neuron"`` or ``"none"`` (one decay for the
+            layer; needs a scalar ``beta``). The layers keep the state of their layout: per
+            synapse (B, out, in), per input (B, in), per branch (B, out, K).
         tau_jitter: multiply each synaptic time constant ``tau = -1 / ln r`` by
             ``exp(tau_jitter * N(0, 1))`` (per synapse, or per neuron for ``"neuron"``);
             0 keeps the model exact. Not with ``"none"``.
@@ -104,6 +114,9 @@ def convert(
         inplace: convert ``model`` itself (default: a deep copy; ``model`` is untouched).
         generator: the random generator of the jitter.
         return_report: also return the report.
+        branches, branch_assignment: with ``heterogeneity="branch"``, the branches per neuron
+            and how the synapses are shared out (``"contiguous"`` blocks, ``"random"``);
+            see :class:`~hetsyn_plugins.core.HetSynLIF`.
 
     Returns:
         The converted model, or with ``return_report=True`` a :class:`ConversionResult`
@@ -113,6 +126,15 @@ def convert(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
+    layout_options = {}
+    if heterogeneity == "branch" or branches is not None:
+        if heterogeneity != "branch":
+            raise ValueError(
+                f"branches needs heterogeneity='branch'; got heterogeneity={heterogeneity!r}"
+            )
+        if branches is None:
+            raise ValueError("heterogeneity='branch' needs branches=K (branches per neuron)")
+        layout_options = {"branches": branches, "branch_assignment": branch_assignment}
     check_choice("decay_parametrization", decay_parametrization, PARAMETRIZATIONS)
     if (
         isinstance(tau_jitter, bool)
@@ -155,7 +177,8 @@ def convert(
             continue
         try:
             new, layer = host.build(
-                roles.linear_of(linear_like), neuron, heterogeneity, decay_parametrization
+                roles.linear_of(linear_like), neuron, heterogeneity, decay_parametrization,
+                **layout_options,
             )
         except Refusal as why:
             entries.append(ReportEntry(pair, "refused", str(why)))

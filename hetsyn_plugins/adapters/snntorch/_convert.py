@@ -33,11 +33,13 @@ class ConvertRules:
     def wrapped_linear(self, module: nn.Module) -> nn.Linear | None:
         return None
 
-    def build(self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str, parametrization):
+    def build(
+        self, linear: nn.Linear, neuron: nn.Module, heterogeneity: str, parametrization, **options
+    ):
         snn = self.snn
         kind = type(neuron)
         if kind is snn.Synaptic:
-            return self._build_synaptic(linear, neuron, heterogeneity, parametrization)
+            return self._build_synaptic(linear, neuron, heterogeneity, parametrization, options)
         if kind is snn.RLeaky:
             self._check_rleaky(neuron, linear.out_features)
         elif kind is not snn.Leaky:
@@ -61,12 +63,23 @@ class ConvertRules:
                 "neuron (convert with heterogeneity 'neuron' or 'synapse')"
             )
         # the model's own forward calls it per step, with the Leaky's (B, *, features)
+        self._check_one_beta(heterogeneity, beta)
         new = self.adapter.HetSynLeaky.from_leaky(
-            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
-        )
+            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization,
+            **options,
+        )  # fmt: skip
         return new, new.layer
 
-    def _build_synaptic(self, linear, neuron, heterogeneity: str, parametrization):
+    @staticmethod
+    def _check_one_beta(heterogeneity: str, beta) -> None:
+        one = beta.numel() == 1 or bool((beta == beta.flatten()[0]).all())
+        if heterogeneity == "input" and not one:
+            raise Refusal(
+                "heterogeneity='input' has one decay per input; this neuron's decay differs "
+                "between neurons (convert with 'neuron', 'synapse' or 'branch')"
+            )
+
+    def _build_synaptic(self, linear, neuron, heterogeneity: str, parametrization, options):
         if why := synaptic_mismatch(neuron):
             raise Refusal(f"snn.Synaptic: {why}")
         for name in ("alpha", "beta"):  # snnTorch clamps them into [0, 1]
@@ -76,9 +89,11 @@ class ConvertRules:
                 "heterogeneity='none' needs one alpha and one beta for the layer; this "
                 "Synaptic has one per neuron (convert with heterogeneity 'neuron' or 'synapse')"
             )
+        self._check_one_beta(heterogeneity, neuron.alpha.detach())
         new = self.adapter.HetSynLeaky.from_synaptic(
-            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization
-        )
+            linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization,
+            **options,
+        )  # fmt: skip
         return new, new.layer
 
     def _check_rleaky(self, neuron: nn.Module, n: int) -> None:

@@ -503,6 +503,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         *,
         sequence: Optional[bool] = None,
         decay_parametrization: str = "logit",
+        **options,
     ) -> HetSynLeaky:
         """The HetSynLeaky equal to ``linear`` followed by ``leaky`` (copies, not shared).
 
@@ -527,13 +528,15 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``decay_parametrization`` (``"clamp"`` keeps ``beta``'s exact value, as snnTorch
         learns ``beta`` itself). ``sequence`` as in the constructor: ``convert`` passes
         ``False``, since the model it serves calls the layer once per step, with any
-        ``(B, *, features)``, as it called the Leaky.
+        ``(B, *, features)``, as it called the Leaky. ``"input"`` (one beta for the layer)
+        and ``"branch"`` (``branches=K`` among ``options``, further core options) start at the
+        same dynamics too, every synaptic decay of neuron j ``beta_j``.
         """
         from ._pairs import leaky_layer
 
         return leaky_layer(
             cls, linear, leaky, heterogeneity, sequence=sequence,
-            decay_parametrization=decay_parametrization,
+            decay_parametrization=decay_parametrization, **options,
         )  # fmt: skip
 
     @classmethod

@@ -44,6 +44,17 @@ def rleaky_mismatch(rleaky: nn.Module, n: Optional[int] = None) -> Optional[str]
     return None
 
 
+def _rec_decays(heterogeneity: str, neuron_beta: Tensor) -> Optional[Decay]:
+    """The recurrent decays of a converted RLeaky: beta_j on every synapse into neuron j
+    (per synapse), one per presynaptic neuron (per input: the one beta); the branch and
+    shared layouts tie them to their own decays (None)."""
+    if heterogeneity == "synapse":
+        return Decay(neuron_beta[:, None])
+    if heterogeneity == "input":
+        return Decay(neuron_beta[0])
+    return None
+
+
 @torch.no_grad()
 def leaky_layer(
     cls,
@@ -53,6 +64,7 @@ def leaky_layer(
     *,
     sequence: Optional[bool] = None,
     decay_parametrization: str = "logit",
+    **options,
 ):
     """The ``cls`` (``snn.HetSynLeaky``) equal to ``linear`` followed by ``leaky``: see
     :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky`."""
@@ -78,12 +90,20 @@ def leaky_layer(
     if heterogeneity == "none" and beta.numel() == 1:
         beta = beta.reshape(())
     n = linear.out_features
-    per_synapse = heterogeneity == "synapse"
+    per_synapse = heterogeneity in ("synapse", "input", "branch")  # own reset current
     neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
+    syn_beta = neuron_beta[:, None] if heterogeneity in ("synapse", "branch") else beta
+    if heterogeneity == "input":  # one decay per input: one beta for the layer
+        if not bool((neuron_beta == neuron_beta[0]).all()):
+            raise ValueError(
+                "heterogeneity='input' has one decay per input, but this Leaky's beta differs "
+                "between neurons; convert with 'neuron', 'synapse' or 'branch'"
+            )
+        syn_beta = neuron_beta[0]
     lif = cls(
         linear.in_features,
         n,
-        beta=neuron_beta[:, None] if per_synapse else beta,
+        beta=syn_beta,
         threshold=leaky.threshold.detach().clone(),
         spike_grad=leaky.spike_grad,
         surrogate_disable=leaky.surrogate_disable,
@@ -100,13 +120,14 @@ def leaky_layer(
         heterogeneity=heterogeneity,
         recurrent=rec is not None,
         tau_reset=Decay(neuron_beta) if per_synapse else None,
-        tau_rec=Decay(neuron_beta[:, None]) if per_synapse and rec is not None else None,
+        tau_rec=_rec_decays(heterogeneity, neuron_beta) if rec is not None else None,
         bias=linear.bias is not None or getattr(rec, "bias", None) is not None,
         call_convention="leaky" if rec is None else "rleaky",
         sequence=sequence,
         decay_parametrization=decay_parametrization,
         device=weight.device,
         dtype=weight.dtype,
+        **options,
     )
     lif.weight.copy_(weight)
     if lif.bias is not None:

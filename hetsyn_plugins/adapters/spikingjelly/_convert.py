@@ -8,11 +8,12 @@ from __future__ import annotations
 from torch import nn
 
 from ..pairing import Refusal, leaky_decay, plain_linear
+from ._pairs import cuba_mismatch
 
 
 class ConvertRules:
-    """SpikingJelly: ``layer.Linear``/``nn.Linear`` + ``LIFNode``/``ParametricLIFNode`` ->
-    ``neuron.HetSynNode``."""
+    """SpikingJelly: ``layer.Linear``/``nn.Linear`` + ``LIFNode``/``ParametricLIFNode``/
+    ``CUBALIFNode`` -> ``neuron.HetSynNode``."""
 
     name = "spikingjelly"
 
@@ -34,16 +35,21 @@ class ConvertRules:
             return module[0]
         return None
 
-    def build(self, linear: nn.Linear, node: nn.Module, heterogeneity: str, parametrization):
-        if type(node) not in (self.neuron.LIFNode, self.neuron.ParametricLIFNode):
+    def build(
+        self, linear: nn.Linear, node: nn.Module, heterogeneity: str, parametrization, **options
+    ):
+        kinds = (self.neuron.LIFNode, self.neuron.ParametricLIFNode, self.neuron.CUBALIFNode)
+        if type(node) not in kinds:
             raise Refusal(
-                f"{type(node).__name__} has no HetSyn counterpart (LIFNode and "
-                "ParametricLIFNode are converted)"
+                f"{type(node).__name__} has no HetSyn counterpart (LIFNode, ParametricLIFNode "
+                "and CUBALIFNode are converted)"
             )
+        if type(node) is self.neuron.CUBALIFNode and (why := cuba_mismatch(node)):
+            raise Refusal(f"CUBALIFNode: {why}")
         if type(node) is self.neuron.LIFNode:
             leaky_decay(f"the decay 1 - 1/tau of tau={node.tau!r}", 1.0 - 1.0 / node.tau)
         new = self.adapter.HetSynNode.from_linear_lif(
-            linear, node, heterogeneity, decay_parametrization=parametrization
+            linear, node, heterogeneity, decay_parametrization=parametrization, **options
         )
         return new, new.layer
 

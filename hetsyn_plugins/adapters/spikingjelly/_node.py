@@ -213,7 +213,8 @@ class HetSynNode(BaseNode):
     def from_linear_lif(
         cls, linear: nn.Linear, node: BaseNode, heterogeneity: str = "none", **kwargs
     ) -> "HetSynNode":
-        """The node equal to ``linear`` followed by a ``LIFNode`` or ``ParametricLIFNode``.
+        """The node equal to ``linear`` followed by a ``LIFNode``, ``ParametricLIFNode`` or
+        ``CUBALIFNode``.
 
         The node's decay ``1 - 1/tau`` (for ``ParametricLIFNode``, ``1/tau = sigmoid(w)``: the
         decay is learnable, ``sigmoid(-w)``), shared by all (``heterogeneity="none"``), repeated
@@ -223,9 +224,18 @@ class HetSynNode(BaseNode):
         ``decay_input``, ``step_mode`` and ``store_v_seq`` (``decay_input=True`` scales each
         input by ``1 - r``, which for a ``ParametricLIFNode`` follows the learned decay, as
         there). ``kwargs`` go to the constructor (e.g. ``kernel``).
-        """
-        from ._pairs import linear_lif_node
 
+        A ``CUBALIFNode`` (current-based: ``c = c_decay c + W x + b``,
+        ``v = v_decay v + c``) becomes a node with a leaky membrane: every synaptic decay
+        ``c_decay`` (per synapse, input or branch with those heterogeneities), the membrane
+        leak ``membrane_decay = v_decay``, no input scaling; ``v_reset`` None or 0.0.
+        """
+        from spikingjelly.activation_based.neuron import CUBALIFNode
+
+        from ._pairs import linear_cuba_node, linear_lif_node
+
+        if isinstance(node, CUBALIFNode):
+            return linear_cuba_node(cls, linear, node, heterogeneity, **kwargs)
         return linear_lif_node(cls, linear, node, heterogeneity, **kwargs)
 
     # ------------------------------------------------------------------ read-only views

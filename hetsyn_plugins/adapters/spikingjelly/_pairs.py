@@ -34,8 +34,11 @@ def linear_lif_node(
     tau_reset = None
     if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
         rho = decay.decay("tau", (linear.out_features,), 1.0)
-        decay = Decay(rho[:, None] if heterogeneity == "synapse" else rho)
-        tau_reset = Decay(rho) if heterogeneity == "synapse" else None
+        own_reset = heterogeneity in ("synapse", "input", "branch")
+        decay = Decay(rho[:, None] if heterogeneity in ("synapse", "branch") else rho)
+        if heterogeneity == "input":  # one decay for the layer: per input, all equal
+            decay = Decay(rho[0])
+        tau_reset = Decay(rho) if own_reset else None
     new = cls(
         linear.in_features,
         linear.out_features,
@@ -62,4 +65,58 @@ def linear_lif_node(
         decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
         if learn and decay is not None and decay.parametrization == "logit":
             decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
+    return new
+
+
+def cuba_mismatch(node: nn.Module) -> str | None:
+    """Why a ``CUBALIFNode`` has no exact HetSynNode (None when it has one)."""
+    if node.v_reset not in (None, 0.0):
+        return (
+            f"its membrane leaks towards 0 but resets to v_reset={node.v_reset!r}; a HetSynNode "
+            "with a hard reset to c rests at c (exact for v_reset None or 0.0)"
+        )
+    for name in ("c_decay", "v_decay"):
+        value = getattr(node, name)
+        if not (isinstance(value, (int, float)) and 0 < value < 1):
+            return f"{name} must be a number in the open interval (0, 1); got {value!r}"
+    return None
+
+
+def linear_cuba_node(
+    cls, linear: nn.Linear, node: nn.Module, heterogeneity: str = "none", **kwargs
+):
+    """The ``cls`` (``neuron.HetSynNode``) equal to ``linear`` followed by a ``CUBALIFNode``
+    (``c = c_decay c + W x + b``, ``v = v_decay v + c``, then the spike and its reset): every
+    synaptic decay ``c_decay`` (the bias current's too), the membrane leak ``v_decay``, no
+    input scaling; see :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`."""
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
+    if why := cuba_mismatch(node):
+        raise ValueError(f"from_linear_lif cannot take this CUBALIFNode: {why}")
+    own_bias = linear.bias is not None and heterogeneity not in ("none", "neuron")
+    new = cls(
+        linear.in_features,
+        linear.out_features,
+        Decay(float(node.c_decay)),
+        heterogeneity=heterogeneity,
+        membrane_decay=Decay(float(node.v_decay)),
+        tau_bias=Decay(float(node.c_decay)) if own_bias else None,
+        bias=linear.bias is not None,
+        learn_decays=False,
+        learn_membrane_decay=False,
+        decay_input=False,
+        v_threshold=node.v_threshold,
+        v_reset=node.v_reset,
+        surrogate_function=node.surrogate_function,
+        detach_reset=node.detach_reset,
+        step_mode=node.step_mode,
+        store_v_seq=node.store_v_seq,
+        device=linear.weight.device,
+        dtype=linear.weight.dtype,
+        **kwargs,
+    )
+    with torch.no_grad():
+        new.layer.weight.copy_(linear.weight)
+        if linear.bias is not None:
+            new.layer.bias.copy_(linear.bias)
     return new

@@ -187,15 +187,32 @@ def plot_curves(
     return _save(fig, path)
 
 
-def _pyplot():
-    try:
-        import matplotlib
+class _Figures:
+    """``subplots`` and ``close`` as pyplot's, for figures that are only saved to a file:
+    plain :class:`matplotlib.figure.Figure` objects. They select no backend and are not
+    registered with pyplot, so a caller's backend and a notebook's inline display stay as
+    they were (``matplotlib.use("Agg")`` here once switched the display off for the rest of a
+    notebook)."""
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(*args, figsize=None, layout=None, **kwargs):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, layout=layout)
+        return fig, fig.subplots(*args, **kwargs)
+
+    @staticmethod
+    def close(fig) -> None:
+        """Nothing to release: pyplot never held the figure."""
+
+
+def _pyplot() -> _Figures:
+    """The figure factory of this module's plots (see :class:`_Figures`)."""
+    try:
+        import matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover - matplotlib is a dependency of the tasks
         raise ImportError("figures need matplotlib: pip install matplotlib") from None
-    return plt
+    return _Figures()
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -203,5 +220,4 @@ def _save(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
     return path

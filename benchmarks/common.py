@@ -77,7 +77,10 @@ class LeakyYardstick(nn.Module):
         T, B = x.shape[:2]
         mems = [lif.reset_mem() for lif in self.lifs]
         spks = [x.new_zeros(B, fc.out_features) for fc in self.fcs[: len(self.lifs)]]
-        first = self.fcs[0](x)  # the input projection of all steps at once, as users write it
+        # The input projection of all steps at once, then one view per step. unbind, not
+        # first[t]: autograd's backward of each first[t] is a zero tensor of the whole (T, B, n)
+        # sequence with one step filled in, which makes the backward quadratic in T.
+        first = self.fcs[0](x).unbind(0)
         mem_out = self.readout.reset_mem() if self.readout is not None else None
         outs = []
         for t in range(T):

@@ -9,6 +9,7 @@ picks the fastest measured path (within 10 %). Writes benchmarks/results/b2.json
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 
@@ -35,6 +36,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--max-reference-gib", type=float, default=8.0)
     args = parser.parse_args(argv)
+    before = os.getloadavg()  # the machine's load, recorded with the results
     rows = []
     header = f"{'layer':<10}{'n':>6}{'B':>4}{'T':>6} | " + " | ".join(
         f"{k:>10}" for k in (*KERNELS, "yardstick")
@@ -61,7 +63,7 @@ def main(argv=None) -> dict:
                     chosen = measured.get(row["auto"])
                     row["auto_within_10_percent"] = bool(chosen and chosen <= 1.1 * measured[fastest])
                     rows.append(row)
-                    write_results("b2", {"benchmark": "B2", "machine": machine(), "rows": rows})
+                    write_results("b2", _payload(rows, args.repeat, before))
                     cells = " | ".join(
                         f"{row['seconds'][k]:>10.3f}" if row["seconds"][k] else f"{'-':>10}"
                         for k in (*KERNELS, "yardstick")
@@ -70,9 +72,16 @@ def main(argv=None) -> dict:
                     print(f"{kind:<10}{n:>6}{B:>4}{T:>6} | {cells} | {row['auto']} "
                           f"({'yes' if row['auto_within_10_percent'] else 'NO, fastest ' + fastest})",
                           flush=True)
-    payload = {"benchmark": "B2", "machine": machine(), "rows": rows}
+    payload = _payload(rows, args.repeat, before, os.getloadavg())
     print("written to", write_results("b2", payload))
     return payload
+
+
+def _payload(rows: list, repeat: int, before, after=None) -> dict:
+    load = {"loadavg_before": list(before)}
+    if after is not None:
+        load["loadavg_after"] = list(after)
+    return {"benchmark": "B2", "machine": machine(), "repeat": repeat, **load, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -846,3 +846,37 @@ def _shared_backward_chunk(
         for j in range(O):
             for k in range(O):
                 dU[c, j, k] += dUT[k, j]
+
+
+# The channel filter ``y^t = r y^{t-1} + u^t`` (per channel c of (T, B, C)), which composes the
+# per-input and branch layouts' loops (:func:`.fused.filtered`): memory-bound, one pass.
+@njit(**_SEQUENCE)
+def channel_filter_forward(u, r, y0, y):  # pragma: no cover - compiled
+    """``y[t, b] = r * y[t - 1, b] + u[t, b]`` from ``y[-1] = y0``; batch rows in parallel."""
+    T, nB, C = u.shape
+    for b in prange(nB):
+        prev = y0[b].copy()
+        for t in range(T):
+            for c in range(C):
+                prev[c] = r[c] * prev[c] + u[t, b, c]
+                y[t, b, c] = prev[c]
+
+
+@njit(**_SEQUENCE)
+def channel_filter_backward(g, r, y, y0, du, dr, dy0):  # pragma: no cover - compiled
+    """The reverse sweep of :func:`channel_filter_forward`: the adjoint
+    ``a^t = g^t + r a^{t+1}`` is ``dL/du^t``; ``dr[b] = sum_t a^t y^{t-1}`` per batch row (B, C);
+    ``dy0 = r a^0``."""
+    T, nB, C = g.shape
+    for b in prange(nB):
+        acc = np.zeros(C, dtype=g.dtype)
+        part = np.zeros(C, dtype=g.dtype)
+        for t in range(T - 1, -1, -1):
+            for c in range(C):
+                a = g[t, b, c] + r[c] * acc[c]
+                acc[c] = a
+                du[t, b, c] = a
+                part[c] += a * (y[t - 1, b, c] if t > 0 else y0[b, c])
+        for c in range(C):
+            dr[b, c] = part[c]
+            dy0[b, c] = r[c] * acc[c]

@@ -351,11 +351,36 @@ def spiking_scan(
     return spikes, v, final
 
 
+class _ChannelFilter(torch.autograd.Function):
+    """Autograd of the numba channel filter (:func:`._numba_scan.channel_filter_forward`)."""
+
+    @staticmethod
+    def forward(ctx, u, r, y0):
+        y = torch.empty_like(u)
+        loops().channel_filter_forward(_np(u), _np(r), _np(y0), y.numpy())
+        ctx.save_for_backward(r, y0, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        refuse_double_backward("fused channel filter (kernel='scan')")
+        r, y0, y = ctx.saved_tensors
+        du, dr, dy0 = torch.empty_like(y), torch.empty_like(y0), torch.empty_like(y0)
+        loops().channel_filter_backward(
+            _np(g.to(y.dtype)), _np(r), _np(y), _np(y0), du.numpy(), dr.numpy(), dy0.numpy()
+        )
+        return du, dr.sum(0), dy0
+
+
 def filtered(seq: Tensor, decay: Tensor, start: Tensor, kernel: str = "scan") -> Tensor:
     """``y^t = decay * y^{t-1} + seq^t`` for every step of ``seq`` (T, B, C), from ``y^0 =
-    start`` (B, C), each channel with its decay (``decay`` (C,) or a scalar): the shared
-    layouts' readout loop, run on channels (differentiable in all three)."""
+    start`` (B, C), each channel with its decay (``decay`` (C,) or a scalar); differentiable
+    in all three. ``"scan"``: one numba pass (memory-bound); ``"triton"``: the shared
+    layouts' readout loop, run on channels."""
     C = seq.shape[-1]
+    if kernel == "scan":
+        r = decay.to(seq.dtype).expand(C).contiguous()
+        return _ChannelFilter.apply(seq.contiguous(), r, start.to(seq.dtype).contiguous())
     params = HetSynParams(weight=seq.new_zeros(C, 1), syn_decay=decay, layout=SHARED)
     zeros = start.new_zeros(start.shape)
     y, _, _ = shared_scan(

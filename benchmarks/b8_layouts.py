@@ -42,8 +42,9 @@ B5_CASE = {"T": 25, "B": 32}
 
 def _b1_build(case: dict):
     """B1's network with every layer in the case's layout (the yardstick as B1's)."""
-    from hetsyn_plugins import HetSynLIF, HetSynReadout
     from torch import nn
+
+    from hetsyn_plugins import HetSynLIF, HetSynReadout
 
     if case["path"] == "yardstick":
         return common.LeakyYardstick(case["sizes"], case["recurrent"])

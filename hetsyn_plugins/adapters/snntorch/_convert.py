@@ -64,9 +64,10 @@ class ConvertRules:
             )
         # the model's own forward calls it per step, with the Leaky's (B, *, features)
         self._check_one_beta(heterogeneity, beta)
+        # built with the Leaky's own learnability: convert applies its learn_decays itself
         new = self.adapter.HetSynLeaky.from_leaky(
             linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization,
-            **options,
+            learn_beta=isinstance(neuron.beta, nn.Parameter), **options,
         )  # fmt: skip
         return new, new.layer
 

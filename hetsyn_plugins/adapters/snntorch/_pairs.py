@@ -67,7 +67,15 @@ def leaky_layer(
     **options,
 ):
     """The ``cls`` (``snn.HetSynLeaky``) equal to ``linear`` followed by ``leaky``: see
-    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky`."""
+    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_leaky`.
+
+    Learnable decays: ``learn_beta`` among ``options`` when given; else the Leaky's own (a
+    ``beta`` parameter or not) where ``heterogeneity`` keeps its sharing (``None``, or the
+    level of its ``beta``: ``"none"`` for one value, ``"neuron"`` for one per neuron), and
+    learnable where it asks for decays the Leaky did not have (``"synapse"``, ``"input"``,
+    ``"branch"``, ``"neuron"`` from one ``beta``): decays that never move are not what that
+    asks for. ``convert`` passes the Leaky's own and applies its ``learn_decays`` itself.
+    """
     import snntorch
 
     if not isinstance(linear, nn.Linear) or type(leaky) not in (
@@ -85,8 +93,11 @@ def leaky_layer(
         raise ValueError(f"from_leaky cannot take this RLeaky: {why}")
     weight = linear.weight
     beta = leaky.beta.detach().to(weight.dtype)
-    if heterogeneity is None:
-        heterogeneity = "none" if beta.numel() == 1 else "neuron"
+    host_level = "none" if beta.numel() == 1 else "neuron"
+    heterogeneity = host_level if heterogeneity is None else heterogeneity
+    learn_beta = options.pop("learn_beta", None)
+    if learn_beta is None:
+        learn_beta = isinstance(leaky.beta, nn.Parameter) or heterogeneity != host_level
     if heterogeneity == "none" and beta.numel() == 1:
         beta = beta.reshape(())
     n = linear.out_features
@@ -109,7 +120,7 @@ def leaky_layer(
         surrogate_disable=leaky.surrogate_disable,
         init_hidden=leaky.init_hidden,
         inhibition=leaky.inhibition,
-        learn_beta=isinstance(leaky.beta, nn.Parameter),
+        learn_beta=learn_beta,
         learn_threshold=isinstance(leaky.threshold, nn.Parameter),
         reset_mechanism=leaky.reset_mechanism,
         state_quant=leaky.state_quant,

@@ -16,7 +16,14 @@ def linear_lif_node(
 ):
     """The ``cls`` (``neuron.HetSynNode``) equal to ``linear`` followed by ``node`` (a
     ``LIFNode`` or ``ParametricLIFNode``): see
-    :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`."""
+    :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`.
+
+    Learnable decays: ``learn_decays`` among ``kwargs`` when given; else the node's own
+    (``ParametricLIFNode`` learns its decay, ``LIFNode`` does not) with
+    ``heterogeneity="none"``, which keeps its one decay, and learnable with any other level,
+    which asks for decays the node did not have: decays that never move are not what that
+    asks for. ``convert`` passes the node's own and applies its ``learn_decays`` itself.
+    """
     from spikingjelly.activation_based.neuron import LIFNode, ParametricLIFNode
 
     if not isinstance(linear, nn.Linear):
@@ -31,6 +38,9 @@ def linear_lif_node(
             "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
             f"got {type(node).__name__}"
         )
+    learn_decays = kwargs.pop("learn_decays", None)
+    if learn_decays is None:
+        learn_decays = learn or heterogeneity != "none"
     tau_reset = None
     if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
         rho = decay.decay("tau", (linear.out_features,), 1.0)
@@ -46,7 +56,7 @@ def linear_lif_node(
         heterogeneity=heterogeneity,
         tau_reset=tau_reset,
         bias=linear.bias is not None,
-        learn_decays=learn,
+        learn_decays=learn_decays,
         decay_input=node.decay_input,
         v_threshold=node.v_threshold,
         v_reset=node.v_reset,
@@ -63,7 +73,7 @@ def linear_lif_node(
         if linear.bias is not None:
             new.layer.bias.copy_(linear.bias)
         decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
-        if learn and decay is not None and decay.parametrization == "logit":
+        if learn and learn_decays and decay is not None and decay.parametrization == "logit":
             decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
     return new
 

@@ -47,6 +47,25 @@ sum to one state, ``U^t = rho U^{t-1} + W x^t + U z^{t-1} + b`` and ``V^t = U^t 
 (:func:`per_synapse_step`, :func:`shared_step`, :func:`shared_reset_step`), bound to its
 state by :mod:`hetsyn_plugins.core.layouts`.
 
+**Per-input and branch layouts** (the timescale dial between the two). With one decay per
+input, ``r_ji = r_i`` (and ``q_jk = q_k``), the per-synapse currents are ``w_ji F_i`` with one
+filtered trace per input, ``F_i^t = r_i F_i^{t-1} + x_i^t``, so the synaptic part is one matrix
+product, ``W F^t`` (:func:`input_step`; state (B, in)). With K dendritic branches per neuron,
+synapse (j, i) belongs to branch ``k(j, i)`` and decays by ``d_{j k}``: the currents of a
+branch sum to one, ``D_jk^t = d_jk D_jk^{t-1} + sum_{i: k(j,i) = k} w_ji x_i^t`` (the recurrent
+synapses feed the branches too), and the synaptic part is ``sum_k D_jk^t``
+(:func:`branch_step`; state (B, out, K)).
+
+**Membrane leak** (``membrane_decay`` ``beta``, optional; the paper's model has none): the
+membrane integrates the synaptic part instead of being it, and holds the reset itself (no
+reset current ``J``)::
+
+    V_j^t + A_j^t = beta_j (V_j^{t-1} + A_j^{t-1}) + sum_i I_ji^t + sum_k Q_jk^t + B_j^t - R_j^{t-1}
+
+(``reset_timing="at_spike"``: ``beta_j (V + A - R)^{t-1} + ...``; :func:`membrane_current`).
+With every synaptic decay ``alpha`` this is snnTorch's ``Synaptic`` and SpikingJelly's
+``CUBALIFNode``.
+
 The readout (:func:`readout_step`) is the synaptic part alone: ``y_j^t = sum_i I_ji^t + B_j^t``,
 no spike and no reset.
 """

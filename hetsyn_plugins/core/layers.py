@@ -445,9 +445,15 @@ class HetSynLIF(_HetSynLayer):
     (``"none"``), and ``c = 1`` (``reset_timing="next_step"``, the paper's) or ``c = kappa``
     (``"at_spike"``).
 
-    ``heterogeneity`` chooses the model of the paper by parameter sharing:
+    ``heterogeneity`` chooses the model by parameter sharing (the layouts of
+    :mod:`hetsyn_plugins.core.layouts`):
 
     - ``"synapse"`` (HetSynLIF): ``r_ji`` per synapse, ``kappa_j`` per neuron;
+    - ``"branch"`` (with ``branches=K``): K dendritic branches per neuron, each synapse in
+      one, ``r_ji = d_{j k(j,i)}``: state (B, out, K); ``K = 1`` is HetNeuLIF (with the reset
+      decay tied), ``K = in`` with one synapse per branch is HetSynLIF;
+    - ``"input"``: ``r_ji = r_i``, one decay per input (recurrent: ``q_jk = q_k``): state
+      (B, in), one matrix product per step;
     - ``"neuron"`` (HetNeuLIF): every decay of neuron j is one ``rho_j``, giving
       ``V^t = rho V^{t-1} + W x^t - theta z^{t-1}``;
     - ``"none"`` (HomNeuLIF, and HomNeuALIF with ``adaptation=True``): one ``rho`` for all,
@@ -461,7 +467,8 @@ class HetSynLIF(_HetSynLayer):
         recurrent: add per-synapse recurrent connections from the layer's own spikes.
         self_connections: with ``recurrent``, keep each neuron's synapse from its own spikes
             (``u_jj``); False holds the diagonal of the recurrent weights at zero.
-        heterogeneity: ``"synapse"``, ``"neuron"`` or ``"none"`` (see above).
+        heterogeneity: ``"synapse"``, ``"branch"``, ``"input"``, ``"neuron"`` or ``"none"``
+            (see above).
         tau_syn: feedforward synaptic time constants (in units of ``dt``): a float, a tensor
             broadcastable to (out, in), or an initializer from
             :mod:`hetsyn_plugins.core.timescales` (``Normal(20, 5)``, ``Decay(0.9)`` ...). In the
@@ -497,6 +504,18 @@ class HetSynLIF(_HetSynLayer):
         decay_input: scale every input by one minus the decay it enters with
             (:func:`~hetsyn_plugins.core.dynamics.decayed_input`; SpikingJelly's
             ``decay_input``): a constant input ``a`` leads each current to ``a``.
+        branches: K, the dendritic branches per neuron (``heterogeneity="branch"`` only).
+        branch_assignment: which branch each synapse belongs to: ``"contiguous"`` (blocks of
+            the inputs, then of the layer's own neurons when recurrent; the same for every
+            neuron), ``"random"`` (per neuron a random split into K near-equal groups, drawn
+            from torch's generator at construction: DH-SNN's), or an integer tensor
+            (out, in [+ out]) of branches 0..K-1. Kept in the buffer ``branch_index``.
+        membrane_decay: a membrane leak ``beta`` (default None: none, the paper's model):
+            decays in (0, 1), a float or a tensor broadcastable to (out,), or an initializer
+            (``Decay``, ``LogitUniform`` ...). The membrane then integrates the synaptic
+            currents and holds the reset (``tau_reset`` must be None):
+            :func:`~hetsyn_plugins.core.dynamics.membrane_current`.
+        learn_membrane_decay: make the leak learnable; default ``learn_decays``.
 
     The options are the fields of :class:`~hetsyn_plugins.core.spec.HetSynSpec` (validated
     there; ``layer.spec`` holds them); :meth:`from_spec` builds the layer of a spec.

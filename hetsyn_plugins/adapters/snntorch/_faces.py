@@ -380,7 +380,8 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         **options: every other option of the core layer under its own name
             (:class:`~hetsyn_plugins.core.spec.HetSynSpec`, documented at
             :class:`hetsyn_plugins.core.HetSynLIF`): ``heterogeneity`` (``"synapse"`` by
-            default, ``"neuron"``, ``"none"``), ``recurrent``, ``self_connections``,
+            default, ``"branch"`` with ``branches``, ``"input"``, ``"neuron"``, ``"none"``),
+            ``membrane_decay``, ``recurrent``, ``self_connections``,
             ``tau_reset``, ``learn_reset_decay``, ``tau_rec``, ``tau_bias``, ``adaptation``,
             ``tau_adapt``, ``adapt_strength``, ``reset_amount``, ``bias``,
             ``decay_parametrization``, ``dt``, ``kernel``, ``decay_input`` (time scales also
@@ -390,10 +391,18 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
             ``TypeError`` naming snnTorch's; ``stateful`` is not taken (the face keeps its
             state as snnTorch neurons do).
         device, dtype: as for ``nn.Linear``.
+        alpha, learn_alpha: ``snn.Synaptic``'s: with ``alpha``, it is the synaptic decay
+            (``tau_syn``; the bias current's too) and ``beta`` the membrane's leak
+            (``membrane_decay``, learnable by ``learn_beta``): a current-based LIF,
+            ``syn = alpha syn + W x + b``, ``mem = beta mem + syn - R`` (see
+            :meth:`from_synaptic`).
         detach_reset: stop gradients through the reset; default ``reset_delay`` (what snnTorch
             does: its delayed reset is detached, its immediate one is not).
-        call_convention: ``"leaky"`` or ``"rleaky"`` (recurrent only): how positional state
-            arguments are read and what ``reset_mem()`` returns (above).
+        call_convention: ``"leaky"``, ``"rleaky"`` (recurrent only) or ``"synaptic"`` (with
+            ``alpha``; one step per call): how positional state arguments are read and what
+            ``reset_mem()`` returns (above; ``"synaptic"``: ``lif(x, syn, mem)`` returns
+            ``(spk, syn, mem)``, ``syn`` the summed synaptic current, and
+            ``reset_mem()``/``init_synaptic()`` return ``(syn, mem)``, as ``snn.Synaptic``).
         sequence: ``None`` (2-D input: one step, 3-D: a sequence, except with
             ``init_hidden=True``, where it must be set), ``False`` (every call one
             step of ``(B, *, in)``) or ``True`` (every call a sequence ``(T, B, *, in)``);
@@ -408,7 +417,7 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
 
     Read-only views of the core: ``weight``, ``bias``, ``syn_decay``, ``tau_syn``,
     ``reset_decay``, ``recurrent_weight``, ``recurrent_decay``, ``bias_decay``,
-    ``adapt_decay``, ``threshold``.
+    ``adapt_decay``, ``membrane_decay``, ``threshold``.
     """
 
     def __init__(
@@ -835,6 +844,9 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
     bias_decay = property(lambda self: self.layer.bias_decay, doc="Bias decays (out,) or None.")
     adapt_decay = property(
         lambda self: self.layer.adapt_decay, doc="Adaptation decays (out,) or None."
+    )
+    membrane_decay = property(
+        lambda self: self.layer.membrane_decay, doc="Membrane leak (out,) or None."
     )
 
     def extra_repr(self) -> str:

@@ -118,7 +118,9 @@ class HetSynNode(BaseNode):
             the neuron's time constant.
         **options: every other option of the core layer under its own name
             (:class:`~hetsyn_plugins.core.spec.HetSynSpec`, documented at
-            :class:`~hetsyn_plugins.core.layers.HetSynLIF`): ``heterogeneity``, ``recurrent``,
+            :class:`~hetsyn_plugins.core.layers.HetSynLIF`): ``heterogeneity`` (``branches``,
+            ``branch_assignment``), ``membrane_decay`` (decays, e.g. ``CUBALIFNode``'s
+            ``v_decay``), ``recurrent``,
             ``self_connections``, ``adaptation``, ``adapt_strength``, ``reset_amount`` (soft
             reset only), ``learn_reset_decay``, ``bias``, ``learn_decays``,
             ``decay_parametrization``, ``kernel``; the time scales ``tau_reset``, ``tau_rec``,
@@ -245,7 +247,10 @@ class HetSynNode(BaseNode):
 
     in_features = _view("in_features", "Inputs per step.")
     out_features = _view("out_features", "Neurons.")
-    heterogeneity = _view("heterogeneity", '``"synapse"``, ``"neuron"`` or ``"none"``.')
+    heterogeneity = _view(
+        "heterogeneity", '``"synapse"``, ``"branch"``, ``"input"``, ``"neuron"`` or ``"none"``.'
+    )
+    membrane_decay = _view("membrane_decay", "Membrane leak ``beta`` (out,), or None.")
     weight = _view("weight", "Feedforward weights ``w_ji``, shape (out, in).")
     bias = _view("bias", "Bias ``b_j``, shape (out,), or None.")
     recurrent_weight = _view("recurrent_weight", "Recurrent weights (out, out), or None.")

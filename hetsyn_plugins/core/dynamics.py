@@ -155,13 +155,14 @@ class Branches(NamedTuple):
     recurrent (the branches take ``[x^t, z^{t-1}]``). ``blocks``: when every neuron's branches
     are the same contiguous blocks of those ``n`` columns, their ``(start, stop)``; the
     drive is then K matrix products over ``n / K`` columns each (the cost of one ``W x``),
-    else one product with K masked copies of the weights: ``masked`` ((K * out, in) and
-    (K * out, out)), made once per decoding by :func:`with_masked_weights` (not per step).
+    else one product with K masked copies of the weights. ``masked``: the weights of those
+    products (feedforward, recurrent), prepared once per decoding by
+    :func:`with_branch_weights` (not per step).
     """
 
     mask: Tensor
     blocks: Optional[tuple[tuple[int, int], ...]] = None
-    masked: Optional[tuple[Tensor, Optional[Tensor]]] = None
+    masked: Optional[tuple] = None
 
     @property
     def count(self) -> int:
@@ -171,40 +172,50 @@ class Branches(NamedTuple):
 def branch_product(inp: Tensor, weight: Tensor, branches: Branches, offset: int = 0) -> Tensor:
     """``P_jk = sum_{i in branch k of j} w_ji inp_i``: (..., n') x (out, n') -> (..., out, K),
     for the columns ``offset .. offset + n'`` of the branch assignment (the inputs: 0; the
-    recurrent spikes: ``in``)."""
-    n = weight.shape[1]
+    recurrent spikes: ``in``). Uses the weights :func:`with_branch_weights` prepared where
+    they are (a per-step loop then slices or masks them once per decoding)."""
+    prepared = None if branches.masked is None else branches.masked[0 if offset == 0 else 1]
+    if prepared is None:
+        prepared = _branch_weights(weight, branches, offset)
     if branches.blocks is None:
-        if branches.masked is not None:
-            masked = branches.masked[0 if offset == 0 else 1]
-        else:
-            masked = (weight * branches.mask[..., offset : offset + n]).flatten(0, 1)
-        y = F.linear(inp, masked)
+        y = F.linear(inp, prepared)
         return y.unflatten(-1, (branches.count, weight.shape[0])).transpose(-1, -2)
     parts = []
-    for start, stop in branches.blocks:
-        lo, hi = max(start - offset, 0), min(stop - offset, n)
-        if lo < hi:
-            parts.append(F.linear(inp[..., lo:hi], weight[:, lo:hi]))
-        else:
+    for (start, stop), w in zip(branches.blocks, prepared):
+        lo, hi = max(start - offset, 0), min(stop - offset, weight.shape[1])
+        if w is None:
             parts.append(inp.new_zeros(*inp.shape[:-1], weight.shape[0]))
+        else:
+            parts.append(F.linear(inp[..., lo:hi], w))
     return torch.stack(parts, -1)
 
 
-def with_masked_weights(params: HetSynParams) -> HetSynParams:
-    """``params`` whose branch assignment carries the masked weights of its products (branch
-    layout, an assignment that is not the same contiguous blocks for every neuron), so that
-    a per-step loop masks them once per decoding."""
+def _branch_weights(weight: Tensor, branches: Branches, offset: int):
+    """The weights of :func:`branch_product` for the columns from ``offset``: per block its
+    columns (contiguous; None where the block has none of them), or K masked copies flattened
+    to (K * out, n')."""
+    n = weight.shape[1]
+    if branches.blocks is None:
+        return (weight * branches.mask[..., offset : offset + n]).flatten(0, 1)
+    blocks = []
+    for start, stop in branches.blocks:
+        lo, hi = max(start - offset, 0), min(stop - offset, n)
+        blocks.append(weight[:, lo:hi].contiguous() if lo < hi else None)
+    return tuple(blocks)
+
+
+def with_branch_weights(params: HetSynParams) -> HetSynParams:
+    """``params`` whose branch assignment carries the weights of its products, sliced into
+    blocks or masked (:func:`branch_product`), so that a per-step loop prepares them once
+    per decoding, not per step."""
     b = params.branches
-    if b is None or b.blocks is not None:
+    if b is None:
         return params
-    n_in = params.in_features
-
-    def masked(weight: Optional[Tensor], offset: int) -> Optional[Tensor]:
-        if weight is None:
-            return None
-        return (weight * b.mask[..., offset : offset + weight.shape[1]]).flatten(0, 1)
-
-    pair = (masked(params.weight, 0), masked(params.rec_weight, n_in))
+    rec = params.rec_weight
+    pair = (
+        _branch_weights(params.weight, b, 0),
+        None if rec is None else _branch_weights(rec, b, params.in_features),
+    )
     return params._replace(branches=b._replace(masked=pair))
 
 

@@ -26,7 +26,7 @@ from .dynamics import (
     initial_state,
     state_shapes,
     synapse_decays,
-    with_masked_weights,
+    with_branch_weights,
 )
 from .layouts import BRANCH, INPUT, SHARED, SHARED_RESET, Layout
 from .spec import HETEROGENEITY, SHARED_MODELS, HetSynSpec
@@ -654,7 +654,7 @@ class HetSynLIF(_HetSynLayer):
             membrane_decay=self._decay("leak") if "leak" in self.decays else None,
             branches=self.branches(),
         )
-        return with_masked_weights(decayed_input(params) if self.decay_input else params)
+        return with_branch_weights(decayed_input(params) if self.decay_input else params)
 
     # ------------------------------------------------------------------ running
 
@@ -749,7 +749,7 @@ class HetSynReadout(_HetSynLayer):
             bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
             branches=self.branches(),
         )
-        return with_masked_weights(params)
+        return with_branch_weights(params)
 
     def run(
         self, x: Tensor, state: Optional[HetSynState] = None, *, need_state: bool = True

@@ -1,6 +1,7 @@
 """Analyses of trained networks: learned time constants per pathway, the fraction of long
-time constants, the "reset long-tau synapses" ablation, robustness curves, and their figures
-(matplotlib, imported only when a figure is drawn).
+time constants, the "reset long-tau synapses" ablation and its control (as many random
+synapses reset), robustness curves, and their figures (matplotlib, imported only when a
+figure is drawn).
 
 Pathways are named ``<layer>.<pathway>``: ``hidden0.feedforward``, ``hidden0.recurrent``,
 ``hidden0.reset``, ``hidden0.bias``, ``hidden0.adaptation``, ``readout.feedforward`` ...;
@@ -114,6 +115,45 @@ def reset_long_taus(
         counts[name] = int(long.sum())
         decay.assign_(torch.where(long, torch.full_like(value, short), value))
     return net, counts
+
+
+@torch.no_grad()
+def reset_random_taus(
+    net: nn.Module,
+    counts: dict[str, int],
+    to_ms: float,
+    *,
+    dt_ms: float = 1.0,
+    generator: Optional[torch.Generator] = None,
+    inplace: bool = False,
+) -> nn.Module:
+    """The ablation's control: in each pathway of ``counts``, that many synaptic time
+    constants drawn at random (whatever their value) are set to ``to_ms``.
+
+    With the ``counts`` that :func:`reset_long_taus` returns, it resets as many synapses as the
+    ablation did, in the same pathways: if that costs as much accuracy, the ablation's drop
+    says nothing about the long time constants in particular. Returns the changed network (a
+    copy unless ``inplace``).
+    """
+    check_positive("to_ms", to_ms)
+    net = net if inplace else copy.deepcopy(net)
+    params = decay_parameters(net)
+    unknown = sorted(set(counts) - set(params))
+    if unknown:
+        raise ValueError(f"counts must name pathways among {sorted(params)}; got {unknown}")
+    short = tau_to_decay(to_ms / dt_ms).item()
+    for name, k in counts.items():
+        value = params[name]()
+        if not (isinstance(k, int) and 0 <= k <= value.numel()):
+            raise ValueError(
+                f"counts[{name!r}] must be an int in [0, {value.numel()}] (the pathway's "
+                f"time constants); got {k!r}"
+            )
+        chosen = torch.zeros(value.numel(), dtype=torch.bool)
+        chosen[torch.randperm(value.numel(), generator=generator)[:k]] = True
+        chosen = chosen.view(value.shape).to(value.device)
+        params[name].assign_(torch.where(chosen, torch.full_like(value, short), value))
+    return net
 
 
 # ---------------------------------------------------------------------- figures

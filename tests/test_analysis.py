@@ -47,3 +47,38 @@ def test_the_figure_factory_makes_unregistered_figures():
     fig, axes = analysis._pyplot().subplots(1, 2, figsize=(4, 2), squeeze=False)
     assert axes.shape == (1, 2) and fig.get_size_inches().tolist() == [4.0, 2.0]
     assert fig not in map(plt.figure, plt.get_fignums())
+
+
+def _net():
+    from hetsyn_plugins import HetSynLIF, Uniform
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(HetSynLIF(6, 4, recurrent=True, tau_syn=Uniform(5.0, 50.0)))
+
+
+def test_the_control_resets_as_many_random_synapses_as_asked():
+    net = _net()
+    before = analysis.learned_taus(net)
+    counts = {"0.feedforward": 7, "0.recurrent": 3}
+    ablated = analysis.reset_random_taus(
+        net, counts, to_ms=1.5, generator=torch.Generator().manual_seed(1)
+    )
+    after = analysis.learned_taus(ablated)
+    for name, k in counts.items():
+        changed = ~torch.isclose(before[name], after[name])
+        assert int(changed.sum()) == k
+        torch.testing.assert_close(after[name][changed], torch.full((k,), 1.5, dtype=torch.float64))
+    assert torch.equal(analysis.learned_taus(net)["0.feedforward"], before["0.feedforward"])
+    again = analysis.reset_random_taus(
+        net, counts, to_ms=1.5, generator=torch.Generator().manual_seed(2)
+    )  # another draw: other synapses
+    assert not torch.equal(analysis.learned_taus(again)["0.feedforward"], after["0.feedforward"])
+
+
+@pytest.mark.parametrize(
+    "counts, match",
+    [({"0.nothing": 1}, "counts must name pathways"), ({"0.recurrent": 17}, r"\[0, 16\]")],
+)
+def test_the_control_names_bad_counts(counts, match):
+    with pytest.raises(ValueError, match=match):
+        analysis.reset_random_taus(_net(), counts, to_ms=2.0)

@@ -216,16 +216,19 @@ class _HetSynLayer(nn.Module):
                 index[j, torch.randperm(n)] = blocks
         else:
             index = blocks.expand(out, n)
-        index = index.to(torch.int32, copy=True)  # compared per step where reused: small
+        # the narrowest integer type: a per-step loop compares it (an edit through .data moves
+        # no version counter) before reusing what was decoded from it
+        small = torch.int8 if K <= 127 else torch.int16 if K <= 32767 else torch.int32
+        index = index.to(small, copy=True)
         self.register_buffer("branch_index", index.to(self._factory["device"]))
 
-    def branches(self) -> Optional[Branches]:
+    def branch_map(self) -> Optional[Branches]:
         """The branch assignment as the update rule takes it (branch layout; else None)."""
         if self.layout is not BRANCH:
             return None
         K = self.spec.branches
         index = self.branch_index
-        mask = (index == torch.arange(K, device=index.device)[:, None, None])
+        mask = index == torch.arange(K, device=index.device, dtype=index.dtype)[:, None, None]
         blocks = None
         if isinstance(self.spec.branch_assignment, str) and (
             self.spec.branch_assignment == "contiguous"
@@ -652,7 +655,7 @@ class HetSynLIF(_HetSynLayer):
             adapt_decay=self._decay("adapt") if self.adaptation else None,
             adapt_strength=self.adapt_strength,
             membrane_decay=self._decay("leak") if "leak" in self.decays else None,
-            branches=self.branches(),
+            branches=self.branch_map(),
         )
         return with_branch_weights(decayed_input(params) if self.decay_input else params)
 
@@ -747,7 +750,7 @@ class HetSynReadout(_HetSynLayer):
             layout=self.layout,
             bias=self.bias,
             bias_decay=None if self.bias is None else (syn if self.shared else self._decay("bias")),
-            branches=self.branches(),
+            branches=self.branch_map(),
         )
         return with_branch_weights(params)
 

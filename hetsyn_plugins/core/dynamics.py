@@ -398,7 +398,7 @@ def decayed_input(params: HetSynParams) -> HetSynParams:
         gain = 1 - r
         return w * (gain[:, None] if gain.dim() == 1 and w.dim() == 2 else gain)
 
-    if params.layout.name in ("per-input", "branch"):  # the decay each synapse enters with
+    if params.layout.grouped_decays:  # the decay each synapse enters with: its group's
         rec = params.rec_weight
         return params._replace(
             weight=scaled(params.weight, synapse_decays(params)),

@@ -28,7 +28,7 @@ from .dynamics import (
     synapse_decays,
     with_branch_weights,
 )
-from .layouts import BRANCH, INPUT, SHARED, SHARED_RESET, Layout
+from .layouts import BRANCH, SHARED, SHARED_RESET, Layout
 from .spec import HETEROGENEITY, SHARED_MODELS, HetSynSpec
 from .timescales import Decay, DecayParameter, TimescaleInit, TimescaleSpec, as_initializer
 from .validation import check_input
@@ -282,7 +282,7 @@ class _HetSynLayer(nn.Module):
     def _per_synapse_view(self, key: str, n_in: int) -> Tensor:
         """A decay expanded to (out, n_in); per-neuron decays repeat along each row, per-input
         and per-branch decays are spread to the synapses they belong to."""
-        if self.layout in (INPUT, BRANCH):
+        if self.layout.grouped_decays:
             return synapse_decays(self.params(), recurrent=key == "rec")
         decay = self._decay(key)
         if decay.dim() == 1:

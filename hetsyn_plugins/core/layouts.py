@@ -59,6 +59,7 @@ class Layout:
         sequence_drive: Optional[Callable[[Tensor, "dynamics.HetSynParams"], Tensor]] = None,
         drive: str = "",
         holds_synaptic_current: bool = False,
+        grouped_decays: bool = False,
     ):
         self.name, self.per_synapse = name, per_synapse
         self.step, self.readout_step, self.state_shapes = step, readout_step, state_shapes
@@ -66,6 +67,9 @@ class Layout:
         self.drive = drive  # its feedforward drive, in words (for explain())
         # whether ``state.syn`` is the summed synaptic current a leaky membrane integrates
         self.holds_synaptic_current = holds_synaptic_current
+        # whether a decay is shared by a group of synapses other than a neuron's (an input's,
+        # a branch's): dynamics.synapse_decays spreads it to the synapses
+        self.grouped_decays = grouped_decays
 
     def __repr__(self) -> str:
         return f"<layout {self.name}>"
@@ -89,6 +93,7 @@ INPUT = Layout(
     state_shapes=dynamics.input_state_shapes,
     sequence_drive=lambda x, params: x,
     drive="one trace per input (B, in), then one matrix product W F per step",
+    grouped_decays=True,
 )
 BRANCH = Layout(
     "branch",
@@ -99,6 +104,7 @@ BRANCH = Layout(
     sequence_drive=lambda x, params: dynamics.branch_product(x, params.weight, params.branches),
     drive="the weighted input of each branch (K block or masked matrix products), filtered "
     "per (neuron, branch)",
+    grouped_decays=True,
 )
 
 

@@ -49,7 +49,6 @@ def _spiking(model):
 def test_b5_converts_its_models_and_the_sequence_call_gives_the_same_spikes(host):
     pytest.importorskip("spikingjelly")
     from benchmarks import b5_per_step as b5
-
     from hetsyn_plugins.adapters.snntorch import HetSynLeaky
     from hetsyn_plugins.adapters.spikingjelly import HetSynNode
 

@@ -1,22 +1,22 @@
 """Write the API reference: one page per public module of a package, at build time.
 
 Every module whose dotted name has no part starting with ``_`` gets a page under
-``docs/api/`` (collected by the glob of ``api.md``). A module's public names are its
-``__all__`` or, without one, the names it defines at top level (by its source) that do not
-start with ``_``. Each name is documented once, in the module that defines it (autodoc); a
-module that re-exports names from elsewhere (``hetsyn_plugins``, ``hetsyn_plugins.core`` ...)
-lists them in a summary table linking to that definition. References written against the
-re-exported paths (``hetsyn_plugins.HetSynLIF``) are redirected there by
-:func:`resolve_alias`, a ``missing-reference`` handler.
+``docs/api/`` (listed by the toctrees of ``api.md`` and ``api_internals.md``). A module's
+public names are its ``__all__`` or, without one, the names it defines at top level (by its
+source) that do not start with ``_``. Each name is documented once, in the module that
+defines it (autodoc); a module that re-exports names from elsewhere (``hetsyn_plugins``,
+``hetsyn_plugins.core`` ...) lists them in a summary table linking to that definition.
+References written against the re-exported paths (``hetsyn_plugins.HetSynLIF``) are
+redirected there by :func:`resolve_alias`, a ``missing-reference`` handler.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 import importlib
 import inspect
 import pkgutil
+import re
 import types
 from pathlib import Path
 

@@ -12,7 +12,12 @@ into ``docs/_generated/`` (the tables from :mod:`benchmarks.tables`, which the R
 - ``b6_table.md``: what the autoload hook adds to a start and to the hosts' imports, and the
   first call's compilation;
 - ``machine.md``: the machine and versions the numbers were measured with;
-- ``b4.md``: the GPU benchmark, or why it is missing.
+- ``b4.md``: the GPU benchmark, or why it is missing;
+- ``text_b1.md``, ``text_b2.md``, ``text_bench.md``: the sentences the README shares
+  (:func:`benchmarks.tables.texts`).
+
+:func:`write_figures` returns every number the pages' prose quotes
+(:func:`benchmarks.tables.values`), for MyST substitutions: ``{{ b1_T250 }}``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,18 @@ import json
 from pathlib import Path
 
 from benchmarks.tables import (
-    GIB, PATHS, b1_table, b2_table, b3_table, b5_table, b6_table, b7_table, load, machine,
+    GIB,
+    PATHS,
+    b1_table,
+    b2_table,
+    b3_table,
+    b5_table,
+    b6_table,
+    b7_table,
+    load,
+    machine,
+    texts,
+    values,
 )  # fmt: skip
 
 
@@ -35,27 +51,28 @@ def _b1_rows(b1: dict) -> list[dict]:
 
 
 def b1_figure(b1: dict, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no backend selected, nothing shown
+    from matplotlib.ticker import NullLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax_t, ax_m = fig.subplots(1, 2)
     for key, label in PATHS:
         pts = [(r["T"], r[key]) for r in _b1_rows(b1) if "seconds" in r[key]]
         if not pts:
             continue
-        ts = [t for t, _ in pts]
-        ax_t.plot(ts, [e["seconds"] for _, e in pts], "o-", label=label.replace("`", ""))
-        mem = [(t, e["peak_above_baseline_bytes"] / GIB) for t, e in pts if "peak_above_baseline_bytes" in e]
+        name = label.replace("`", "")
+        ax_t.plot([t for t, _ in pts], [e["seconds"] for _, e in pts], "o-", label=name)
+        mem = [(t, e["peak_above_baseline_bytes"] / GIB)
+               for t, e in pts if "peak_above_baseline_bytes" in e]  # fmt: skip
         if mem:
-            ax_m.plot([t for t, _ in mem], [m for _, m in mem], "o-", label=label.replace("`", ""))
+            ax_m.plot([t for t, _ in mem], [m for _, m in mem], "o-", label=name)
     ts = [r["T"] for r in _b1_rows(b1)]
-    for ax, ylabel in ((ax_t, "seconds (forward + backward)"), (ax_m, "peak memory above baseline (GiB)")):
+    for ax, ylabel in ((ax_t, "seconds (forward + backward)"),
+                       (ax_m, "peak memory above baseline (GiB)")):  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(ts, [str(t) for t in ts])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("sequence length T (steps)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
@@ -64,11 +81,11 @@ def b1_figure(b1: dict, path: Path) -> None:
     fig.suptitle(f"B1: SHD network {sizes} (recurrent hidden layers), batch {b1.get('batch')}, "
                  "per-synapse decays")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def write_figures(results: Path, out: Path) -> None:
-    """Write the tables and the figure of the results in ``results`` into ``out``."""
+def write_figures(results: Path, out: Path) -> dict[str, str]:
+    """Write the tables, texts and the figure of the results in ``results`` into ``out``;
+    return the numbers of the prose (MyST substitutions)."""
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     b1 = _load(results, "b1")
@@ -96,5 +113,7 @@ def write_figures(results: Path, out: Path) -> None:
         files["b4.md"] = "```json\n" + json.dumps(b4, indent=1) + "\n```\n"
     else:
         files["b4.md"] = "No B4 results committed yet.\n"
+    files.update({f"text_{name}.md": text for name, text in texts(results).items()})
     for name, text in files.items():
         (out / name).write_text(text)
+    return values(results)

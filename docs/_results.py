@@ -16,7 +16,7 @@ SOLVED = 0.9  # an accuracy that counts as solving delayed match-to-sample (chan
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+    return f"{100 * x:.1f}\u00a0%"  # a no-break space: the % stays with its number
 
 
 def _load(path: Path):
@@ -57,7 +57,7 @@ def _sweep_table(table: dict) -> str:
 def _mse_table(record: dict) -> str:
     base = record["constant_mse"]
     lines = [
-        f"| model | test MSE, mean ± sd | R², mean | per seed (MSE) |",
+        "| model | test MSE, mean ± sd | R², mean | per seed (MSE) |",
         "|---|---:|---:|---|",
         f"| constant prediction (the target's mean) | {base:.4f} | 0 | |",
     ]
@@ -69,21 +69,55 @@ def _mse_table(record: dict) -> str:
 
 
 def _protocol_table(summary: dict) -> str:
+    """Seeds solved and the median accuracy per setting and model (what each setting changes
+    is listed apart, :func:`_protocol_settings`: the table stays narrow)."""
     results = summary["results"]
     models = list(next(iter(results.values())))
-    lines = [
-        "| setting | what it changes | " + " | ".join(models) + " |",
-        "|---|---|" + "---:|" * len(models),
-    ]
+    lines = ["| setting | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
     for setting, per_model in results.items():
         cells = []
         for m in models:
             r = per_model.get(m)
-            cells.append("–" if r is None else
-                         f"**{r['solved']}/{r['n']}** · {_pct(r['median'])}")  # fmt: skip
-        changes = summary["settings"][setting]["changes"]
-        lines.append(f"| `{setting}` | {changes} | " + " | ".join(cells) + " |")
+            median = f"{100 * r['median']:.0f}\u00a0%" if r else ""
+            cells.append("–" if r is None else f"**{r['solved']}/{r['n']}** · {median}")
+        lines.append(f"| `{setting}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _protocol_settings(summary: dict) -> str:
+    """What each setting of the protocol changes, one item per setting."""
+    return "".join(
+        f"- `{name}`: {summary['settings'][name]['changes']}\n" for name in summary["results"]
+    )
+
+
+def _protocol_commits(runs: Path) -> str:
+    """Which commits made the protocol's runs, as far as they recorded it."""
+    codes = [json.loads(line).get("code") for line in runs.read_text().splitlines() if line]
+    known = sorted({c for c in codes if c})
+    counted = [f"`{c}` ({codes.count(c)})" for c in known]
+    missing = codes.count(None)
+    parts = counted + ([f"not recorded ({missing})"] if missing else [])
+    return ", ".join(parts)
+
+
+def _dms_task(config: dict) -> dict:
+    """The prose of the DMS task's paragraph, from the task options a record ran with."""
+    from hetsyn_plugins.tasks import DelayedMatchToSample
+
+    task = DelayedMatchToSample(**config)
+    return {
+        "dms_task_steps": str(task.steps),
+        "dms_task_dt": f"{task.dt_ms:g}",
+        "dms_task_delay": f"{task.delay_ms:g}",
+        "dms_task_tau": f"{task.tau_min_ms:g}-{task.tau_max_ms:g}",
+        "dms_task_train_steps": str(task.train_steps),
+        "dms_task_lr": f"{task.lr:g}",
+        "dms_task_batch": str(task.batch_size),
+        "dms_task_test": str(task.test_samples),
+        "dms_task_init": "N(0, 1/sqrt(fan_in)) without bias" if task.weight_init == "normal"
+        else "nn.Linear's, with bias",
+    }  # fmt: skip
 
 
 def write_tables(results: Path, out: Path) -> dict:
@@ -101,9 +135,14 @@ def write_tables(results: Path, out: Path) -> dict:
         subs["dms_deletion_levels"] = ", ".join(
             f"{100 * x:.0f}" for x in het["deletion_levels"]
         )
+        subs["dms_demo_commit"] = f"`{demo['commit']}`" if "commit" in demo else "not recorded"
+        subs["dms_demo_threads"] = str(demo.get("threads", 1))
+        subs.update(_dms_task(demo["task"]))
     summary = _load(results / "dms_protocol" / "summary.json")
     if summary:
         (out / "dms_protocol_table.md").write_text(_protocol_table(summary))
+        (out / "dms_protocol_settings.md").write_text(_protocol_settings(summary))
+        subs["protocol_commits"] = _protocol_commits(results / "dms_protocol" / "runs.jsonl")
         for setting, per_model in summary["results"].items():
             for model, r in per_model.items():
                 key = f"protocol_{setting}_{model}".replace("+", "_").replace("-", "_")

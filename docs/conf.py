@@ -4,14 +4,18 @@ Three build steps run before Sphinx reads the sources (all outputs are git-ignor
 fresh clone builds the same way):
 
 1. the notebooks of the top-level ``tutorials/`` folder are copied to ``docs/tutorials/``,
-   where the glob of ``tutorials.md`` picks up every one of them and myst-nb executes it;
+   where the glob of ``tutorials.md`` picks up every one of them and myst-nb executes it
+   (each copy gets a link to download the clean notebook, copied to
+   ``_generated/notebooks/``);
 2. one API page per public module of ``hetsyn_plugins`` is written to ``docs/api/``
    (``_apigen.py``): a new module appears without any docs change;
 3. the benchmark figure is drawn from ``benchmarks/results/*.json`` (``_benchplot.py``), and
    the reproduction page's tables and prose numbers from ``experiments/results/*.json``
    (``_results.py``).
 
-Intersphinx needs the network: it is off unless ``HETSYN_DOCS_INTERSPHINX=1``.
+Links into the PyTorch and snnTorch docs come from small inventories written at build time
+(``_intersphinx.py``: no network needed); ``HETSYN_DOCS_INTERSPHINX=1`` fetches the projects'
+own instead.
 """
 
 from __future__ import annotations
@@ -33,17 +37,21 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
 
-import hetsyn_plugins  # noqa: E402
-
 import _apigen  # noqa: E402
 import _benchplot  # noqa: E402
+import _intersphinx  # noqa: E402
 import _results  # noqa: E402
+import _version  # noqa: E402
+
+import hetsyn_plugins  # noqa: E402
 
 project = "hetsyn-plugins"
 author = "hetsyn-plugins developers"
 copyright = "2025, hetsyn-plugins developers"
 release = hetsyn_plugins.__version__
-version = release
+# the release and, when the changelog lists unreleased changes, a mark that these pages
+# describe them too (the title of every page shows it)
+version = _version.docs_version(release, ROOT / "CHANGELOG.md")
 
 extensions = [
     "myst_nb",
@@ -52,25 +60,26 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx-mathjax-offline",  # MathJax shipped in _static/mathjax: math renders offline
     "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
 ]
 
-INTERSPHINX = os.environ.get("HETSYN_DOCS_INTERSPHINX") == "1"
-if INTERSPHINX:
-    extensions.append("sphinx.ext.intersphinx")
-    intersphinx_mapping = {
-        "python": ("https://docs.python.org/3", None),
-        "torch": ("https://docs.pytorch.org/docs/stable", None),
-        "snntorch": ("https://snntorch.readthedocs.io/en/latest", None),
-    }
+# torch and snnTorch types in signatures link to their docs (see _intersphinx.py)
+intersphinx_mapping = _intersphinx.mapping(
+    DOCS / "_build" / "inventories", online=os.environ.get("HETSYN_DOCS_INTERSPHINX") == "1"
+)
+# "--repeat 1" stays two hyphens, quotes stay straight: the pages quote code and commands
+smartquotes = False
 
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "_generated/notebooks"]
 templates_path = []
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
 # ---------------------------------------------------------------- HTML
 html_theme = "furo"
-html_title = f"hetsyn-plugins {release}"
-html_static_path = []
+html_title = f"hetsyn-plugins {version}"
+html_static_path = ["_static"]
+html_css_files = ["hetsyn.css"]  # wide tables and display math scroll, never cut off
 
 # ---------------------------------------------------------------- MyST / myst-nb
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "substitution"]
@@ -108,25 +117,54 @@ autodoc_inherit_docstrings = False  # not the hosts' docstrings of overridden me
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
+# "a, b: text" stays one entry for both names (with True, the text is repeated per name)
+napoleon_use_param = False
 napoleon_custom_sections = [("Shapes", "notes_style")]
 
-# Without intersphinx, references to torch, snnTorch and SpikingJelly stay plain text.
+# References to SpikingJelly (no inventory) and to private names stay plain text.
 nitpicky = False
 
 
 # ---------------------------------------------------------------- build steps
 def _copy_tutorials() -> None:
-    """Mirror ``tutorials/*.ipynb`` into ``docs/tutorials/`` (stale copies removed)."""
-    src, dst = ROOT / "tutorials", DOCS / "tutorials"
+    """Mirror ``tutorials/*.ipynb`` into ``docs/tutorials/`` (stale copies removed), each with a
+    download link under its title; the clean notebook it links to is copied to
+    ``_generated/notebooks/``."""
+    src, dst, clean = ROOT / "tutorials", DOCS / "tutorials", DOCS / "_generated" / "notebooks"
     dst.mkdir(exist_ok=True)
+    clean.mkdir(parents=True, exist_ok=True)
     wanted = {p.name for p in src.glob("*.ipynb")}
-    for old in dst.glob("*.ipynb"):
-        if old.name not in wanted:
-            old.unlink()
+    for folder in (dst, clean):
+        for old in folder.glob("*.ipynb"):
+            if old.name not in wanted:
+                old.unlink()
+    rows = ["| tutorial | notebook |", "|---|---|"]
     for name in sorted(wanted):
-        target = dst / name
-        if not target.exists() or target.read_bytes() != (src / name).read_bytes():
-            shutil.copyfile(src / name, target)
+        original = (src / name).read_text()
+        _write_if_changed(clean / name, original)
+        _write_if_changed(dst / name, _with_download_link(original, name))
+        stem = Path(name).stem
+        rows.append(f"| {{doc}}`tutorials/{stem}` "
+                    f"| {{download}}`{name} <_generated/notebooks/{name}>` |")
+    _write_if_changed(DOCS / "_generated" / "tutorials_table.md", "\n".join(rows) + "\n")
+
+
+def _with_download_link(notebook: str, name: str) -> str:
+    """The notebook with a markdown cell after its title cell: a link to download it."""
+    nb = json.loads(notebook)
+    text = (
+        f"{{download}}`Download this notebook <../_generated/notebooks/{name}>` (without "
+        "outputs) to run it yourself: it needs `matplotlib` and the host library it imports, "
+        "from `pip install` or a checkout."
+    )
+    cell = {"cell_type": "markdown", "id": "download-link", "metadata": {}, "source": [text]}
+    nb["cells"].insert(1, cell)
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 THREADS = os.environ.get("HETSYN_DOCS_THREADS", "1")
@@ -167,9 +205,14 @@ def _kernel_for_this_interpreter() -> None:
 _copy_tutorials()
 _kernel_for_this_interpreter()
 _apigen.write_pages(DOCS / "api", package="hetsyn_plugins")
-_benchplot.write_figures(ROOT / "benchmarks" / "results", DOCS / "_generated")
-# the reproduction page's tables and the numbers of its prose (MyST substitutions)
-myst_substitutions = _results.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
+# the numbers the pages' prose quotes are MyST substitutions ({{ b1_T250 }}), never typed
+myst_substitutions = _benchplot.write_figures(
+    ROOT / "benchmarks" / "results", DOCS / "_generated"
+)
+# the reproduction page's tables and the numbers of its prose
+myst_substitutions |= _results.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
+myst_substitutions["version_note"] = _version.version_note(release, ROOT / "CHANGELOG.md")
+myst_substitutions["links_note"] = _version.links_note(ROOT / "pyproject.toml")
 
 
 def setup(app):

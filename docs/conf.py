@@ -40,6 +40,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 import _apigen  # noqa: E402
 import _benchplot  # noqa: E402
 import _intersphinx  # noqa: E402
+import _layouts  # noqa: E402
 import _results  # noqa: E402
 import _version  # noqa: E402
 
@@ -211,6 +212,7 @@ myst_substitutions = _benchplot.write_figures(
 )
 # the reproduction page's tables and the numbers of its prose
 myst_substitutions |= _results.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
+myst_substitutions |= _layouts.write_tables(ROOT, DOCS / "_generated")
 myst_substitutions["version_note"] = _version.version_note(release, ROOT / "CHANGELOG.md")
 myst_substitutions["links_note"] = _version.links_note(ROOT / "pyproject.toml")
 

@@ -120,22 +120,6 @@ def _load(model: str, seed: int, out: Path = OUT):
     return net.eval()
 
 
-def jitter(max_shift: int):
-    """Every spike moved by a uniform random shift in [-max_shift, max_shift] steps (kept
-    inside the trial; spikes landing on one step add up)."""
-
-    def transform(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        T = x.shape[0]
-        t, *rest = torch.nonzero(x, as_tuple=True)
-        shift = torch.randint(-max_shift, max_shift + 1, t.shape, generator=generator)
-        moved = (t + shift).clamp(0, T - 1)
-        out = torch.zeros_like(x)
-        out.index_put_((moved, *rest), x[(t, *rest)], accumulate=True)
-        return out
-
-    return transform
-
-
 def run_eval(out: Path = OUT, print_fn=print) -> dict:
     base = task()
     results: dict = {"noise": {}, "delay": {}, "warp": {}, "taus": {}}
@@ -144,7 +128,7 @@ def run_eval(out: Path = OUT, print_fn=print) -> dict:
         for kind, levels in NOISE.items():
             per_level = {}
             for level in levels:
-                transform = jitter(level) if kind == "jitter" else make_perturbation(kind, level)
+                transform = make_perturbation(kind, level)
                 per_level[str(level)] = [evaluate(n, base, transform=transform)[1] for n in nets]
             results["noise"].setdefault(kind, {})[model] = per_level
         results["delay"][model] = {

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .core import PRESETS
+from .tasks.perturbations import PERTURBATIONS
 
 
 def _tasks() -> dict:
@@ -118,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="robustness of a trained model to input noise / time warp")
     ev.add_argument("checkpoint")
-    ev.add_argument("--kind", choices=["deletion", "addition", "warp"], default="deletion")
-    ev.add_argument("--levels", nargs="+", type=float, help="probabilities, or warp factors")
+    ev.add_argument("--kind", choices=list(PERTURBATIONS), default="deletion")
+    ev.add_argument("--levels", nargs="+", type=float, help="probabilities, jitter shifts (steps) or warp factors")
     ev.add_argument("--repeats", type=int, default=1, help="noise draws per level")
     ev.add_argument("--out", help="folder for the figure and JSON (default: the checkpoint)")
 
@@ -230,6 +231,7 @@ def _eval(args) -> int:
     defaults = {
         "deletion": [0, 0.2, 0.4, 0.6],
         "addition": [0, 0.01, 0.02, 0.05],
+        "jitter": [0, 1, 2, 4, 8],
         "warp": [0.5, 0.75, 1.0, 1.5, 2.0],
     }
     levels = args.levels or defaults[args.kind]
@@ -246,7 +248,9 @@ def _eval(args) -> int:
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"eval_{args.kind}.json").write_text(json.dumps(record, indent=1))
-    xlabel = "warp factor" if args.kind == "warp" else f"{args.kind} probability per input"
+    xlabel = {"warp": "warp factor", "jitter": "largest jitter (steps)"}.get(
+        args.kind, f"{args.kind} probability per input"
+    )
     path = plot_curves(
         {config["model"]: (levels, scores)},
         out / f"eval_{args.kind}.png",

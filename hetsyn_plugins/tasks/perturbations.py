@@ -1,5 +1,5 @@
 """Input perturbations for the robustness evaluations: deletion and addition noise on input
-spikes, and time warp.
+spikes, temporal jitter, and time warp.
 
 Each ``make_*`` function returns a transform ``(x, generator) -> x'`` on a (T, B, in) spike
 tensor, the form :func:`hetsyn_plugins.tasks.training.evaluate` takes.
@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..core.validation import check_choice, check_positive
 
-PERTURBATIONS = ("deletion", "addition", "warp")
+PERTURBATIONS = ("deletion", "addition", "jitter", "warp")
 
 
 def delete_spikes(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
@@ -31,6 +31,24 @@ def add_spikes(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
     return torch.clamp(x + extra, max=1.0) if x.max() <= 1 else x + extra
 
 
+def jitter_spikes(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Move every input spike (every unit of a count) by its own uniform random shift in
+    ``[-max_shift, max_shift]`` steps, kept inside the trial (clamped to its first and last
+    step); spikes landing on one step add up, so counts are kept."""
+    whole = isinstance(max_shift, (int, float)) and float(max_shift).is_integer()
+    if isinstance(max_shift, bool) or not whole or max_shift < 0:
+        raise ValueError(f"max_shift must be a whole number of steps >= 0; got {max_shift!r}")
+    max_shift = int(max_shift)
+    if max_shift == 0:
+        return x.clone()
+    T = x.shape[0]
+    index = torch.nonzero(x, as_tuple=True)
+    shift = torch.randint(-max_shift, max_shift + 1, index[0].shape, generator=generator)
+    moved = (index[0] + shift.to(index[0].device)).clamp(0, T - 1)
+    out = torch.zeros_like(x)
+    return out.index_put_((moved, *index[1:]), x[index], accumulate=True)
+
+
 def time_warp(x: Tensor, factor: float) -> Tensor:
     """Stretch (``factor`` > 1) or compress (< 1) the time axis: the spike at step t moves to
     step ``floor(t * factor)`` of a sequence of ``round(T * factor)`` steps. Spike counts are
@@ -44,9 +62,12 @@ def time_warp(x: Tensor, factor: float) -> Tensor:
 
 
 def make_perturbation(kind: str, level: float):
-    """The transform of ``kind`` (``"deletion"``, ``"addition"``, ``"warp"``) at ``level``
-    (a probability for the noises, the factor for the warp)."""
+    """The transform of ``kind`` (``"deletion"``, ``"addition"``, ``"jitter"``, ``"warp"``)
+    at ``level`` (a probability for the noises, the largest shift in steps for the jitter,
+    the factor for the warp)."""
     check_choice("kind", kind, PERTURBATIONS)
+    if kind == "jitter":
+        return lambda x, g: jitter_spikes(x, level, g)
     if kind == "deletion":
         _check_probability("level", level)
         return lambda x, g: delete_spikes(x, level, g)

@@ -409,3 +409,22 @@ def test_resume_from_a_state_without_the_optimizer(tmp_path):
     missing = r"state.pt lacks \['optimizer', 'generator', 'step'\]"
     with pytest.raises(CheckpointError, match=missing):
         train(task, "HetSynLIF", steps=2, checkpoint=tmp_path, resume=True, progress=False)
+
+
+def test_jitter_moves_spikes_within_the_shift_and_keeps_counts():
+    from hetsyn_plugins.tasks.perturbations import jitter_spikes, make_perturbation
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(50, 3, 4)
+    x[20, 1, 2] = 1.0
+    x[0, 0, 0] = 2.0  # a count, near the start: clamped inside the trial
+    out = jitter_spikes(x, 3, g)
+    assert out.sum() == x.sum() and out[:, 0, 0].sum() == 2
+    t = torch.nonzero(out[:, 1, 2]).flatten()
+    assert len(t) == 1 and abs(int(t) - 20) <= 3
+    assert torch.equal(jitter_spikes(x, 0, g), x)
+    moved = [int(torch.nonzero(jitter_spikes(x, 3, g)[:, 1, 2])) for _ in range(40)]
+    assert len(set(moved)) > 3  # it does move them
+    assert torch.equal(make_perturbation("jitter", 2.0)(x, g).sum(0), x.sum(0))
+    with pytest.raises(ValueError, match="max_shift must be a whole number of steps"):
+        jitter_spikes(x, 1.5, g)

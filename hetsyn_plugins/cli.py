@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="robustness of a trained model to input noise / time warp")
     ev.add_argument("checkpoint")
     ev.add_argument("--kind", choices=list(PERTURBATIONS), default="deletion")
-    ev.add_argument("--levels", nargs="+", type=float, help="probabilities, jitter shifts (steps) or warp factors")
+    ev.add_argument("--levels", nargs="+", type=float,
+                    help="probabilities, jitter shifts (steps) or warp factors")
     ev.add_argument("--repeats", type=int, default=1, help="noise draws per level")
     ev.add_argument("--out", help="folder for the figure and JSON (default: the checkpoint)")
 

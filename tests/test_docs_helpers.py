@@ -75,3 +75,23 @@ def test_the_offline_inventories_hold_the_names_type_hints_print(tmp_path):
         "https://docs.pytorch.org/docs/stable/generated/torch.nn.Linear.html#torch.nn.Linear"
     )
     assert set(_intersphinx.mapping(tmp_path, online=True)) >= {"torch", "snntorch"}
+
+
+def test_the_html_check_finds_a_figure_cell_without_its_image(tmp_path):
+    pytest.importorskip("sphinx")
+    import json
+
+    import check_html
+
+    cells = [{"cell_type": "code", "source": ["fig, ax = plt.subplots()\n", "ax.plot([1])"]},
+             {"cell_type": "markdown", "source": ["text"]},
+             {"cell_type": "code", "source": ["print(1)"]}]  # fmt: skip
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}))
+    cell = check_html.CELL
+    shown = f'{cell}<div class="cell_output"><img alt="" src="../_images/a.png"/></div>'
+    blank = f'{cell}<div class="cell_output"><pre>&lt;Figure&gt;</pre></div>'
+    printed = f"{cell}<pre>1</pre>"
+    assert check_html.figure_cells_without_image(notebook, shown + printed) == []
+    assert check_html.figure_cells_without_image(notebook, blank + printed) == [0]
+    assert check_html.figure_cells_without_image(notebook, shown) == [-1]  # a cell missing

@@ -145,8 +145,8 @@ def _copy_tutorials() -> None:
         _write_if_changed(clean / name, original)
         _write_if_changed(dst / name, _with_download_link(original, name))
         stem = Path(name).stem
-        rows.append(f"| {{doc}}`tutorials/{stem}` "
-                    f"| {{download}}`{name} <_generated/notebooks/{name}>` |")
+        rows.append(f"| {{doc}}`/tutorials/{stem}` "  # rooted: the table is an include
+                    f"| {{download}}`{name} </_generated/notebooks/{name}>` |")
     _write_if_changed(DOCS / "_generated" / "tutorials_table.md", "\n".join(rows) + "\n")
 
 

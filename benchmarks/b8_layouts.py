@@ -9,9 +9,9 @@ neuron, per layer):
 - B5's network (snnTorch tutorial 5, 784-1000-10, its own per-step loop, B = 32, T = 25)
   converted with that heterogeneity, against the original in the same run.
 
-Each case in its own process (B1's and B5's own measuring, medians of ``--repeat``); the whole
-set ``--runs`` times, ``--pause`` seconds apart, each run with its load average. Writes
-``benchmarks/results/b8.json``.
+Each case in its own process (B1's and B5's own measuring, medians of ``--repeat``), each
+layout right after its yardstick and original; the whole set ``--runs`` times, ``--pause``
+seconds apart, each run with its load average. Writes ``benchmarks/results/b8.json``.
 
     python -m benchmarks.b8_layouts [--runs 3] [--repeat 5] [--pause 30]
 """
@@ -88,27 +88,27 @@ def _measure(case: dict) -> dict:
 
 
 def one_run(repeat: int) -> dict:
+    """Every layout once, each right after its yardstick (B1) and original (B5): the pairs
+    are measured together, so a change of load between layouts moves both sides."""
     load = os.getloadavg()
-    b1_yard = _measure({**B1_CASE, "bench": "B1", "path": "yardstick", "repeat": repeat})
-    b5_orig = _measure({**B5_CASE, "bench": "B5", "model": "snntorch", "repeat": repeat})
     rows = {}
     for layout in LAYOUTS:
+        yard = _measure({**B1_CASE, "bench": "B1", "path": "yardstick", "repeat": repeat})
         b1 = _measure({**B1_CASE, "bench": "B1", "path": "hetsyn", "layout": layout,
                        "repeat": repeat})  # fmt: skip
+        orig = _measure({**B5_CASE, "bench": "B5", "model": "snntorch", "repeat": repeat})
         b5 = _measure({**B5_CASE, "bench": "B5", "model": "snntorch-converted", "layout": layout,
                        "repeat": repeat})  # fmt: skip
         rows[layout] = {
             "b1_seconds": b1.get("seconds"), "b1_error": b1.get("error"),
-            "b1_over_yardstick": _ratio(b1, b1_yard),
+            "b1_yardstick_seconds": yard.get("seconds"), "b1_over_yardstick": _ratio(b1, yard),
             "b5_seconds": b5.get("seconds"), "b5_error": b5.get("error"),
-            "b5_over_original": _ratio(b5, b5_orig),
+            "b5_original_seconds": orig.get("seconds"), "b5_over_original": _ratio(b5, orig),
             "b5_peak_above_baseline_bytes": b5.get("peak_above_baseline_bytes"),
         }  # fmt: skip
         print(f"{layout:<20} B1 {rows[layout]['b1_over_yardstick'] or float('nan'):6.2f}x  "
               f"B5 {rows[layout]['b5_over_original'] or float('nan'):6.2f}x", flush=True)
-    return {"loadavg_before": load, "loadavg_after": os.getloadavg(),
-            "b1_yardstick_seconds": b1_yard.get("seconds"),
-            "b5_original_seconds": b5_orig.get("seconds"), "layouts": rows}  # fmt: skip
+    return {"loadavg_before": load, "loadavg_after": os.getloadavg(), "layouts": rows}
 
 
 def _ratio(a: dict, b: dict):

@@ -115,8 +115,14 @@ def b2_table(b2: dict) -> str:
         )
     text = "\n".join(lines) + "\n"
     if b2.get("note"):
-        text += f"\nNote recorded with the results: {b2['note']}.\n"
+        text += f"\nNote recorded with the results: {_literal_options(b2['note'])}.\n"
     return text
+
+
+def _literal_options(text: str) -> str:
+    """Command-line options in ``text`` as code (``--repeat 1``): in prose, Sphinx would
+    turn the two hyphens into a dash."""
+    return re.sub(r"(?<![`\w])(--[a-z][\w-]*(?: \d+)?)", r"`\1`", text)
 
 
 def b3_table(b3: dict) -> str:

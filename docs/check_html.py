@@ -10,7 +10,8 @@
 - math renders offline: every page loads MathJax from the site itself (``_static``), which
   holds it, not from a CDN;
 - the API reference links torch and snnTorch types to their documentation (intersphinx);
-- every page's title names the version the docs describe (``docs/_version.py``).
+- every page's title names the version the docs describe (``docs/_version.py``), and no
+  command-line option in prose was turned into a dash (``--repeat`` -> an en dash).
 
 Usage: ``python docs/check_html.py [docs/_build/html]``; exits 1 listing what is missing.
 """
@@ -127,6 +128,10 @@ def check_links_and_version(html: Path) -> list[str]:
         print(f"links to {project}'s docs from the API pages: {links}")
         if links == 0:
             problems.append(f"the API pages link no {project} type to its documentation")
+    for page in html.rglob("*.html"):  # "--repeat" in prose, turned into a dash
+        prose = re.sub(r"<(code|pre)[^>]*>.*?</\1>|<[^>]+>", " ", page.read_text(), flags=re.S)
+        for hit in re.findall(r"\s\u2013[a-z][\w-]*", prose):
+            problems.append(f"{page.relative_to(html)}: an option became a dash: {hit.strip()}")
     release = _apigen.importlib.import_module("hetsyn_plugins").__version__
     label = _version.docs_version(release, ROOT / "CHANGELOG.md")
     for page in (html / "index.html", html / "api.html"):

@@ -68,8 +68,6 @@ extensions = [
 intersphinx_mapping = _intersphinx.mapping(
     DOCS / "_build" / "inventories", online=os.environ.get("HETSYN_DOCS_INTERSPHINX") == "1"
 )
-# "--repeat 1" stays two hyphens, quotes stay straight: the pages quote code and commands
-smartquotes = False
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
                     "_generated/notebooks"]

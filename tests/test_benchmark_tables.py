@@ -88,3 +88,11 @@ def test_the_prose_values_come_from_the_results():
     auto_ok = sum(r["auto_within_10_percent"] for r in b2["rows"])
     assert values["b2_auto_fastest"] == f"{auto_ok} of {len(b2['rows'])}"
     assert values["bench_list"].startswith("B1-B")
+
+
+def test_a_notes_command_line_options_become_code():
+    """In prose, Sphinx turns ``--repeat`` into a dash; as code it stays as typed."""
+    b2 = {"rows": [], "note": "one run per path (--repeat 1) while `--runs 3` ran, x--y"}
+    text = tables.b2_table(b2)
+    assert "(`--repeat 1`)" in text and "`--runs 3`" in text and "x--y" in text
+    assert "``" not in text

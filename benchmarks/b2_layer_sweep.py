@@ -46,35 +46,43 @@ def main(argv=None) -> dict:
         for n in args.n:
             for B in args.B:
                 for T in args.T:
-                    base = {"sizes": [n, n], "recurrent": recurrent, "readout": False,
-                            "T": T, "B": B, "repeat": args.repeat}
-                    row = {"recurrent": recurrent, "n": n, "B": B, "T": T, "seconds": {}}
-                    for k in KERNELS:
-                        case = {**base, "path": "hetsyn", "kernel": k}
-                        if k == "reference" and reference_bytes_estimate(case) > args.max_reference_gib * GIB:
-                            row["seconds"][k] = None
-                            continue
-                        row["seconds"][k] = measure(case).get("seconds")
-                    row["seconds"]["yardstick"] = measure({**base, "path": "yardstick"}).get("seconds")
-                    measured = {k: v for k, v in row["seconds"].items() if v and k in KERNELS}
-                    fastest = min(measured, key=measured.get)
-                    row["auto"] = auto_choice(n, B, T, recurrent)
-                    row["fastest"] = fastest
-                    chosen = measured.get(row["auto"])
-                    row["auto_within_10_percent"] = bool(chosen and chosen <= 1.1 * measured[fastest])
-                    rows.append(row)
+                    rows.append(measure_row(recurrent, n, B, T, args.repeat,
+                                            args.max_reference_gib))  # fmt: skip
                     write_results("b2", _payload(rows, args.repeat, before))
-                    cells = " | ".join(
-                        f"{row['seconds'][k]:>10.3f}" if row["seconds"][k] else f"{'-':>10}"
-                        for k in (*KERNELS, "yardstick")
-                    )
-                    kind = "recurrent" if recurrent else "ff"
-                    print(f"{kind:<10}{n:>6}{B:>4}{T:>6} | {cells} | {row['auto']} "
-                          f"({'yes' if row['auto_within_10_percent'] else 'NO, fastest ' + fastest})",
-                          flush=True)
+                    print_row(rows[-1])
     payload = _payload(rows, args.repeat, before, os.getloadavg())
     print("written to", write_results("b2", payload))
     return payload
+
+
+def measure_row(recurrent: bool, n: int, B: int, T: int, repeat: int, max_gib: float) -> dict:
+    """Every kernel's and the yardstick's seconds for one layer, what ``auto`` picks and
+    whether that is the fastest kernel within 10 %."""
+    base = {"sizes": [n, n], "recurrent": recurrent, "readout": False, "T": T, "B": B,
+            "repeat": repeat}  # fmt: skip
+    row = {"recurrent": recurrent, "n": n, "B": B, "T": T, "seconds": {}}
+    for k in KERNELS:
+        case = {**base, "path": "hetsyn", "kernel": k}
+        too_big = k == "reference" and reference_bytes_estimate(case) > max_gib * GIB
+        row["seconds"][k] = None if too_big else measure(case).get("seconds")
+    row["seconds"]["yardstick"] = measure({**base, "path": "yardstick"}).get("seconds")
+    measured = {k: v for k, v in row["seconds"].items() if v and k in KERNELS}
+    row["fastest"] = min(measured, key=measured.get)
+    row["auto"] = auto_choice(n, B, T, recurrent)
+    chosen = measured.get(row["auto"])
+    row["auto_within_10_percent"] = bool(chosen and chosen <= 1.1 * measured[row["fastest"]])
+    return row
+
+
+def print_row(row: dict) -> None:
+    cells = " | ".join(
+        f"{row['seconds'][k]:>10.3f}" if row["seconds"][k] else f"{'-':>10}"
+        for k in (*KERNELS, "yardstick")
+    )
+    kind = "recurrent" if row["recurrent"] else "ff"
+    verdict = "yes" if row["auto_within_10_percent"] else "NO, fastest " + row["fastest"]
+    print(f"{kind:<10}{row['n']:>6}{row['B']:>4}{row['T']:>6} | {cells} | {row['auto']} "
+          f"({verdict})", flush=True)
 
 
 def _payload(rows: list, repeat: int, before, after=None) -> dict:

@@ -67,7 +67,8 @@ class LeakyYardstick(nn.Module):
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         n_hidden = len(sizes) - 2 if readout else len(sizes) - 1
         self.recs = nn.ModuleList(
-            nn.Linear(n, n, bias=False) if recurrent else nn.Identity() for n in sizes[1 : 1 + n_hidden]
+            nn.Linear(n, n, bias=False) if recurrent else nn.Identity()
+            for n in sizes[1 : 1 + n_hidden]
         )
         self.lifs = nn.ModuleList(snn.Leaky(beta=beta) for _ in range(n_hidden))
         self.readout = snn.Leaky(beta=beta, reset_mechanism="none") if readout else None
@@ -115,7 +116,9 @@ def hetsyn_network(
                       **reset)  # fmt: skip
         )
     if readout:
-        layers.append(HetSynReadout(sizes[-2], sizes[-1], kernel=kernel, heterogeneity=heterogeneity))
+        layers.append(
+            HetSynReadout(sizes[-2], sizes[-1], kernel=kernel, heterogeneity=heterogeneity)
+        )
     return nn.Sequential(*layers)
 
 

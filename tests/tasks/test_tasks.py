@@ -207,7 +207,7 @@ def test_deletion_and_addition():
     with pytest.raises(ValueError, match="probability"):
         P.make_perturbation("deletion", 1.5)
     with pytest.raises(ValueError, match="kind must be one of"):
-        P.make_perturbation("jitter", 0.1)
+        P.make_perturbation("shuffle", 0.1)
 
 
 def test_time_warp_moves_spikes_and_keeps_counts():

@@ -111,3 +111,16 @@ def test_lifnode_converts_to_the_new_layouts(heterogeneity, options):
         outs.append(torch.stack([model(x_t) for x_t in x]))
     assert 0 < outs[0].sum() < outs[0].numel()
     assert torch.equal(outs[0], outs[1])
+
+
+def test_cubalif_decays_learn_where_the_node_had_none():
+    from hetsyn_plugins.adapters.spikingjelly._pairs import linear_cuba_node
+
+    lin, node = layer.Linear(5, 3), neuron.CUBALIFNode()
+    finer = linear_cuba_node(HetSynNode, lin, node, "synapse")
+    assert finer.layer.decays["syn"].learnable and not finer.layer.decays["leak"].learnable
+    same = linear_cuba_node(HetSynNode, lin, node, "none")
+    assert not same.layer.decays["membrane"].learnable
+    net = nn.Sequential(lin, node)
+    kept = convert(net, heterogeneity="synapse", learn_decays=False)
+    assert not kept[1].layer.decays["syn"].learnable

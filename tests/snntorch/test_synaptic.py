@@ -176,3 +176,17 @@ def test_convert_synaptic_with_init_hidden():
         out.append(torch.stack([model(x_t) for x_t in x]))
     assert 0 < out[0].sum() < out[0].numel()
     assert torch.equal(out[0], out[1])
+
+
+def test_finer_decays_than_the_hosts_are_learnable():
+    """from_leaky's rule: decays the Synaptic did not have learn; its own keep its choice."""
+    fc = nn.Linear(N_IN, N_OUT)
+    layer = HetSynLeaky.from_synaptic(fc, snn.Synaptic(alpha=0.9, beta=0.8), "synapse")
+    assert layer.layer.decays["syn"].learnable and not layer.layer.decays["leak"].learnable
+    frozen = HetSynLeaky.from_synaptic(fc, snn.Synaptic(alpha=0.9, beta=0.8), "synapse",
+                                       learn_alpha=False)  # fmt: skip
+    assert not frozen.layer.decays["syn"].learnable
+    net = nn.Sequential(nn.Linear(N_IN, N_OUT), snn.Synaptic(alpha=0.9, beta=0.8,
+                                                             init_hidden=True))  # fmt: skip
+    kept = convert(net, heterogeneity="synapse", learn_decays=False)
+    assert not kept[1].layer.decays["syn"].learnable  # convert: each as the host had it

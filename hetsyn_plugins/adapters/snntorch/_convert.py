@@ -91,9 +91,10 @@ class ConvertRules:
                 "Synaptic has one per neuron (convert with heterogeneity 'neuron' or 'synapse')"
             )
         self._check_one_beta(heterogeneity, neuron.alpha.detach())
+        # built with the Synaptic's own learnability: convert applies its learn_decays itself
         new = self.adapter.HetSynLeaky.from_synaptic(
             linear, neuron, heterogeneity, sequence=False, decay_parametrization=parametrization,
-            **options,
+            learn_alpha=isinstance(neuron.alpha, nn.Parameter), **options,
         )  # fmt: skip
         return new, new.layer
 

@@ -532,8 +532,11 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         otherwise) give the same spikes and membranes bit for bit; ``"synapse"`` starts a
         per-synapse layer at the same dynamics (every decay of neuron j is ``beta_j``; equal up
         to float rounding), ready to learn a time constant per synapse. Threshold, surrogate,
-        reset, ``reset_delay``, graded spikes, ``init_hidden``/``output`` and what is learnable
-        are taken from ``leaky``; learnable decays (``learn_beta=True``) are parametrized by
+        reset, ``reset_delay``, graded spikes and ``init_hidden``/``output`` are taken from
+        ``leaky``. Learnable decays: decays the host did not have (a finer heterogeneity than
+        its ``beta``'s: ``"synapse"``, ``"input"``, ``"branch"``, ``"neuron"`` from one
+        ``beta``) are learnable; the host's own sharing keeps its learnability; ``learn_beta=``
+        among ``options`` decides when given. Learnable decays are parametrized by
         ``decay_parametrization`` (``"clamp"`` keeps ``beta``'s exact value, as snnTorch
         learns ``beta`` itself). ``sequence`` as in the constructor: ``convert`` passes
         ``False``, since the model it serves calls the layer once per step, with any
@@ -571,9 +574,12 @@ class HetSynLeaky(_HetSynHost, SpikingNeuron):
         ``"input"`` or ``"branch"`` (with ``branches``) start at the same dynamics (every
         synaptic decay ``alpha``; same spikes, membranes equal up to float rounding), ready to
         learn a time constant per synapse, input or branch. The bias enters the synaptic
-        current (its decay is ``alpha``). What is learnable is taken from ``synaptic``
-        (``learn_alpha``, ``learn_beta``, the threshold). ``options``: further core options
-        (``branches``, ``branch_assignment`` ...).
+        current (its decay is ``alpha``). Learnable decays as in :meth:`from_leaky`: the
+        synaptic decays the Synaptic did not have (a finer heterogeneity) are learnable, its
+        own sharing keeps its ``learn_alpha``; the membrane keeps its ``learn_beta``;
+        ``learn_alpha=`` / ``learn_beta=`` among ``options`` decide when given; the threshold's
+        as the Synaptic's. ``options``: further core options (``branches``,
+        ``branch_assignment`` ...).
         """
         from ._pairs import synaptic_layer
 

@@ -187,7 +187,12 @@ def synaptic_layer(
 ):
     """The ``cls`` (``snn.HetSynLeaky``, ``call_convention="synaptic"``) equal to ``linear``
     followed by ``synaptic`` (an ``snn.Synaptic``): see
-    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_synaptic`."""
+    :meth:`hetsyn_plugins.adapters.snntorch.HetSynLeaky.from_synaptic`.
+
+    Learnable decays, by :func:`leaky_layer`'s rule: ``learn_alpha`` / ``learn_beta`` among
+    ``options`` when given; else the Synaptic's own where ``heterogeneity`` keeps its sharing,
+    and learnable synaptic decays where it asks for decays the Synaptic did not have; the
+    membrane's ``beta`` keeps the Synaptic's learnability."""
     import snntorch
 
     if not isinstance(linear, nn.Linear) or type(synaptic) is not snntorch.Synaptic:
@@ -200,8 +205,12 @@ def synaptic_layer(
     weight = linear.weight
     # snnTorch clamps both decays into [0, 1] at every step: the values it uses
     alpha, beta = (d.detach().clamp(0, 1).to(weight.dtype) for d in (synaptic.alpha, synaptic.beta))
-    if heterogeneity is None:
-        heterogeneity = "none" if alpha.numel() == 1 and beta.numel() == 1 else "neuron"
+    host_level = "none" if alpha.numel() == 1 and beta.numel() == 1 else "neuron"
+    heterogeneity = host_level if heterogeneity is None else heterogeneity
+    learn_alpha = options.pop("learn_alpha", None)
+    if learn_alpha is None:
+        learn_alpha = isinstance(synaptic.alpha, nn.Parameter) or heterogeneity != host_level
+    learn_beta = options.pop("learn_beta", isinstance(synaptic.beta, nn.Parameter))
     n = linear.out_features
 
     def per_neuron(d: Tensor) -> Tensor:  # (out,), or a scalar for "none"
@@ -230,8 +239,8 @@ def synaptic_layer(
         spike_grad=synaptic.spike_grad,
         surrogate_disable=synaptic.surrogate_disable,
         init_hidden=synaptic.init_hidden,
-        learn_alpha=isinstance(synaptic.alpha, nn.Parameter),
-        learn_beta=isinstance(synaptic.beta, nn.Parameter),
+        learn_alpha=learn_alpha,
+        learn_beta=learn_beta,
         learn_threshold=isinstance(synaptic.threshold, nn.Parameter),
         reset_mechanism=synaptic.reset_mechanism,
         output=synaptic.output,

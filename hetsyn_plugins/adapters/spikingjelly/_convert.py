@@ -48,9 +48,8 @@ class ConvertRules:
             raise Refusal(f"CUBALIFNode: {why}")
         if type(node) is self.neuron.LIFNode:
             leaky_decay(f"the decay 1 - 1/tau of tau={node.tau!r}", 1.0 - 1.0 / node.tau)
-        if type(node) is not self.neuron.CUBALIFNode:
-            # built with the node's own learnability: convert applies its learn_decays itself
-            options["learn_decays"] = type(node) is self.neuron.ParametricLIFNode
+        # built with the node's own learnability: convert applies its learn_decays itself
+        options["learn_decays"] = type(node) is self.neuron.ParametricLIFNode
         new = self.adapter.HetSynNode.from_linear_lif(
             linear, node, heterogeneity, decay_parametrization=parametrization, **options
         )

@@ -225,7 +225,10 @@ class HetSynNode(BaseNode):
         ``v_threshold``, ``v_reset``, ``surrogate_function``, ``detach_reset``,
         ``decay_input``, ``step_mode`` and ``store_v_seq`` (``decay_input=True`` scales each
         input by ``1 - r``, which for a ``ParametricLIFNode`` follows the learned decay, as
-        there). ``kwargs`` go to the constructor (e.g. ``kernel``).
+        there). ``kwargs`` go to the constructor (e.g. ``kernel``). Learnable decays: decays
+        the node did not have (any heterogeneity but ``"none"``) are learnable; its own one
+        decay keeps its learnability (a ``ParametricLIFNode``'s learns, a ``LIFNode``'s does
+        not); ``learn_decays=`` among ``kwargs`` decides when given.
 
         A ``CUBALIFNode`` (current-based: ``c = c_decay c + W x + b``,
         ``v = v_decay v + c``) becomes a node with a leaky membrane: every synaptic decay

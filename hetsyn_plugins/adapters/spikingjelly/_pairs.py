@@ -98,12 +98,19 @@ def linear_cuba_node(
     """The ``cls`` (``neuron.HetSynNode``) equal to ``linear`` followed by a ``CUBALIFNode``
     (``c = c_decay c + W x + b``, ``v = v_decay v + c``, then the spike and its reset): every
     synaptic decay ``c_decay`` (the bias current's too), the membrane leak ``v_decay``, no
-    input scaling; see :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`."""
+    input scaling; see :meth:`hetsyn_plugins.adapters.spikingjelly.HetSynNode.from_linear_lif`.
+
+    Learnable decays, by :func:`linear_lif_node`'s rule: ``learn_decays`` /
+    ``learn_membrane_decay`` among ``kwargs`` when given; else the node's own (fixed) with
+    ``heterogeneity="none"``, and learnable synaptic decays with any finer level (the decays
+    the node did not have); the leak stays fixed, as ``v_decay`` is."""
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
     if why := cuba_mismatch(node):
         raise ValueError(f"from_linear_lif cannot take this CUBALIFNode: {why}")
     own_bias = linear.bias is not None and heterogeneity not in ("none", "neuron")
+    learn_decays = kwargs.pop("learn_decays", None)
+    learn_decays = heterogeneity != "none" if learn_decays is None else learn_decays
     new = cls(
         linear.in_features,
         linear.out_features,
@@ -112,8 +119,8 @@ def linear_cuba_node(
         membrane_decay=Decay(float(node.v_decay)),
         tau_bias=Decay(float(node.c_decay)) if own_bias else None,
         bias=linear.bias is not None,
-        learn_decays=False,
-        learn_membrane_decay=False,
+        learn_decays=learn_decays,
+        learn_membrane_decay=kwargs.pop("learn_membrane_decay", False),
         decay_input=False,
         v_threshold=node.v_threshold,
         v_reset=node.v_reset,

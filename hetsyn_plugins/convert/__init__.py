@@ -93,8 +93,8 @@ def convert(
     steps, membranes within 1e-5 relative in float32, same input gradients.
     snnTorch neurons are assumed to be called per step on (B, features) inputs, as in its
     tutorials: a converted HetSynLeaky has ``sequence=False`` and reads every call as one step
-    of (B, *, in), as the Leaky did (set ``layer.sequence = True`` to run it on a whole
-    (T, B, in) sequence in one call, the fast path).
+    of ``(B, *, in)``, as the Leaky did (set ``layer.sequence = True`` to run it on a whole
+    ``(T, B, in)`` sequence in one call, the fast path).
 
     Args:
         model: the model (``nn.Module``) to convert.

@@ -11,6 +11,21 @@ from torch import nn
 from ...core.timescales import Decay
 
 
+def _node_keywords(linear: nn.Linear, node: nn.Module) -> dict:
+    """The HetSynNode keywords that a SpikingJelly node's own settings give as they are."""
+    names = ("v_threshold", "v_reset", "surrogate_function", "detach_reset", "step_mode",
+             "store_v_seq")  # fmt: skip
+    return {**{n: getattr(node, n) for n in names}, "device": linear.weight.device,
+            "dtype": linear.weight.dtype}  # fmt: skip
+
+
+def _copy_linear(new: nn.Module, linear: nn.Linear) -> None:
+    """The Linear's weights (and bias) into the node's core layer."""
+    new.layer.weight.copy_(linear.weight)
+    if linear.bias is not None:
+        new.layer.bias.copy_(linear.bias)
+
+
 def linear_lif_node(
     cls, linear: nn.Linear, node: nn.Module, heterogeneity: str = "none", **kwargs
 ):
@@ -58,20 +73,11 @@ def linear_lif_node(
         bias=linear.bias is not None,
         learn_decays=learn_decays,
         decay_input=node.decay_input,
-        v_threshold=node.v_threshold,
-        v_reset=node.v_reset,
-        surrogate_function=node.surrogate_function,
-        detach_reset=node.detach_reset,
-        step_mode=node.step_mode,
-        store_v_seq=node.store_v_seq,
-        device=linear.weight.device,
-        dtype=linear.weight.dtype,
+        **_node_keywords(linear, node),
         **kwargs,
     )
     with torch.no_grad():
-        new.layer.weight.copy_(linear.weight)
-        if linear.bias is not None:
-            new.layer.bias.copy_(linear.bias)
+        _copy_linear(new, linear)
         decay = new.layer.decays["membrane"] if heterogeneity == "none" else None
         if learn and learn_decays and decay is not None and decay.parametrization == "logit":
             decay.raw.copy_(-node.w)  # sigmoid(-w) from w itself, not from its rounding
@@ -122,18 +128,9 @@ def linear_cuba_node(
         learn_decays=learn_decays,
         learn_membrane_decay=kwargs.pop("learn_membrane_decay", False),
         decay_input=False,
-        v_threshold=node.v_threshold,
-        v_reset=node.v_reset,
-        surrogate_function=node.surrogate_function,
-        detach_reset=node.detach_reset,
-        step_mode=node.step_mode,
-        store_v_seq=node.store_v_seq,
-        device=linear.weight.device,
-        dtype=linear.weight.dtype,
+        **_node_keywords(linear, node),
         **kwargs,
     )
     with torch.no_grad():
-        new.layer.weight.copy_(linear.weight)
-        if linear.bias is not None:
-            new.layer.bias.copy_(linear.bias)
+        _copy_linear(new, linear)
     return new

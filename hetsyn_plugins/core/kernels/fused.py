@@ -401,7 +401,8 @@ def _leaky_scan(drive, params, state, spike_fn, config, kernel):
     bias = None
     if params.bias is not None:  # the bias current of every step, then into the membrane
         constant = params.bias.to(drive.dtype).expand(T, nB, O)
-        bias = filtered(constant, params.bias_decay, _neuron_start(state.bias, drive), kernel)
+        start = _vectors(drive)[1](state.bias)  # the bias current before the first step
+        bias = filtered(constant, params.bias_decay, start, kernel)
         drive = drive + bias
     start = state.v if state.adapt is None else state.v + state.adapt
     membrane = filtered(drive, beta, start.to(drive.dtype), kernel)
@@ -410,11 +411,6 @@ def _leaky_scan(drive, params, state, spike_fn, config, kernel):
     begin = state._replace(bias=None, reset=reset, link=None)
     spikes, v, final = spiking_scan(membrane, loop, begin, spike_fn, config, kernel=kernel)
     return spikes, v, final._replace(bias=None if bias is None else bias[-1], reset=None)
-
-
-def _neuron_start(t: Optional[Tensor], like: Tensor) -> Tensor:
-    T, nB, O = like.shape
-    return like.new_zeros(nB, O) if t is None else t.to(like.dtype)
 
 
 def _as_per_synapse(params: HetSynParams, **changes) -> HetSynParams:

@@ -57,7 +57,7 @@ from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.perturbations import make_perturbation
 from hetsyn_plugins.tasks.training import evaluate, train
 
-from .protocol import SEEDS, SETTINGS, SOLVED, _code_version
+from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, read_runs
 
 OUT = Path(__file__).parent / "results" / "claims"
 SIZES = (2, 3, 5, 8, 16)
@@ -78,12 +78,6 @@ def task(hidden: int = PAPER_SIZE, **changes):
     return make_task("dms", **{**options, "hidden": hidden, **changes})
 
 
-def _runs(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def model_path(hidden: int, model: str, seed: int, out: Path = OUT) -> Path:
     return out / "models" / f"h{hidden}" / model / f"{seed}.pt"
 
@@ -96,7 +90,8 @@ def run_training(worker: int = 0, workers: int = 1, out: Path = OUT, print_fn=pr
     for k, (hidden, model, seed) in enumerate(cells):
         if k % workers != worker:
             continue
-        if any((r["hidden"], r["model"], r["seed"]) == (hidden, model, seed) for r in _runs(path)):
+        done = {(r["hidden"], r["model"], r["seed"]) for r in read_runs(path)}
+        if (hidden, model, seed) in done:
             continue
         start = time.monotonic()
         result = train(task(hidden), model, seed=seed, progress=False)
@@ -184,7 +179,7 @@ def _quartiles(values: list) -> dict:
 
 
 def summarize(out: Path = OUT) -> dict:
-    runs = _runs(out / "runs.jsonl")
+    runs = read_runs(out / "runs.jsonl")
     sizes: dict = {}
     for hidden in SIZES:
         row = {}

@@ -34,7 +34,7 @@ from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.training import train
 
 from .protocol import OUT as PROTOCOL_OUT
-from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, done_runs
+from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, done_runs, read_runs
 
 OUT = Path(__file__).parent / "results" / "dial"
 SETTING = "chosen"
@@ -47,12 +47,6 @@ FROM_PROTOCOL = {"synapse": "HetSynLIF", "neuron": "HetNeuLIF"}
 ORDER = ("synapse", "branch8", "branch4", "branch2", "branch1", "input", "neuron")
 
 
-def _runs(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run_cells(cells, seeds, out: Path = OUT, print_fn=print) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "runs.jsonl"
@@ -61,7 +55,7 @@ def run_cells(cells, seeds, out: Path = OUT, print_fn=print) -> None:
     code = _code_version()
     for cell in cells:
         for seed in seeds:
-            if any(r["cell"] == cell and r["seed"] == seed for r in _runs(path)):
+            if any(r["cell"] == cell and r["seed"] == seed for r in read_runs(path)):
                 continue
             start = time.monotonic()
             result = train(task, "HetSynLIF", seed=seed, progress=False,
@@ -80,13 +74,13 @@ def run_cells(cells, seeds, out: Path = OUT, print_fn=print) -> None:
 def summarize(out: Path = OUT) -> dict:
     """Per cell: accuracies by seed, seeds solved, median; the protocol's cells included."""
     accs: dict[str, list] = {}
-    for r in sorted(_runs(out / "runs.jsonl"), key=lambda r: r["seed"]):
+    for r in sorted(read_runs(out / "runs.jsonl"), key=lambda r: r["seed"]):
         accs.setdefault(r["cell"], []).append(r["test_accuracy"])
     protocol = done_runs(PROTOCOL_OUT / "runs.jsonl").values()
     for cell, model in FROM_PROTOCOL.items():
         accs[cell] = [r["test_accuracy"] for r in sorted(protocol, key=lambda r: r["seed"])
                       if r["setting"] == SETTING and r["model"] == model]  # fmt: skip
-    seconds = sum(r["seconds"] for r in _runs(out / "runs.jsonl"))
+    seconds = sum(r["seconds"] for r in read_runs(out / "runs.jsonl"))
     table = {
         cell: {
             "seeds": len(accs[cell]),

@@ -138,11 +138,15 @@ def run_key(setting: str, model: str, seed: int) -> str:
     return f"{setting}/{model}/{seed}"
 
 
-def done_runs(path: Path) -> dict[str, dict]:
+def read_runs(path: Path) -> list[dict]:
+    """The runs recorded in ``path`` (one JSON object per line; none if it does not exist)."""
     if not path.is_file():
-        return {}
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {run_key(r["setting"], r["model"], r["seed"]): r for r in runs}
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def done_runs(path: Path) -> dict[str, dict]:
+    return {run_key(r["setting"], r["model"], r["seed"]): r for r in read_runs(path)}
 
 
 def run_protocol(settings, seeds, models=tuple(PRESETS), out: Path = OUT, print_fn=print):

@@ -9,7 +9,6 @@ substitution that is not defined: a warning, an error under ``-W``).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 SOLVED = 0.9  # an accuracy that counts as solving delayed match-to-sample (chance: 0.5)
@@ -51,20 +50,6 @@ def _sweep_table(table: dict) -> str:
     for name, rows in table.items():
         cells = [f"{_pct(r['mean'])} ({100 * r['min']:.1f}-{100 * r['max']:.1f})" for r in rows]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _mse_table(record: dict) -> str:
-    base = record["constant_mse"]
-    lines = [
-        "| model | test MSE, mean ± sd | R², mean | per seed (MSE) |",
-        "|---|---:|---:|---|",
-        f"| constant prediction (the target's mean) | {base:.4f} | 0 | |",
-    ]
-    for name, m in record["mse"].items():
-        r2 = sum(record["r2"][name]) / len(record["r2"][name])
-        per = ", ".join(f"{v:.4f}" for v in record["per_seed"][name])
-        lines.append(f"| {name} | {m['mean']:.4f} ± {m['std']:.4f} | {r2:.2f} | {per} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,29 +132,6 @@ def write_tables(results: Path, out: Path) -> dict:
             for model, r in per_model.items():
                 key = f"protocol_{setting}_{model}".replace("+", "_").replace("-", "_")
                 subs[key] = f"{r['solved']} of {r['n']}"
-    record = _load(results / "record.json")
-    if record:
-        (out / "pattern_table.md").write_text(_mse_table(record))
-        subs["pattern_constant_mse"] = f"{record['constant_mse']:.4f}"
-        subs["pattern_steps"] = str(record["settings"]["steps"])
-        r2 = {m: sum(v) / len(v) for m, v in record["r2"].items()}
-        subs["pattern_best"] = max(r2, key=r2.get)
-        subs["pattern_best_r2"] = f"{max(r2.values()):.2f}"
-        means = {m: v["mean"] for m, v in record["mse"].items()}
-        lowest = min(means, key=means.get)
-        per_seed = record["per_seed"]
-        wins = sum(
-            all(per_seed[lowest][i] <= per_seed[m][i] for m in per_seed)
-            for i in range(len(per_seed[lowest]))
-        )
-        subs["pattern_lowest"] = lowest
-        subs["pattern_lowest_seeds"] = f"{wins} of {len(per_seed[lowest])}"
-        settings = record["settings"]["task"]
-        subs["pattern_layer"] = "recurrent" if settings["recurrent"] else "feedforward"
-        subs["pattern_rate_weight"] = f"{settings['rate_weight']:g}"
-        figure = results / "pattern_fit.png"
-        if figure.exists():
-            shutil.copyfile(figure, out / "pattern_fit.png")
     earlier = _load(results / "pattern_rate_term.json")
     if earlier:  # the default task (feedforward, with the rate term), for comparison
         r2 = {m: sum(v) / len(v) for m, v in earlier["r2"].items()}

@@ -11,7 +11,7 @@ fresh clone builds the same way):
    (``_apigen.py``): a new module appears without any docs change;
 3. the benchmark figure is drawn from ``benchmarks/results/*.json`` (``_benchplot.py``), and
    the reproduction page's tables and prose numbers from ``experiments/results/*.json``
-   (``_results.py``).
+   (``_results.py``; the paper's other claims and pattern generation: ``_claims.py``).
 
 Links into the PyTorch and snnTorch docs come from small inventories written at build time
 (``_intersphinx.py``: no network needed); ``HETSYN_DOCS_INTERSPHINX=1`` fetches the projects'
@@ -40,6 +40,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 import _apigen  # noqa: E402
 import _benchplot  # noqa: E402
 import _intersphinx  # noqa: E402
+import _claims  # noqa: E402
 import _layouts  # noqa: E402
 import _results  # noqa: E402
 import _version  # noqa: E402
@@ -210,6 +211,7 @@ myst_substitutions = _benchplot.write_figures(
 )
 # the reproduction page's tables and the numbers of its prose
 myst_substitutions |= _results.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
+myst_substitutions |= _claims.write_tables(ROOT / "experiments" / "results", DOCS / "_generated")
 myst_substitutions |= _layouts.write_tables(ROOT, DOCS / "_generated")
 myst_substitutions["version_note"] = _version.version_note(release, ROOT / "CHANGELOG.md")
 myst_substitutions["links_note"] = _version.links_note(ROOT / "pyproject.toml")

@@ -116,7 +116,7 @@ def _load(model: str, seed: int, out: Path = OUT):
 
 
 def run_eval(out: Path = OUT, print_fn=print) -> dict:
-    base = task()
+    base, start = task(), time.monotonic()
     results: dict = {"noise": {}, "delay": {}, "warp": {}, "taus": {}}
     for model in MODELS:
         nets = [_load(model, seed, out) for seed in SEEDS]
@@ -143,6 +143,7 @@ def run_eval(out: Path = OUT, print_fn=print) -> dict:
             entry = results["taus"].setdefault(name, {"initial": [], "learned": []})
             entry["initial"] += initial[name].flatten().tolist()
             entry["learned"] += learned[name].flatten().tolist()
+    results["seconds"] = round(time.monotonic() - start, 1)
     (out / "eval.json").write_text(json.dumps(results) + "\n")
     return results
 

@@ -112,8 +112,13 @@ def summarize(out: Path = OUT) -> dict:
         run = min((r for r in runs if r["model"] == m), key=lambda r: r["test_mse"])
         best[m] = {"seed": run["seed"], "output": run["output"]}
     summary = {
-        "settings": {"task": pattern.config(), "steps": STEPS, "lr": LR, "batch_size": BATCH,
-                     "seeds": list(SEEDS)},  # fmt: skip
+        "settings": {
+            "task": pattern.config(),
+            "steps": STEPS,
+            "lr": LR,
+            "batch_size": BATCH,
+            "seeds": list(SEEDS),
+        },
         "constant_mse": baseline,
         "models": models,
         "hetsyn_lower_seeds": wins,

@@ -202,7 +202,7 @@ def write_tables(results: Path, out: Path) -> dict:
     labels = {
         "deletion": lambda p: f"{100 * float(p):.0f}{NBSP}% deleted",
         "addition": lambda p: f"p = {p} ({float(p) / dt * 1000:g}{NBSP}Hz)",
-        "jitter": lambda k: f"± {k} steps ({int(k) * dt:g}{NBSP}ms)",
+        "jitter": lambda k: f"± {k} step{'s' * (int(k) != 1)} ({int(k) * dt:g}{NBSP}ms)",
         "delay": lambda d: f"{d}{NBSP}ms delay",
         "warp": lambda w: f"warp {w}x",
     }

@@ -42,7 +42,6 @@ Run: ``python -m experiments.claims train [--worker 0 --workers 2] [--threads 1]
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -57,7 +56,7 @@ from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.perturbations import make_perturbation
 from hetsyn_plugins.tasks.training import evaluate, train
 
-from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, read_runs
+from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, read_runs, stage_args
 
 OUT = Path(__file__).parent / "results" / "claims"
 SIZES = (2, 3, 5, 8, 16)
@@ -214,13 +213,7 @@ def summarize(out: Path = OUT) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=("train", "eval", "summary"))
-    p.add_argument("--worker", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = stage_args(__doc__, ("train", "eval", "summary"), argv)
     if args.stage == "train":
         run_training(args.worker, args.workers)
     elif args.stage == "eval":

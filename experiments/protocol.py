@@ -229,6 +229,19 @@ def markdown_table(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stage_args(doc: str, stages: tuple, argv=None) -> argparse.Namespace:
+    """The command line of a staged record (``claims``, ``record``): a stage, this process's
+    share of the runs (``--worker k --workers n``) and its torch threads (set here)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("stage", choices=stages)
+    p.add_argument("--worker", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))

@@ -28,7 +28,6 @@ Run: ``python -m experiments.record train [--worker 0 --workers 2]``, then
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -41,7 +40,7 @@ from hetsyn_plugins.core import PRESETS
 from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.training import train
 
-from .protocol import SEEDS, _code_version, read_runs
+from .protocol import SEEDS, _code_version, read_runs, stage_args
 
 OUT = Path(__file__).parent / "results" / "pattern"
 MODELS = tuple(PRESETS)
@@ -156,13 +155,7 @@ def plot_fit(pattern, summary: dict, path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=("train", "summary"))
-    p.add_argument("--worker", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = stage_args(__doc__, ("train", "summary"), argv)
     if args.stage == "train":
         run_training(args.worker, args.workers)
     summarize()

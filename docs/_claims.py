@@ -73,30 +73,25 @@ def _solved_mean(accs: list, clean: list, at: float) -> float | None:
     return statistics.fmean(kept) if kept else None
 
 
+def _perturbation_row(label: str, accs: dict, clean: dict, at: float, held: str) -> str:
+    cells = [f"{_pct(statistics.fmean(accs[m]))} ± {100 * statistics.stdev(accs[m]):.1f} "
+             f"({sum(a >= at for a in accs[m])})" for m in MODELS]  # fmt: skip
+    kept = [_solved_mean(accs[m], clean[m], at) for m in ("HetSynLIF", "HetNeuLIF")]
+    kept_cell = ", ".join("-" if v is None else _pct(v) for v in kept)
+    return f"| {label} | " + " | ".join(cells) + f" | {held} | {kept_cell} |"
+
+
 def perturbation_table(comparison: dict, raw: dict, clean: dict, at: float, label) -> str:
-    """Rows: levels; per model mean ± sd over seeds (seeds solved); the declared verdict; and,
-    not declared, the mean over the seeds that solve the unperturbed task, for the models
-    that have any (HetSynLIF and HetNeuLIF)."""
+    """Rows: no perturbation, then each level; per model the mean ± sd over seeds (seeds
+    solved); the declared verdict per level; and, not declared, the mean over the seeds that
+    solve the unperturbed task, for the models that have any (HetSynLIF and HetNeuLIF)."""
     lines = ["| level | " + " | ".join(MODELS) + " | held | HetSynLIF, HetNeuLIF: seeds "
-             "solving the clean task |", "|---|" + "---:|" * len(MODELS) + "---|---|"]  # fmt: skip
-    means = {m: statistics.fmean(clean[m]) for m in MODELS}
-    cells = [f"{_pct(means[m])} ± {100 * statistics.stdev(clean[m]):.1f} "
-             f"({sum(a >= at for a in clean[m])})" for m in MODELS]  # fmt: skip
-    solved = [_solved_mean(clean[m], clean[m], at) for m in ("HetSynLIF", "HetNeuLIF")]
-    lines.append(
-        "| none | "
-        + " | ".join(cells)
-        + " | | "
-        + ", ".join("-" if v is None else _pct(v) for v in solved)
-        + " |"
-    )
+             "solving the clean task |", "|---|" + "---:|" * len(MODELS) + "---|---|",
+             _perturbation_row("none", clean, clean, at, "")]  # fmt: skip
     for level, row in comparison["levels"].items():
-        cells = [f"{_pct(row['mean'][m])} ± {100 * row['sd'][m]:.1f} ({row['solved'][m]})"
-                 for m in MODELS]  # fmt: skip
-        solved = [_solved_mean(raw[m][level], clean[m], at) for m in ("HetSynLIF", "HetNeuLIF")]
-        kept = ", ".join("-" if v is None else _pct(v) for v in solved)
-        lines.append(f"| {label(level)} | " + " | ".join(cells)
-                     + f" | {'yes' if row['held'] else 'no'} | {kept} |")  # fmt: skip
+        accs = {m: raw[m][level] for m in MODELS}
+        held = "yes" if row["held"] else "no"
+        lines.append(_perturbation_row(label(level), accs, clean, at, held))
     return "\n".join(lines) + "\n"
 
 

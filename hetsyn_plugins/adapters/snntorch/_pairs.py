@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.timescales import Decay
+from ..pairing import FINER_THAN_NEURON, group_decay, learn_refined
 
 
 def one_to_one_weight(rleaky: nn.Module) -> Tensor:
@@ -95,22 +96,16 @@ def leaky_layer(
     beta = leaky.beta.detach().to(weight.dtype)
     host_level = "none" if beta.numel() == 1 else "neuron"
     heterogeneity = host_level if heterogeneity is None else heterogeneity
-    learn_beta = options.pop("learn_beta", None)
-    if learn_beta is None:
-        learn_beta = isinstance(leaky.beta, nn.Parameter) or heterogeneity != host_level
+    learn_beta = learn_refined(
+        options.pop("learn_beta", None), isinstance(leaky.beta, nn.Parameter), heterogeneity,
+        host_level,
+    )  # fmt: skip
     if heterogeneity == "none" and beta.numel() == 1:
         beta = beta.reshape(())
     n = linear.out_features
-    per_synapse = heterogeneity in ("synapse", "input", "branch")  # own reset current
+    per_synapse = heterogeneity in FINER_THAN_NEURON  # own reset current
     neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
-    syn_beta = neuron_beta[:, None] if heterogeneity in ("synapse", "branch") else beta
-    if heterogeneity == "input":  # one decay per input: one beta for the layer
-        if not bool((neuron_beta == neuron_beta[0]).all()):
-            raise ValueError(
-                "heterogeneity='input' has one decay per input, but this Leaky's beta differs "
-                "between neurons; convert with 'neuron', 'synapse' or 'branch'"
-            )
-        syn_beta = neuron_beta[0]
+    syn_beta = group_decay(neuron_beta, heterogeneity, "beta", "Leaky") if per_synapse else beta
     lif = cls(
         linear.in_features,
         n,
@@ -207,9 +202,10 @@ def synaptic_layer(
     alpha, beta = (d.detach().clamp(0, 1).to(weight.dtype) for d in (synaptic.alpha, synaptic.beta))
     host_level = "none" if alpha.numel() == 1 and beta.numel() == 1 else "neuron"
     heterogeneity = host_level if heterogeneity is None else heterogeneity
-    learn_alpha = options.pop("learn_alpha", None)
-    if learn_alpha is None:
-        learn_alpha = isinstance(synaptic.alpha, nn.Parameter) or heterogeneity != host_level
+    learn_alpha = learn_refined(
+        options.pop("learn_alpha", None), isinstance(synaptic.alpha, nn.Parameter),
+        heterogeneity, host_level,
+    )  # fmt: skip
     learn_beta = options.pop("learn_beta", isinstance(synaptic.beta, nn.Parameter))
     n = linear.out_features
 
@@ -219,17 +215,8 @@ def synaptic_layer(
         return torch.broadcast_to(d.reshape(-1) if d.dim() else d, (n,)).clone()
 
     alpha, beta = per_neuron(alpha), per_neuron(beta)
-    syn_alpha = alpha
-    if heterogeneity in ("synapse", "branch") and alpha.dim():
-        syn_alpha = alpha[:, None]  # every synapse (branch) of neuron j starts at alpha_j
-    elif heterogeneity == "input" and alpha.dim():
-        if not bool((alpha == alpha[0]).all()):
-            raise ValueError(
-                "heterogeneity='input' has one decay per input, but this Synaptic's alpha "
-                "differs between neurons; convert with 'neuron', 'synapse' or 'branch'"
-            )
-        syn_alpha = alpha[0]
-    own_bias = linear.bias is not None and heterogeneity not in ("none", "neuron")
+    syn_alpha = group_decay(alpha, heterogeneity, "alpha", "Synaptic")
+    own_bias = linear.bias is not None and heterogeneity in FINER_THAN_NEURON
     lif = cls(
         linear.in_features,
         n,

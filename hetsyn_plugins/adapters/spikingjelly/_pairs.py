@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ...core.timescales import Decay
+from ..pairing import FINER_THAN_NEURON, group_decay, learn_refined
 
 
 def _node_keywords(linear: nn.Linear, node: nn.Module) -> dict:
@@ -53,17 +54,12 @@ def linear_lif_node(
             "node must be a SpikingJelly LIFNode or ParametricLIFNode; "
             f"got {type(node).__name__}"
         )
-    learn_decays = kwargs.pop("learn_decays", None)
-    if learn_decays is None:
-        learn_decays = learn or heterogeneity != "none"
+    learn_decays = learn_refined(kwargs.pop("learn_decays", None), learn, heterogeneity, "none")
     tau_reset = None
     if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
         rho = decay.decay("tau", (linear.out_features,), 1.0)
-        own_reset = heterogeneity in ("synapse", "input", "branch")
-        decay = Decay(rho[:, None] if heterogeneity in ("synapse", "branch") else rho)
-        if heterogeneity == "input":  # one decay for the layer: per input, all equal
-            decay = Decay(rho[0])
-        tau_reset = Decay(rho) if own_reset else None
+        decay = Decay(group_decay(rho, heterogeneity, "tau", type(node).__name__))
+        tau_reset = Decay(rho) if heterogeneity in FINER_THAN_NEURON else None
     new = cls(
         linear.in_features,
         linear.out_features,
@@ -114,9 +110,8 @@ def linear_cuba_node(
         raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
     if why := cuba_mismatch(node):
         raise ValueError(f"from_linear_lif cannot take this CUBALIFNode: {why}")
-    own_bias = linear.bias is not None and heterogeneity not in ("none", "neuron")
-    learn_decays = kwargs.pop("learn_decays", None)
-    learn_decays = heterogeneity != "none" if learn_decays is None else learn_decays
+    own_bias = linear.bias is not None and heterogeneity in FINER_THAN_NEURON
+    learn_decays = learn_refined(kwargs.pop("learn_decays", None), False, heterogeneity, "none")
     new = cls(
         linear.in_features,
         linear.out_features,

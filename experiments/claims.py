@@ -56,7 +56,7 @@ from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.perturbations import make_perturbation
 from hetsyn_plugins.tasks.training import evaluate, train
 
-from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, read_runs, stage_args
+from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, append_run, read_runs, stage_args
 
 OUT = Path(__file__).parent / "results" / "claims"
 SIZES = (2, 3, 5, 8, 16)
@@ -102,8 +102,7 @@ def run_training(worker: int = 0, workers: int = 1, out: Path = OUT, print_fn=pr
             "test_accuracy": result.test_metric, "final_loss": result.history[-1]["loss"],
             "seconds": round(time.monotonic() - start, 2), "code": code,
         }  # fmt: skip
-        with path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_run(path, record)
         print_fn(f"h{hidden:<3} {model:<11} seed {seed}: {result.test_metric:.1%}")
 
 

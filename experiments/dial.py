@@ -34,7 +34,7 @@ from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.training import train
 
 from .protocol import OUT as PROTOCOL_OUT
-from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, done_runs, read_runs
+from .protocol import SEEDS, SETTINGS, SOLVED, _code_version, append_run, done_runs, read_runs
 
 OUT = Path(__file__).parent / "results" / "dial"
 SETTING = "chosen"
@@ -66,8 +66,7 @@ def run_cells(cells, seeds, out: Path = OUT, print_fn=print) -> None:
                 "steps": result.steps, "seconds": round(time.monotonic() - start, 2),
                 "code": code,
             }  # fmt: skip
-            with path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_run(path, record)
             print_fn(f"{cell:<8} seed {seed}: {result.test_metric:.1%}")
 
 

@@ -145,6 +145,12 @@ def read_runs(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def append_run(path: Path, record: dict) -> None:
+    """Add ``record`` to ``path`` as one line (what :func:`read_runs` reads back)."""
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def done_runs(path: Path) -> dict[str, dict]:
     return {run_key(r["setting"], r["model"], r["seed"]): r for r in read_runs(path)}
 
@@ -173,8 +179,7 @@ def run_protocol(settings, seeds, models=tuple(PRESETS), out: Path = OUT, print_
                     "seconds": round(time.monotonic() - start, 2),
                     "code": code,
                 }
-                with path.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_run(path, record)
                 print_fn(f"{setting:<15} {model:<11} seed {seed}: {result.test_metric:.1%}")
 
 

@@ -40,7 +40,7 @@ from hetsyn_plugins.core import PRESETS
 from hetsyn_plugins.tasks import make_task
 from hetsyn_plugins.tasks.training import train
 
-from .protocol import SEEDS, _code_version, read_runs, stage_args
+from .protocol import SEEDS, _code_version, append_run, read_runs, stage_args
 
 OUT = Path(__file__).parent / "results" / "pattern"
 MODELS = tuple(PRESETS)
@@ -78,8 +78,7 @@ def run_training(worker: int = 0, workers: int = 1, out: Path = OUT, print_fn=pr
             "seconds": round(time.monotonic() - start, 2), "code": code,
             "output": [round(v, 5) for v in output],
         }  # fmt: skip
-        with path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_run(path, record)
         print_fn(f"pattern {model:<11} seed {seed}: test MSE {result.test_metric:.4f}")
 
 

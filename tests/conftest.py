@@ -17,6 +17,15 @@ def bernoulli(shape, p=0.3, dtype=torch.float64, seed=0):
     return torch.bernoulli(torch.full(shape, p, dtype=dtype), generator=g)
 
 
+def assert_all_close(got, expected, rtol: float, atol: float) -> None:
+    """Each tensor of ``got`` close to its twin in ``expected``; None where, and only where,
+    the twin is None (a state field or a gradient the path does not have)."""
+    for a, b in zip(got, expected, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)

@@ -13,7 +13,7 @@ from hetsyn_plugins.core.dynamics import DynamicsConfig
 from hetsyn_plugins.core.kernels import fused, scan
 from hetsyn_plugins.core.spikes import ATanSpike
 
-from ..conftest import bernoulli
+from ..conftest import assert_all_close, bernoulli
 
 T, B, N_IN, N_OUT = 50, 3, 6, 5
 
@@ -237,16 +237,9 @@ def _assert_twins(kernel, twin, layer, spike_fn):
     drive = torch.rand(T, B, N_OUT, dtype=torch.float64) * 2.0 - 0.3
     (*seqs, final), grads = _twin_grads(kernel, layer, drive, start, spike_fn)
     (*ref_seqs, ref_final), ref_grads = _twin_grads(twin, layer, drive, start, spike_fn)
-    for a, b in zip(seqs, ref_seqs):
-        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
-    for a, b in zip(final, ref_final):
-        assert (a is None) == (b is None)
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
-    for a, b in zip(grads, ref_grads):
-        assert (a is None) == (b is None)
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    assert_all_close(seqs, ref_seqs, rtol=1e-11, atol=1e-12)
+    assert_all_close(final, ref_final, rtol=1e-11, atol=1e-12)
+    assert_all_close(grads, ref_grads, rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("options", VARIANTS, ids=str)

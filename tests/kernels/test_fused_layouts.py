@@ -10,7 +10,7 @@ import torch
 from hetsyn_plugins.core import HetSynLIF, HetSynReadout, Normal
 from hetsyn_plugins.core.kernels import fused, scan
 
-from ..conftest import bernoulli
+from ..conftest import assert_all_close, bernoulli
 
 T, B, N_IN, N_OUT = 40, 3, 7, 5
 F64 = torch.float64
@@ -81,16 +81,10 @@ def _assert_twins(kernel, twin, layer, spike_fn, spiking=True):
     if spiking:
         assert 0 < ref_seqs[0].sum() < ref_seqs[0].numel()
         assert torch.equal(seqs[0], ref_seqs[0])
-    for a, b in zip(seqs, ref_seqs):
-        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    assert_all_close(seqs, ref_seqs, rtol=1e-11, atol=1e-12)
     assert final.shapes() == ref_final.shapes()
-    for a, b in zip(final.tensors(), ref_final.tensors()):
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
-    for a, b in zip(grads, ref_grads):
-        assert (a is None) == (b is None)
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    assert_all_close(final.tensors(), ref_final.tensors(), rtol=1e-11, atol=1e-12)
+    assert_all_close(grads, ref_grads, rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("options", INPUT, ids=str)

@@ -14,10 +14,6 @@ from torch import Tensor, nn
 
 from ..core.validation import check_decay
 
-# the heterogeneities with decays finer than a neuron's: their layouts keep the reset and bias
-# currents apart from the synaptic ones (the shared layouts fold them into the membrane)
-FINER_THAN_NEURON = ("synapse", "input", "branch")
-
 
 class Refusal(Exception):
     """A Linear -> neuron pair with no exact HetSyn equivalent; ``str()`` is the reason."""

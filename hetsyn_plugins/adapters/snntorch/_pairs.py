@@ -10,8 +10,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ...core.spec import SHARED_MODELS
 from ...core.timescales import Decay
-from ..pairing import FINER_THAN_NEURON, group_decay, learn_refined
+from ..pairing import group_decay, learn_refined
 
 
 def one_to_one_weight(rleaky: nn.Module) -> Tensor:
@@ -103,7 +104,7 @@ def leaky_layer(
     if heterogeneity == "none" and beta.numel() == 1:
         beta = beta.reshape(())
     n = linear.out_features
-    per_synapse = heterogeneity in FINER_THAN_NEURON  # own reset current
+    per_synapse = heterogeneity not in SHARED_MODELS  # own reset current
     neuron_beta = torch.broadcast_to(beta.reshape(-1) if beta.dim() else beta, (n,))
     syn_beta = group_decay(neuron_beta, heterogeneity, "beta", "Leaky") if per_synapse else beta
     lif = cls(
@@ -216,7 +217,7 @@ def synaptic_layer(
 
     alpha, beta = per_neuron(alpha), per_neuron(beta)
     syn_alpha = group_decay(alpha, heterogeneity, "alpha", "Synaptic")
-    own_bias = linear.bias is not None and heterogeneity in FINER_THAN_NEURON
+    own_bias = linear.bias is not None and heterogeneity not in SHARED_MODELS
     lif = cls(
         linear.in_features,
         n,

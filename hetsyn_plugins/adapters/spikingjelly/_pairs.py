@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...core.spec import SHARED_MODELS
 from ...core.timescales import Decay
-from ..pairing import FINER_THAN_NEURON, group_decay, learn_refined
+from ..pairing import group_decay, learn_refined
 
 
 def _node_keywords(linear: nn.Linear, node: nn.Module) -> dict:
@@ -59,7 +60,7 @@ def linear_lif_node(
     if heterogeneity != "none":  # the same decay for every neuron (and each of its synapses)
         rho = decay.decay("tau", (linear.out_features,), 1.0)
         decay = Decay(group_decay(rho, heterogeneity, "tau", type(node).__name__))
-        tau_reset = Decay(rho) if heterogeneity in FINER_THAN_NEURON else None
+        tau_reset = Decay(rho) if heterogeneity not in SHARED_MODELS else None
     new = cls(
         linear.in_features,
         linear.out_features,
@@ -110,7 +111,7 @@ def linear_cuba_node(
         raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
     if why := cuba_mismatch(node):
         raise ValueError(f"from_linear_lif cannot take this CUBALIFNode: {why}")
-    own_bias = linear.bias is not None and heterogeneity in FINER_THAN_NEURON
+    own_bias = linear.bias is not None and heterogeneity not in SHARED_MODELS
     learn_decays = learn_refined(kwargs.pop("learn_decays", None), False, heterogeneity, "none")
     new = cls(
         linear.in_features,

@@ -23,12 +23,10 @@ import shutil
 import statistics
 from pathlib import Path
 
+from _results import _pct
+
 MODELS = ("HetSynLIF", "HetNeuLIF", "HomNeuLIF", "HomNeuALIF")
 NBSP = "\u00a0"
-
-
-def _pct(x: float, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}{NBSP}%"
 
 
 def sizes_table(summary: dict) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 SOLVED = 0.9  # an accuracy that counts as solving delayed match-to-sample (chance: 0.5)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}\u00a0%"  # a no-break space: the % stays with its number
+def _pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}\u00a0%"  # a no-break space: the % stays with its number
 
 
 def _load(path: Path):
@@ -63,7 +63,7 @@ def _protocol_table(summary: dict) -> str:
         cells = []
         for m in models:
             r = per_model.get(m)
-            median = f"{100 * r['median']:.0f}\u00a0%" if r else ""
+            median = _pct(r["median"], 0) if r else ""
             cells.append("–" if r is None else f"**{r['solved']}/{r['n']}** · {median}")
         lines.append(f"| `{setting}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _claims_page():
+    if str(ROOT / "docs") not in sys.path:  # the page helpers import each other, as in conf.py
+        sys.path.insert(0, str(ROOT / "docs"))
     spec = importlib.util.spec_from_file_location("_claims", ROOT / "docs" / "_claims.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
